@@ -1,0 +1,1 @@
+"""fullchain deploy stage."""

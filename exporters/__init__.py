@@ -1,0 +1,1 @@
+"""fullchain exporters stage."""

@@ -1,0 +1,1 @@
+"""fullchain pipelines stage."""

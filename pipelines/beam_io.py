@@ -1,0 +1,250 @@
+"""Beam transforms every data stage shares: read input files into Documents, and write a stage's
+kept and rejected documents as Parquet with a ledger that balances.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import zlib
+from typing import Any, Sequence
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from pipelines.config_loader import ConfigError
+from pipelines.document import Document, Rejected
+from pipelines.input_files import LEDGER_FILE, InputFile
+from pipelines.job_config import ReadConfig
+from pipelines.ledger import build_ledger
+from pipelines.record_parsing import documents_from_rows, parse_json_line, parse_text_file, read_rejection
+
+DOCUMENTS = "documents"
+REJECTED = "rejected"
+LEDGER_NAMESPACE = "fullchain.ledger"
+PARQUET_BATCH_ROWS = 1024
+
+KEPT_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("text", pa.string()),
+    ("lang", pa.string()),
+    ("source", pa.string()),
+    ("meta", pa.string()),
+])
+REJECTED_SCHEMA = pa.schema(list(KEPT_SCHEMA) + [
+    ("stage", pa.string()),
+    ("reason", pa.string()),
+    ("detail", pa.string()),
+    ("duplicate_of", pa.string()),
+])
+
+
+class _ReadFile(beam.DoFn):
+    """Reads one input file; yields Documents, and Rejected (tagged) for records it cannot use."""
+
+    def __init__(self, cfg: ReadConfig):
+        self._cfg = cfg
+
+    def process(self, file: InputFile):
+        reader = {"jsonl": self._jsonl, "txt": self._txt, "parquet": self._parquet}[file.format]
+        count = 0
+        try:
+            for item in reader(file):
+                count += 1
+                yield _tag(item)
+        except (OSError, EOFError, zlib.error, pa.ArrowException, UnicodeError) as e:
+            # A file that breaks part-way (truncated gzip, corrupt Parquet) keeps what was read before.
+            yield _tag(read_rejection(file, count + 1, "unreadable_file", f"{type(e).__name__}: {e}"))
+            return
+        if count == 0:
+            yield _tag(read_rejection(file, 0, "empty_file", "file holds no records"))
+
+    def _jsonl(self, file: InputFile):
+        with FileSystems.open(file.path) as fh:
+            lineno = 0
+            while True:
+                line = fh.readline()
+                if not line:
+                    return
+                lineno += 1
+                if line.strip():
+                    yield parse_json_line(line.rstrip(b"\r\n"), file, lineno, self._cfg)
+
+    def _txt(self, file: InputFile):
+        with FileSystems.open(file.path) as fh:
+            raw = fh.read(self._cfg.max_record_bytes + 1)
+        if raw:
+            yield parse_text_file(raw, file, self._cfg)
+
+    def _parquet(self, file: InputFile):
+        with FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            parquet = pq.ParquetFile(fh)
+            columns = frozenset(parquet.schema_arrow.names)
+            start = 0
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+                rows = batch.to_pylist()
+                yield from documents_from_rows(rows, file, self._cfg, start=start, columns=columns)
+                start += len(rows)
+
+
+def _tag(item: Document | Rejected):
+    return beam.pvalue.TaggedOutput(REJECTED, item) if isinstance(item, Rejected) else item
+
+
+class ReadDocuments(beam.PTransform):
+    """Reads input files into a PCollection of Documents (main output) and one of read rejections
+    (`rejected`). Files are spread over workers; each file is read by one worker."""
+
+    def __init__(self, files: Sequence[InputFile], cfg: ReadConfig):
+        super().__init__()
+        self._files = list(files)
+        self._cfg = cfg
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "ListFiles" >> beam.Create(self._files)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ReadFiles" >> beam.ParDo(_ReadFile(self._cfg)).with_outputs(REJECTED, main=DOCUMENTS)
+        )
+
+
+class LogProgress(beam.DoFn):
+    """Passes elements through and prints, at most every `interval_s` per worker, how many it has seen."""
+
+    def __init__(self, label: str, interval_s: float = 10.0):
+        self._label = label
+        self._interval = interval_s
+
+    def setup(self):
+        self._seen = 0
+        self._start = self._last = time.monotonic()
+
+    def process(self, element):
+        self._seen += 1
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            rate = self._seen / (now - self._start)
+            print(f"[{self._label}] {self._seen:,} documents on this worker ({rate:,.0f} docs/s)",
+                  file=sys.stderr, flush=True)
+        yield element
+
+
+class _CountOutcome(beam.DoFn):
+    """Counts kept and rejected documents in Beam metrics (namespace fullchain.ledger)."""
+
+    def __init__(self, stage: str):
+        self._stage = stage
+
+    def setup(self):
+        self._counters: dict[str, Any] = {}
+
+    def process(self, element):
+        name = (f"{self._stage}.rejected.{element.reason}" if isinstance(element, Rejected)
+                else f"{self._stage}.kept")
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = Metrics.counter(LEDGER_NAMESPACE, name)
+        counter.inc()
+        yield element
+
+
+class WriteStageOutput(beam.PTransform):
+    """Writes OUT/data/*.parquet, OUT/rejected/*.parquet and OUT/ledger.json for one stage.
+
+    Input: a dict with `inputs` (the PCollections whose elements count as the stage's input),
+    `kept` (Documents) and `rejected` (Rejected). The ledger is computed from the data itself,
+    and the job fails if input != kept + rejected.
+    """
+
+    def __init__(self, output: str, stage: str, params: dict[str, Any], inputs: list[str], runner: str,
+                 upstream: list[dict] | None = None):
+        super().__init__()
+        self._output = output
+        self._stage = stage
+        self._ledger_args = dict(params=params, inputs=inputs, runner=runner, upstream=upstream or [])
+
+    def expand(self, pcolls: dict):
+        stage = self._stage
+        input_count = (
+            pcolls["inputs"]
+            | "FlattenInputs" >> beam.Flatten()
+            | "CountInput" >> beam.combiners.Count.Globally()
+        )
+        kept = pcolls["kept"] | "CountKept" >> beam.ParDo(_CountOutcome(stage))
+        rejected = pcolls["rejected"] | "CountRejected" >> beam.ParDo(_CountOutcome(stage))
+        kept_writes = (
+            kept
+            | "KeptRows" >> beam.Map(Document.to_row)
+            | "WriteKept" >> beam.io.WriteToParquet(
+                FileSystems.join(self._output, "data", "part"), KEPT_SCHEMA, file_name_suffix=".parquet")
+        )
+        rejected_writes = (
+            rejected
+            | "RejectedRows" >> beam.Map(Rejected.to_row)
+            | "WriteRejected" >> beam.io.WriteToParquet(
+                FileSystems.join(self._output, "rejected", "part"), REJECTED_SCHEMA, file_name_suffix=".parquet")
+        )
+        kept_count = kept | "CountKeptTotal" >> beam.combiners.Count.Globally()
+        reason_counts = (
+            rejected
+            | "Reasons" >> beam.Map(lambda r: r.reason)
+            | "CountReasons" >> beam.combiners.Count.PerElement()
+        )
+        si = beam.pvalue
+        return (
+            input_count.pipeline
+            | "LedgerSeed" >> beam.Create([None])
+            | "BuildLedger" >> beam.Map(
+                _ledger_from_counts, si.AsSingleton(input_count), si.AsSingleton(kept_count),
+                si.AsList(reason_counts),
+                # waiting on the writes makes ledger.json the last file written: its presence marks completion
+                si.AsList(kept_writes), si.AsList(rejected_writes),
+                stage=stage, ledger_args=self._ledger_args)
+            | "WriteLedger" >> beam.Map(write_ledger, self._output)
+        )
+
+
+def _ledger_from_counts(_, n_input, n_kept, reasons, _kept_files, _rejected_files, stage, ledger_args):
+    return build_ledger(stage, n_input, n_kept, reasons, **ledger_args)
+
+
+def write_ledger(ledger: dict, output: str) -> dict:
+    """Write ledger.json into `output`; returns the ledger."""
+    with FileSystems.create(FileSystems.join(output, LEDGER_FILE), mime_type="application/json",
+                            compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        fh.write(json.dumps(ledger, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
+    return ledger
+
+
+def read_ledger(output: str) -> dict:
+    """The ledger.json of a finished stage output folder."""
+    with FileSystems.open(FileSystems.join(output, LEDGER_FILE),
+                          compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return json.loads(fh.read().decode("utf-8"))
+
+
+def prepare_output(output: str) -> None:
+    """Make `output` ready for a stage: remove a previous stage output there, refuse anything else.
+
+    A folder that holds files but no ledger.json is not ours to delete, so it is an error.
+    """
+    if not output:
+        raise ConfigError("no output given: set --output or 'output' in the config file")
+    pattern = FileSystems.join(output, "**" if "://" in output else "*")
+    existing = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    if not existing:
+        return
+    if not FileSystems.exists(FileSystems.join(output, LEDGER_FILE)):
+        raise ConfigError(f"output '{output}' already holds files and is not a fullchain stage output; "
+                          "choose an empty or new folder")
+    stale = [FileSystems.join(output, LEDGER_FILE)]
+    for sub in ("data", "rejected"):
+        stale += [m.path for m in FileSystems.match([FileSystems.join(output, sub, "*")])[0].metadata_list]
+    FileSystems.delete(stale)

@@ -1,0 +1,48 @@
+"""The clean stage as a Beam transform: a thin layer over pipelines.clean.cleaner."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipelines.clean.cleaner import DocumentCleaner
+from pipelines.clean.config import CleanConfig
+from pipelines.document import Rejected
+
+KEPT = "kept"
+REJECTED = "rejected"
+
+
+class _CleanDoFn(beam.DoFn):
+    """Cleans documents; the cleaner (language profiles, compiled rules) is built once per worker."""
+
+    def __init__(self, cfg: CleanConfig):
+        self._cfg = cfg
+
+    def setup(self):
+        self._cleaner = DocumentCleaner(self._cfg)
+        self._chars_in = Metrics.distribution("fullchain.clean", "chars_in")
+
+    def process(self, doc):
+        self._chars_in.update(len(doc.text))
+        result = self._cleaner(doc)
+        if isinstance(result, Rejected):
+            yield beam.pvalue.TaggedOutput(REJECTED, result)
+        else:
+            yield result
+
+
+class CleanDocuments(beam.PTransform):
+    """PCollection[Document] -> outputs `kept` (cleaned Documents) and `rejected` (Rejected, stage clean)."""
+
+    def __init__(self, cfg: CleanConfig):
+        super().__init__()
+        self._cfg = cfg
+
+    def expand(self, docs):
+        return (
+            docs
+            # documents of one input file arrive in one bundle; redistribute them over the workers
+            | "Spread" >> beam.Reshuffle()
+            | "Clean" >> beam.ParDo(_CleanDoFn(self._cfg)).with_outputs(REJECTED, main=KEPT)
+        )

@@ -1,0 +1,123 @@
+"""The `fullchain` command: one subcommand per stage.
+
+Every config option of a stage is also a flag, generated from the config classes so that
+defaults and help are written once: the YAML key `clean.gopher_quality.min_doc_words`
+is the flag `--clean.gopher-quality.min-doc-words`. Flags override the `--config` file.
+Beam options go after `--` and override the runner profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from typing import Callable, Sequence
+
+from pipelines.config_loader import ConfigError, field_paths, load_config, type_name
+from pipelines.job_config import RunConfig
+
+DATA_STAGES = {
+    "clean": "Normalise text, identify the language and drop low-quality documents (Gopher, C4, blocklist).",
+    "dedup": "Remove exact duplicates, then near duplicates with MinHash LSH; keep one document per cluster.",
+}
+RUN_FIELDS = ("input", "output", "runner_profile", "runners_file")
+
+
+def flag_name(path: str) -> str:
+    """The command-line flag of a dotted config path."""
+    return "--" + path.replace("_", "-")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str]) -> None:
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for path, f, hint in field_paths(RunConfig):
+        section = path.split(".")[0] if "." in path else ""
+        if section and section not in sections:
+            continue
+        if not section and path not in RUN_FIELDS:
+            continue
+        if section not in groups:
+            title = f"{section} options (YAML section '{section}:')" if section else "run options"
+            groups[section] = parser.add_argument_group(title)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        groups[section].add_argument(
+            flag_name(path), dest=path, default=argparse.SUPPRESS, metavar=type_name(hint).upper(),
+            help=f"{f.metadata['help']} [default: {default!r}]".replace("%", "%%"))
+
+
+def _stage_parser(sub, name: str, help_text: str, sections: Sequence[str]) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        name, help=help_text, description=help_text,
+        epilog="Beam options after `--` override the runner profile, e.g. `-- --direct_num_workers=2`.")
+    parser.add_argument("--config", metavar="YAML", help="Run config file; flags override its values.")
+    _add_config_flags(parser, sections)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `fullchain` command with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="fullchain",
+        description="fullchain: take a raw text corpus to a served model. Each stage reads and writes files.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Log Beam's progress messages too.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for stage, help_text in DATA_STAGES.items():
+        _stage_parser(sub, stage, help_text, sections=("read", stage))
+    sample = sub.add_parser("sample-corpus", help="Write a generated English/Chinese sample corpus with planted "
+                                                  "duplicates and noisy documents (the demo input).")
+    sample.add_argument("--output", required=True, help="File to write (.jsonl or .jsonl.gz).")
+    sample.add_argument("--docs", type=int, default=5000, help="Number of documents [default: 5000].")
+    sample.add_argument("--seed", type=int, default=0, help="Random seed [default: 0].")
+    return parser
+
+
+def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    argv = list(argv)
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def run_data_stage(stage: str, args: argparse.Namespace, beam_args: list[str]) -> int:
+    """Load the run config, run one data stage and print its ledger table."""
+    from pipelines.ledger import ledger_table
+    from pipelines.stage_job import run_stage
+
+    overrides = {k: v for k, v in vars(args).items() if "." in k or k in RUN_FIELDS}
+    cfg = load_config(RunConfig, args.config, overrides)
+    outcome = run_stage(stage, cfg, beam_args)
+    if outcome.ledger is not None:
+        print(ledger_table(outcome.ledger))
+        print(f"output: {cfg.output}")
+    return 0
+
+
+def _sample_corpus(args: argparse.Namespace) -> int:
+    from pipelines.sample_corpus import write_sample_corpus
+
+    summary = write_sample_corpus(args.output, n_docs=args.docs, seed=args.seed)
+    print(summary)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `fullchain` console script."""
+    own, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(own)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    commands: dict[str, Callable[[], int]] = {
+        **{stage: (lambda s=stage: run_data_stage(s, args, beam_args)) for stage in DATA_STAGES},
+        "sample-corpus": lambda: _sample_corpus(args),
+    }
+    try:
+        return commands[args.command]()
+    except ConfigError as e:
+        print(f"fullchain {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

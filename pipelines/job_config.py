@@ -1,0 +1,48 @@
+"""The typed config of a data-preparation run: one YAML file configures every stage.
+
+Top-level keys say what to read and where to write and run; each stage reads its own
+section (`clean:`, `dedup:`). Every option's default and help live on its field, and
+`fullchain <stage> --help` lists them all as `--section.key` flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines.clean.config import CleanConfig
+from pipelines.dedup.config import DedupConfig
+from pipelines.options import option
+
+
+@dataclass(kw_only=True)
+class ReadConfig:
+    """How input records are read (shared by every data stage)."""
+
+    text_field: str = option("text", "JSON/Parquet field holding the document text.")
+    id_field: str = option("id", "JSON/Parquet field holding the document id; when absent the id is a "
+                                 "hash of the file path (relative to the input root) and the line/row number.")
+    max_record_bytes: int = option(256 * 1024 * 1024, "A record (JSON line or .txt file) larger than this is "
+                                                      "rejected as too_large before it is decoded.")
+
+    def __post_init__(self) -> None:
+        if self.max_record_bytes <= 0:
+            raise ValueError(f"max_record_bytes must be positive, got {self.max_record_bytes}")
+        if not self.text_field:
+            raise ValueError("text_field must not be empty")
+
+
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    """One run of one or more data stages."""
+
+    input: str = option("", "Input: comma-separated globs or folders of .jsonl[.gz], .parquet or .txt files, "
+                            "or a previous stage's output folder. Local paths, gs:// or s3://.")
+    output: str = option("", "Output folder: data/*.parquet, rejected/*.parquet and ledger.json are written here.")
+    runner_profile: str = option("local", "Runner profile from runners.yaml: local, portable, flink, dataflow.")
+    runners_file: str = option("", "Runner profiles file; empty means $FULLCHAIN_RUNNERS, ./runners.yaml, "
+                                   "then the project's runners.yaml.")
+    read: ReadConfig = option(ReadConfig(), "How input records are read.")
+    clean: CleanConfig = option(CleanConfig(), "fullchain clean: normalisation, language id, quality rules.")
+    dedup: DedupConfig = option(DedupConfig(), "fullchain dedup: exact and MinHash near-duplicate removal.")

@@ -1,0 +1,49 @@
+"""The ledger of a data stage: what came in, what was kept, what was rejected and why.
+
+`build_ledger` is pure; the Beam layer feeds it counts computed as data (so the ledger is
+exact on every runner) and checks the invariant input == kept + rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+
+class LedgerImbalance(RuntimeError):
+    """Documents were lost or invented between a stage's input and its outputs."""
+
+
+def build_ledger(stage: str, input_count: int, kept: int, rejected: Iterable[tuple[str, int]],
+                 params: dict[str, Any], inputs: list[str], runner: str,
+                 upstream: list[dict] | None = None) -> dict[str, Any]:
+    """The ledger.json content of a stage; raises LedgerImbalance if the counts do not add up."""
+    by_reason = dict(sorted(rejected))
+    total = sum(by_reason.values())
+    if input_count != kept + total:
+        raise LedgerImbalance(
+            f"{stage}: input {input_count} != kept {kept} + rejected {total} ({by_reason})"
+        )
+    return {
+        "stage": stage,
+        "input": input_count,
+        "kept": kept,
+        "rejected_total": total,
+        "rejected": by_reason,
+        "params": params,
+        "inputs": inputs,
+        "runner": runner,
+        "upstream": upstream or [],
+    }
+
+
+def ledger_table(ledger: dict[str, Any]) -> str:
+    """A short text table of a ledger: input, kept, then each rejection reason with its share."""
+    n = ledger["input"] or 1
+    rows = [("input", ledger["input"]), ("kept", ledger["kept"])]
+    rows += [(f"rejected: {reason}", count) for reason, count in
+             sorted(ledger["rejected"].items(), key=lambda item: (-item[1], item[0]))]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{ledger['stage']} ledger", "-" * (width + 22)]
+    for name, count in rows:
+        lines.append(f"{name:<{width}}  {count:>10,}  {100 * count / n:6.2f}%")
+    return "\n".join(lines)

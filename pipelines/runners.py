@@ -1,0 +1,98 @@
+"""Runner profiles (runners.yaml) turned into Beam PipelineOptions: the "where" of a job.
+
+A job's transforms never look at the runner; the CLI picks a profile, and Beam options
+given after `--` override the profile's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+from pipelines.config_loader import ConfigError
+
+RUNNERS_FILE_ENV = "FULLCHAIN_RUNNERS"
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerProfile:
+    """One named entry of runners.yaml: a Beam runner and its options."""
+
+    name: str
+    runner: str
+    options: dict[str, Any]
+
+    def beam_args(self) -> list[str]:
+        """The profile as Beam command-line flags (lists become repeated flags)."""
+        args = [f"--runner={self.runner}"]
+        for key, value in self.options.items():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, bool):
+                    if item:
+                        args.append(f"--{key}")
+                    continue
+                args.append(f"--{key}={item}")
+        return args
+
+
+def default_runners_file() -> str:
+    """runners.yaml from $FULLCHAIN_RUNNERS, else the working directory, else the project root."""
+    if os.environ.get(RUNNERS_FILE_ENV):
+        return os.environ[RUNNERS_FILE_ENV]
+    here = Path("runners.yaml")
+    if here.is_file():
+        return str(here)
+    return str(Path(__file__).resolve().parent.parent / "runners.yaml")
+
+
+def load_profiles(path: str) -> dict[str, RunnerProfile]:
+    """Read every profile of a runners file; fails with one line naming the file and profile."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read runners file {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of profile names to profiles")
+    profiles = {}
+    for name, body in raw.items():
+        if not isinstance(body, dict) or not isinstance(body.get("runner"), str):
+            raise ConfigError(f"{path}: profile '{name}' needs a 'runner' name")
+        unknown = set(body) - {"runner", "options"}
+        if unknown:
+            raise ConfigError(f"{path}: profile '{name}' has unknown key(s) {sorted(unknown)}")
+        options = body.get("options") or {}
+        if not isinstance(options, dict):
+            raise ConfigError(f"{path}: profile '{name}': 'options' must be a mapping")
+        profiles[name] = RunnerProfile(name=name, runner=body["runner"], options=options)
+    return profiles
+
+
+def pipeline_options(profile: RunnerProfile, extra_args: list[str] = ()) -> PipelineOptions:
+    """PipelineOptions of a profile, with `extra_args` (Beam flags) taking precedence.
+
+    Unknown flags are an error rather than silently ignored, so a typo after `--` is caught
+    before the job starts.
+    """
+    argv = profile.beam_args() + list(extra_args)
+    unknown = _unknown_flags(argv)
+    if unknown:
+        raise ConfigError(f"unknown Beam option(s) for profile '{profile.name}': {' '.join(unknown)}")
+    return PipelineOptions(argv)
+
+
+def _unknown_flags(argv: list[str]) -> list[str]:
+    # The same parser Beam builds in PipelineOptions.get_all_options, which only warns.
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
+    for cls in classes.values():
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(argv)
+    return [arg for arg in unknown if arg.startswith("-")]

@@ -1,0 +1,98 @@
+"""Build and run one data stage as a Beam job: read -> stage transform -> write + ledger.
+
+Everything that can be checked before the job starts (config, input paths, output folder,
+runner profile, Beam options) is checked here first, so a mistake costs one line, not a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.beam_io import LEDGER_NAMESPACE, LogProgress, ReadDocuments, WriteStageOutput, prepare_output, read_ledger
+from pipelines.config_loader import ConfigError
+from pipelines.input_files import ResolvedInput, resolve_input
+from pipelines.job_config import RunConfig
+from pipelines.runners import default_runners_file, load_profiles, pipeline_options
+
+
+def _clean(cfg: RunConfig, docs):
+    from pipelines.clean.beam import KEPT, REJECTED, CleanDocuments
+
+    out = docs | "Clean" >> CleanDocuments(cfg.clean)
+    return out[KEPT], out[REJECTED]
+
+
+def _dedup(cfg: RunConfig, docs):
+    from pipelines.dedup.beam import DeduplicateDocuments
+
+    out = docs | "Dedup" >> DeduplicateDocuments(cfg.dedup)
+    return out.kept, out.rejected
+
+
+STAGE_TRANSFORMS: dict[str, Callable[[RunConfig, Any], tuple[Any, Any]]] = {"clean": _clean, "dedup": _dedup}
+
+
+@dataclass
+class StageOutcome:
+    """What a finished (or dry-run) stage job left: its ledger and the ledger counters from Beam metrics."""
+
+    ledger: dict | None
+    counters: dict[str, int]
+    result: Any
+
+
+def stage_options(cfg: RunConfig, beam_args: list[str]) -> PipelineOptions:
+    """The Beam options of the run's runner profile, overridden by `beam_args`."""
+    runners_file = cfg.runners_file or default_runners_file()
+    profiles = load_profiles(runners_file)
+    if cfg.runner_profile not in profiles:
+        raise ConfigError(f"runner profile '{cfg.runner_profile}' is not in {runners_file} "
+                          f"(profiles: {', '.join(profiles)})")
+    return pipeline_options(profiles[cfg.runner_profile], beam_args)
+
+
+def build_stage_pipeline(stage: str, cfg: RunConfig, resolved: ResolvedInput,
+                         options: PipelineOptions) -> beam.Pipeline:
+    """The Beam pipeline of one data stage, not yet run."""
+    pipeline = beam.Pipeline(options=options)
+    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read)
+    docs = read.documents | "Progress" >> beam.ParDo(LogProgress(stage))
+    kept, rejected = STAGE_TRANSFORMS[stage](cfg, docs)
+    all_rejected = (read.rejected, rejected) | "AllRejected" >> beam.Flatten()
+    params = {"read": dataclasses.asdict(cfg.read), stage: dataclasses.asdict(getattr(cfg, stage))}
+    _ = {"inputs": (read.documents, read.rejected), "kept": kept, "rejected": all_rejected} | "Write" >> (
+        WriteStageOutput(cfg.output, stage, params, inputs=[f.path for f in resolved.files],
+                         runner=cfg.runner_profile, upstream=list(resolved.upstream_ledgers)))
+    return pipeline
+
+
+def run_stage(stage: str, cfg: RunConfig, beam_args: list[str]) -> StageOutcome:
+    """Validate, build and run one data stage; returns its ledger (None for a Dataflow dry run)."""
+    if stage not in STAGE_TRANSFORMS:
+        raise ConfigError(f"unknown stage '{stage}'")
+    options = stage_options(cfg, beam_args)
+    resolved = resolve_input(cfg.input)
+    prepare_output(cfg.output)
+    print(f"[{stage}] {len(resolved.files)} input file(s), runner profile '{cfg.runner_profile}', "
+          f"output {cfg.output}", file=sys.stderr, flush=True)
+    result = build_stage_pipeline(stage, cfg, resolved, options).run()
+    result.wait_until_finish()
+    if options.get_all_options().get("dry_run"):
+        return StageOutcome(ledger=None, counters={}, result=result)
+    return StageOutcome(ledger=read_ledger(cfg.output), counters=ledger_counters(result), result=result)
+
+
+def ledger_counters(result: Any) -> dict[str, int]:
+    """The fullchain.ledger counters of a finished job (committed values where the runner has them)."""
+    counters = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace(LEDGER_NAMESPACE))["counters"]:
+        value = c.committed if c.committed is not None else c.attempted
+        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + value
+    return counters

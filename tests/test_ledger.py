@@ -1,0 +1,19 @@
+"""The ledger: counts must balance, and the table shows every reason."""
+
+import pytest
+
+from pipelines.ledger import LedgerImbalance, build_ledger, ledger_table
+
+
+def test_balanced_ledger_and_table():
+    ledger = build_ledger("clean", 10, 7, [("too_long", 1), ("blocklist", 2)], params={"a": 1},
+                          inputs=["x.jsonl"], runner="local")
+    assert ledger["rejected"] == {"blocklist": 2, "too_long": 1}
+    assert ledger["rejected_total"] == 3
+    table = ledger_table(ledger)
+    assert "input" in table and "rejected: blocklist" in table and "70.00%" in table
+
+
+def test_imbalance_is_an_error():
+    with pytest.raises(LedgerImbalance, match="input 10 != kept 7 \\+ rejected 2"):
+        build_ledger("dedup", 10, 7, [("near_duplicate", 2)], params={}, inputs=[], runner="local")
