@@ -49,6 +49,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str]) 
 def _stage_parser(sub, name: str, help_text: str, sections: Sequence[str]) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         name, help=help_text, description=help_text,
+        usage=f"fullchain {name} [--config YAML] [--input GLOB] [--output DIR] [OPTIONS] [-- BEAM_OPTIONS]",
         epilog="Beam options after `--` override the runner profile, e.g. `-- --direct_num_workers=2`.")
     parser.add_argument("--config", metavar="YAML", help="Run config file; flags override its values.")
     _add_config_flags(parser, sections)
@@ -108,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(own)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # The local job service re-logs every worker's start-up warnings; they say nothing about the job.
+        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
     commands: dict[str, Callable[[], int]] = {
         **{stage: (lambda s=stage: run_data_stage(s, args, beam_args)) for stage in DATA_STAGES},
         "sample-corpus": lambda: _sample_corpus(args),

@@ -42,6 +42,8 @@ def type_name(hint: Any) -> str:
     if origin is dict:
         k, v = typing.get_args(hint)
         return f"dict[{type_name(k)}, {type_name(v)}]"
+    if hint is type(None):
+        return "null"
     return getattr(hint, "__name__", str(hint))
 
 

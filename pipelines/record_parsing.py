@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator
 
+from pipelines.clean.config import EncodingConfig
 from pipelines.clean.encoding import decode_bytes
 from pipelines.document import Document, Rejected, stable_id
 from pipelines.input_files import InputFile
@@ -49,12 +50,23 @@ def document_from_record(record: Any, file: InputFile, position: int, cfg: ReadC
     return Document(id=doc_id, text=text, source=file.path, meta=meta)
 
 
-def parse_json_line(raw: bytes, file: InputFile, lineno: int, cfg: ReadConfig) -> Document | Rejected:
+def decode_record(raw: bytes, encoding: EncodingConfig) -> tuple[str | None, str]:
+    """Bytes to text with the clean stage's encoding limits; (None, why) when undecodable or binary.
+
+    The note is empty for clean UTF-8 and names the repair otherwise.
+    """
+    text, note = decode_bytes(raw, max_bad_byte_fraction=encoding.max_bad_byte_fraction,
+                              max_control_fraction=encoding.max_control_fraction)
+    return text, "" if note == "utf-8" else note
+
+
+def parse_json_line(raw: bytes, file: InputFile, lineno: int, cfg: ReadConfig,
+                    encoding: EncodingConfig) -> Document | Rejected:
     """One line of a JSONL file (1-based `lineno`) as a Document, or the reason it cannot be one."""
     if len(raw) > cfg.max_record_bytes:
         return read_rejection(file, lineno, "too_large", f"record of {len(raw):,} bytes exceeds "
                                                          f"read.max_record_bytes={cfg.max_record_bytes:,}")
-    text, note = decode_bytes(raw)
+    text, note = decode_record(raw, encoding)
     if text is None:
         return read_rejection(file, lineno, "bad_encoding", note)
     try:
@@ -67,14 +79,14 @@ def parse_json_line(raw: bytes, file: InputFile, lineno: int, cfg: ReadConfig) -
     return doc
 
 
-def parse_text_file(raw: bytes, file: InputFile, cfg: ReadConfig) -> Document | Rejected:
+def parse_text_file(raw: bytes, file: InputFile, cfg: ReadConfig, encoding: EncodingConfig) -> Document | Rejected:
     """A whole .txt file as one Document (position 0)."""
     if len(raw) > cfg.max_record_bytes:
         return read_rejection(file, 0, "too_large", f"file of {len(raw):,} bytes exceeds "
                                                     f"read.max_record_bytes={cfg.max_record_bytes:,}")
     if not raw.strip():
         return read_rejection(file, 0, "empty_file", "file holds no text")
-    text, note = decode_bytes(raw)
+    text, note = decode_record(raw, encoding)
     if text is None:
         return read_rejection(file, 0, "bad_encoding", note)
     doc = Document(id=stable_id(file.key, 0), text=text, source=file.path)

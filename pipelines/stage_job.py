@@ -62,7 +62,7 @@ def build_stage_pipeline(stage: str, cfg: RunConfig, resolved: ResolvedInput,
                          options: PipelineOptions) -> beam.Pipeline:
     """The Beam pipeline of one data stage, not yet run."""
     pipeline = beam.Pipeline(options=options)
-    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read)
+    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
     docs = read.documents | "Progress" >> beam.ParDo(LogProgress(stage))
     kept, rejected = STAGE_TRANSFORMS[stage](cfg, docs)
     all_rejected = (read.rejected, rejected) | "AllRejected" >> beam.Flatten()

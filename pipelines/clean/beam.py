@@ -5,10 +5,11 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.clean.cleaner import DocumentCleaner
+from pipelines.clean.cleaner import DocumentCleaner, metric_counts
 from pipelines.clean.config import CleanConfig
 from pipelines.document import Rejected
 
+NAMESPACE = "fullchain.clean"
 KEPT = "kept"
 REJECTED = "rejected"
 
@@ -21,11 +22,16 @@ class _CleanDoFn(beam.DoFn):
 
     def setup(self):
         self._cleaner = DocumentCleaner(self._cfg)
-        self._chars_in = Metrics.distribution("fullchain.clean", "chars_in")
+        self._chars_in = Metrics.distribution(NAMESPACE, "chars_in")
+        self._counters = {}
 
     def process(self, doc):
         self._chars_in.update(len(doc.text))
         result = self._cleaner(doc)
+        for name, value in metric_counts(result).items():
+            if name not in self._counters:
+                self._counters[name] = Metrics.counter(NAMESPACE, name)
+            self._counters[name].inc(value)
         if isinstance(result, Rejected):
             yield beam.pvalue.TaggedOutput(REJECTED, result)
         else:
