@@ -4,6 +4,7 @@ kept and rejected documents as Parquet with a ledger that balances.
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 import time
@@ -67,7 +68,7 @@ class _ReadFile(beam.DoFn):
             yield _tag(read_rejection(file, 0, "empty_file", "file holds no records"))
 
     def _jsonl(self, file: InputFile):
-        with FileSystems.open(file.path) as fh:
+        with _open_input(file.path) as fh:
             lineno = 0
             while True:
                 line = fh.readline()
@@ -78,7 +79,7 @@ class _ReadFile(beam.DoFn):
                     yield parse_json_line(line.rstrip(b"\r\n"), file, lineno, self._cfg, self._encoding)
 
     def _txt(self, file: InputFile):
-        with FileSystems.open(file.path) as fh:
+        with _open_input(file.path) as fh:
             raw = fh.read(self._cfg.max_record_bytes + 1)
         if raw:
             yield parse_text_file(raw, file, self._cfg, self._encoding)
@@ -92,6 +93,16 @@ class _ReadFile(beam.DoFn):
                 rows = batch.to_pylist()
                 yield from documents_from_rows(rows, file, self._cfg, start=start, columns=columns)
                 start += len(rows)
+
+
+def _open_input(path: str):
+    """A binary reader of `path`, decompressing .gz with Python's gzip: unlike Beam's own
+    decompressor it raises on a truncated stream instead of ending quietly, so a cut-off file is
+    reported as unreadable_file rather than read as if complete."""
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    if path.lower().endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw
 
 
 def _tag(item: Document | Rejected):

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for stage, help_text in DATA_STAGES.items():
         _stage_parser(sub, stage, help_text, sections=("read", stage))
+    config = sub.add_parser("config", help="Print a run config file with every option's default and help.")
+    config.add_argument("--sections", default=",".join(["read", *DATA_STAGES]),
+                        help="Comma-separated config sections to include [default: all data stages].")
     sample = sub.add_parser("sample-corpus", help="Write a generated English/Chinese sample corpus with planted "
                                                   "duplicates and noisy documents (the demo input).")
     sample.add_argument("--output", required=True, help="File to write (.jsonl or .jsonl.gz).")
@@ -103,6 +106,14 @@ def _sample_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_config(args: argparse.Namespace) -> int:
+    from pipelines.config_reference import commented_yaml
+
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    print(commented_yaml(RunConfig, sections))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fullchain` console script."""
     own, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
@@ -115,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands: dict[str, Callable[[], int]] = {
         **{stage: (lambda s=stage: run_data_stage(s, args, beam_args)) for stage in DATA_STAGES},
         "sample-corpus": lambda: _sample_corpus(args),
+        "config": lambda: _print_config(args),
     }
     try:
         return commands[args.command]()

@@ -26,7 +26,7 @@ def field_paths(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.
     for f in dataclasses.fields(cls):
         path = f"{prefix}{f.name}"
         hint = hints[f.name]
-        if _is_config_class(hint):
+        if is_config_class(hint):
             yield from field_paths(hint, path + ".")
         else:
             yield path, f, hint
@@ -72,7 +72,8 @@ def load_config(cls: type, path: str | None = None, overrides: dict[str, str] | 
     return _build(cls, "", values)
 
 
-def _is_config_class(hint: Any) -> bool:
+def is_config_class(hint: Any) -> bool:
+    """Whether a field type is a nested config section (a dataclass) rather than a value."""
     return isinstance(hint, type) and dataclasses.is_dataclass(hint)
 
 
@@ -101,7 +102,7 @@ def _collect_yaml(cls: type, node: yaml.Node, path: str, prefix: str, out: dict)
         if key not in names:
             raise ConfigError(f"{key_where}: unknown key '{prefix}{key}'{_suggest(key, names)}")
         hint = hints[key]
-        if _is_config_class(hint):
+        if is_config_class(hint):
             _collect_yaml(hint, value_node, path, f"{prefix}{key}.", out)
             continue
         value = yaml.SafeLoader("").construct_object(value_node, deep=True)
@@ -175,7 +176,7 @@ def _build(cls: type, prefix: str, values: dict[str, tuple[Any, str]]) -> Any:
     wheres = []
     for f in dataclasses.fields(cls):
         path = f"{prefix}{f.name}"
-        if _is_config_class(hints[f.name]):
+        if is_config_class(hints[f.name]):
             kwargs[f.name] = _build(hints[f.name], path + ".", values)
         elif path in values:
             kwargs[f.name], where = values[path]

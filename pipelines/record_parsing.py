@@ -28,10 +28,11 @@ READ_REJECTION_REASONS = (
 STAGE_COLUMNS = frozenset({"id", "text", "lang", "source", "meta"})
 
 
-def read_rejection(file: InputFile, position: int, reason: str, detail: str, text: str = "") -> Rejected:
+def read_rejection(file: InputFile, position: int, reason: str, detail: str, text: str = "",
+                   doc_id: str | None = None) -> Rejected:
     """A read-stage rejection for the record at `position` of `file` (line number, row or 0)."""
     where = f"{file.path}:{position}" if position else file.path
-    doc = Document(id=stable_id(file.key, position), text=text, source=file.path)
+    doc = Document(id=doc_id or stable_id(file.key, position), text=text, source=file.path)
     return Rejected(doc=doc, stage=READ_STAGE, reason=reason, detail=f"{where}: {detail}")
 
 
@@ -39,13 +40,13 @@ def document_from_record(record: Any, file: InputFile, position: int, cfg: ReadC
     """A JSON object or Parquet row as a Document: `text` required, `id` optional, the rest is meta."""
     if not isinstance(record, dict):
         return read_rejection(file, position, "malformed_json", f"expected a JSON object, got {type(record).__name__}")
+    given_id = record.get(cfg.id_field)
+    doc_id = str(given_id) if isinstance(given_id, (str, int)) and str(given_id) else stable_id(file.key, position)
     text = record.get(cfg.text_field)
     if not isinstance(text, str):
         problem = "is missing" if text is None else f"is {type(text).__name__}, not a string"
         return read_rejection(file, position, "missing_text", f"field '{cfg.text_field}' {problem}",
-                              text=_preview(record))
-    given_id = record.get(cfg.id_field)
-    doc_id = str(given_id) if isinstance(given_id, (str, int)) and str(given_id) else stable_id(file.key, position)
+                              text=_preview(record), doc_id=doc_id)
     meta = {k: v for k, v in record.items() if k not in (cfg.text_field, cfg.id_field)}
     return Document(id=doc_id, text=text, source=file.path, meta=meta)
 
