@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -101,6 +102,7 @@ def run_data_stage(stage: str, args: argparse.Namespace, beam_args: list[str]) -
 def _sample_corpus(args: argparse.Namespace) -> int:
     from pipelines.sample_corpus import write_sample_corpus
 
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     summary = write_sample_corpus(args.output, n_docs=args.docs, seed=args.seed)
     print(summary)
     return 0

@@ -111,6 +111,8 @@ def _collect_yaml(cls: type, node: yaml.Node, path: str, prefix: str, out: dict)
 
 def _parse_flag(text: str, hint: Any, key: str) -> Any:
     base = _strip_optional(hint)
+    if base is not hint and text.strip() in ("null", "~"):
+        return None
     if typing.get_origin(base) is list and not text.lstrip().startswith("["):
         value: Any = [part.strip() for part in text.split(",") if part.strip()]
     elif base is str:

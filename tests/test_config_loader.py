@@ -81,3 +81,12 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 def test_field_paths_cover_leaves():
     assert [p for p, _, _ in field_paths(Outer)] == [
         "name", "flag", "inner.threshold", "inner.names", "inner.table", "inner.limit"]
+
+
+def test_null_flag_switches_an_optional_string_off():
+    @dataclass(kw_only=True)
+    class Patterns:
+        pattern: str | None = option(r"\[\d+\]", "a regex")
+
+    assert load_config(Patterns, None, {"pattern": "null"}).pattern is None
+    assert load_config(Patterns, None, {"pattern": "nullable"}).pattern == "nullable"

@@ -41,7 +41,7 @@ class C4Filter:
 
     def __init__(self, cfg: C4Config):
         self.cfg = cfg
-        self._citation = re.compile(cfg.citation_pattern) if cfg.citation_pattern is not None else None
+        self._citation = re.compile(cfg.citation_pattern) if cfg.citation_pattern else None
         self._terminal = tuple(cfg.terminal_punctuation)
         self._policy = tuple(cfg.policy_substrings)
 

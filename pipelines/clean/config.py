@@ -2,7 +2,7 @@
 
 Field types are limited to what the generic YAML loader and CLI flag generator understand
 (str, int, float, bool, list[str], dict[int, float], `X | None` of those, nested sections).
-A rule is switched off with its section's `enabled` flag, or per threshold with None
+A rule section with an `enabled` flag is switched off with it; a threshold is switched off with null (None)
 (an empty list or dict where the setting is a list or dict).
 """
 
@@ -137,7 +137,7 @@ class LangIdConfig:
         0.65,
         "Reject documents whose top language probability is below this. 0.65 is FineWeb's language-score "
         "threshold (Penedo et al., 2024); langdetect scores clean single-language prose above 0.99, so this "
-        "only catches mixed-language text and boilerplate. None turns it off.",
+        "mostly catches mixed-language text, boilerplate and very short texts. null turns it off.",
     )
     prefix_chars: int = option(
         500,
@@ -187,32 +187,32 @@ class GopherQualityConfig:
     enabled: bool = option(True, "Apply the Gopher quality rules.")
     min_words: int | None = option(
         50,
-        "Fewest words (Gopher: 50). zh/ja count each Han/Kana character as a word. None: off.",
+        "Fewest words (Gopher: 50). zh/ja count each Han/Kana character as a word. null: off.",
     )
-    max_words: int | None = option(100_000, "Most words (Gopher: 100,000). None: off.")
+    max_words: int | None = option(100_000, "Most words (Gopher: 100,000). null: off.")
     min_mean_word_length: float | None = option(
-        3.0, "Shortest mean word length in characters (Gopher: 3). Spaced languages only. None: off."
+        3.0, "Shortest mean word length in characters (Gopher: 3). Spaced languages only. null: off."
     )
     max_mean_word_length: float | None = option(
-        10.0, "Longest mean word length in characters (Gopher: 10). Spaced languages only. None: off."
+        10.0, "Longest mean word length in characters (Gopher: 10). Spaced languages only. null: off."
     )
     max_symbol_word_ratio: float | None = option(
         0.1,
-        "Most '#' symbols, and separately most ellipses ('...' or '…'), per word (Gopher: 0.1). None: off.",
+        "Most '#' symbols, and separately most ellipses ('...' or '…'), per word (Gopher: 0.1). null: off.",
     )
     max_bullet_lines_ratio: float | None = option(
-        0.9, "Largest share of non-empty lines starting with a bullet (Gopher: 0.9). None: off."
+        0.9, "Largest share of non-empty lines starting with a bullet (Gopher: 0.9). null: off."
     )
     max_ellipsis_lines_ratio: float | None = option(
-        0.3, "Largest share of non-empty lines ending with an ellipsis (Gopher: 0.3). None: off."
+        0.3, "Largest share of non-empty lines ending with an ellipsis (Gopher: 0.3). null: off."
     )
     min_alpha_words_ratio: float | None = option(
-        0.8, "Smallest share of words containing an alphabetic character (Gopher: 0.8). None: off."
+        0.8, "Smallest share of words containing an alphabetic character (Gopher: 0.8). null: off."
     )
     min_stop_words: int | None = option(
         2,
         "Fewest occurrences of the language's stop words (Gopher: 2, English list). Skipped for languages "
-        "without a list below. None: off.",
+        "without a list below. null: off.",
     )
     stop_words_en: list[str] = option(GOPHER_STOP_WORDS_EN, "English stop words (Gopher's list), whole words.")
     stop_words_zh: list[str] = option(
@@ -251,16 +251,16 @@ class GopherRepetitionConfig:
 
     enabled: bool = option(True, "Apply the Gopher repetition rules.")
     max_dup_line_fraction: float | None = option(
-        0.30, "Largest share of non-empty lines that repeat an earlier line (Gopher: 0.30). None: off."
+        0.30, "Largest share of non-empty lines that repeat an earlier line (Gopher: 0.30). null: off."
     )
     max_dup_paragraph_fraction: float | None = option(
-        0.30, "Largest share of paragraphs that repeat an earlier paragraph (Gopher: 0.30). None: off."
+        0.30, "Largest share of paragraphs that repeat an earlier paragraph (Gopher: 0.30). null: off."
     )
     max_dup_line_char_fraction: float | None = option(
-        0.20, "Largest share of characters in lines that repeat an earlier line (Gopher: 0.20). None: off."
+        0.20, "Largest share of characters in lines that repeat an earlier line (Gopher: 0.20). null: off."
     )
     max_dup_paragraph_char_fraction: float | None = option(
-        0.20, "Largest share of characters in repeated paragraphs (Gopher: 0.20). None: off."
+        0.20, "Largest share of characters in repeated paragraphs (Gopher: 0.20). null: off."
     )
     max_top_ngram_char_fraction: dict[int, float] = option(
         {2: 0.20, 3: 0.18, 4: 0.16},
@@ -293,13 +293,13 @@ class C4Config:
     )
     terminal_punctuation: list[str] = option(
         C4_TERMINAL_PUNCTUATION,
-        "Line endings that count as terminal: C4's . ! ? \" ' plus the CJK 。！？ and closing quotes.",
+        "Line endings that count as terminal: C4's . ! ? \" plus ' (datatrove's C4 filter) and the CJK 。！？ and closing quotes.",
     )
     min_words_per_line: int | None = option(
-        3, "Remove lines with fewer words (C4: 3; zh/ja count characters). None: off."
+        3, "Remove lines with fewer words (3, as datatrove's C4QualityFilter used by FineWeb; the C4 paper used 5; zh/ja count characters). null: off."
     )
     max_word_length: int | None = option(
-        1000, "Remove lines containing a longer word (C4 implementation: 1000 characters). None: off."
+        1000, "Remove lines containing a longer word (C4 implementation: 1000 characters). null: off."
     )
     remove_javascript_lines: bool = option(True, "Remove lines containing the word 'javascript' (C4).")
     policy_substrings: list[str] = option(
@@ -309,12 +309,12 @@ class C4Config:
     citation_pattern: str | None = option(
         C4_CITATION_PATTERN,
         "Regular expression of citation markers cut from lines ([1], [edit], [citation needed], as in the C4 "
-        "implementation; plus zh Wikipedia's [编辑]). None: off.",
+        "implementation; plus zh Wikipedia's [编辑]). null or empty: off.",
     )
     reject_lorem_ipsum: bool = option(True, "Reject documents containing 'lorem ipsum' (C4).")
     reject_curly_bracket: bool = option(True, "Reject documents containing '{', i.e. code (C4).")
     min_sentences: int | None = option(
-        5, "Reject documents with fewer sentences left after the line rules (C4: 5). None: off."
+        5, "Reject documents with fewer sentences left after the line rules (5, as datatrove's C4QualityFilter; the C4 paper used 3). null: off."
     )
 
     def __post_init__(self) -> None:
@@ -338,7 +338,7 @@ class CleanConfig:
         1_000_000,
         "Reject longer documents before any other work (reason too_long). Project choice: above Gopher's "
         "100,000-word ceiling (~600,000 characters of English), so it cuts almost only documents the word rule "
-        "would reject anyway. None: off.",
+        "would reject anyway. null: off.",
     )
     encoding: EncodingConfig = option(EncodingConfig(), "Decoding of input bytes and mojibake repair.")
     normalize: NormalizeConfig = option(NormalizeConfig(), "Unicode, punctuation and whitespace normalisation.")
