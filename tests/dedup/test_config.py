@@ -1,0 +1,62 @@
+"""DedupConfig: every field an option of an allowed type, validation naming the field, fingerprint."""
+
+import dataclasses
+import typing
+
+import pytest
+
+from pipelines.dedup.config import DedupConfig, MinHashConfig, ShingleConfig
+
+ALLOWED_LEAF_TYPES = {str, int, float, bool, list[str], str | None, int | None, float | None, bool | None}
+
+
+def _walk(cls, prefix=""):
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        yield f"{prefix}{f.name}", f, hints[f.name]
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from _walk(hints[f.name], f"{prefix}{f.name}.")
+
+
+def test_every_field_is_an_option_of_an_allowed_type():
+    for path, f, hint in _walk(DedupConfig):
+        assert f.metadata.get("help"), f"{path} has no help text"
+        assert dataclasses.is_dataclass(hint) or hint in ALLOWED_LEAF_TYPES, f"{path}: {hint}"
+
+
+def test_defaults_follow_fineweb():
+    cfg = DedupConfig()
+    assert cfg.exact and cfg.near and cfg.verify_jaccard
+    assert (cfg.minhash.num_bands, cfg.minhash.rows_per_band, cfg.minhash.num_perm) == (14, 8, 112)
+    assert cfg.shingles.ngram_size == 5
+    assert DedupConfig().minhash is not cfg.minhash  # nested defaults are not shared
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: ShingleConfig(ngram_size=0), "ngram_size"),
+    (lambda: ShingleConfig(cjk_char_ngram_size=0), "cjk_char_ngram_size"),
+    (lambda: MinHashConfig(num_bands=0), "num_bands"),
+    (lambda: MinHashConfig(rows_per_band=0), "rows_per_band"),
+    (lambda: MinHashConfig(batch_size=0), "batch_size"),
+    (lambda: MinHashConfig(seed=-1), "seed"),
+    (lambda: MinHashConfig(seed=2**32), "seed"),
+    (lambda: DedupConfig(jaccard_threshold=1.5), "jaccard_threshold"),
+    (lambda: DedupConfig(max_bucket_pairs=0), "max_bucket_pairs"),
+    (lambda: DedupConfig(cc_max_rounds=0), "cc_max_rounds"),
+])
+def test_invalid_values_name_the_field(make, field):
+    with pytest.raises(ValueError, match=field):
+        make()
+
+
+def test_fingerprint_encodes_what_changes_the_result():
+    base = DedupConfig()
+    assert str(base) == base.fingerprint() == "exact-near-w5c5-b14x8s1-p1000-j0.75"
+    assert DedupConfig(minhash=MinHashConfig(batch_size=7), cc_max_rounds=3).fingerprint() == base.fingerprint()
+    changed = [DedupConfig(exact=False), DedupConfig(near=False), DedupConfig(verify_jaccard=False),
+               DedupConfig(jaccard_threshold=0.8), DedupConfig(max_bucket_pairs=10),
+               DedupConfig(shingles=ShingleConfig(ngram_size=3)), DedupConfig(minhash=MinHashConfig(seed=2))]
+    prints = {c.fingerprint() for c in changed}
+    assert len(prints) == len(changed) and base.fingerprint() not in prints
+    assert DedupConfig(exact=False, near=False).fingerprint() == "off"
+    assert all(ch.isalnum() or ch in "-." for ch in base.fingerprint())  # safe in paths
