@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
+import logging
 import time
 import zlib
 from typing import Any, Sequence
@@ -30,6 +30,7 @@ DOCUMENTS = "documents"
 REJECTED = "rejected"
 LEDGER_NAMESPACE = "fullchain.ledger"
 PARQUET_BATCH_ROWS = 1024
+PROGRESS_LOG = logging.getLogger("fullchain.progress")
 
 KEPT_SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -129,7 +130,9 @@ class ReadDocuments(beam.PTransform):
 
 
 class LogProgress(beam.DoFn):
-    """Passes elements through and prints, at most every `interval_s` per worker, how many it has seen."""
+    """Passes elements through and logs (logger `fullchain.progress`), at most every `interval_s`
+    per worker, how many it has seen. Workers' logs reach the driver through Beam's logging
+    service; pipelines.stage_job.show_worker_progress prints them."""
 
     def __init__(self, label: str, interval_s: float = 10.0):
         self._label = label
@@ -145,8 +148,8 @@ class LogProgress(beam.DoFn):
         if now - self._last >= self._interval:
             self._last = now
             rate = self._seen / (now - self._start)
-            print(f"[{self._label}] {self._seen:,} documents on this worker ({rate:,.0f} docs/s)",
-                  file=sys.stderr, flush=True)
+            PROGRESS_LOG.info("[%s] %s documents on this worker (%s docs/s)",
+                              self._label, f"{self._seen:,}", f"{rate:,.0f}")
         yield element
 
 

@@ -87,15 +87,20 @@ def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def run_data_stage(stage: str, args: argparse.Namespace, beam_args: list[str]) -> int:
     """Load the run config, run one data stage and print its ledger table."""
-    from pipelines.ledger import ledger_table
+    from pipelines.ledger import ledger_counter_values, ledger_table
     from pipelines.stage_job import run_stage
 
     overrides = {k: v for k, v in vars(args).items() if "." in k or k in RUN_FIELDS}
     cfg = load_config(RunConfig, args.config, overrides)
     outcome = run_stage(stage, cfg, beam_args)
-    if outcome.ledger is not None:
-        print(ledger_table(outcome.ledger))
-        print(f"output: {cfg.output}")
+    if outcome.ledger is None:
+        print("dry run: the job graph was built and checked; nothing ran", file=sys.stderr)
+        return 0
+    print(ledger_table(outcome.ledger))
+    if outcome.counters and outcome.counters != ledger_counter_values(outcome.ledger):
+        # The ledger is counted from the data; metrics can be lost by a runner, the data cannot.
+        print(f"warning: Beam metrics {outcome.counters} differ from the ledger", file=sys.stderr)
+    print(f"output: {cfg.output}")
     return 0
 
 
@@ -123,8 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
-        # The local job service re-logs every worker's start-up warnings; they say nothing about the job.
-        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
+        from pipelines.stage_job import show_worker_progress
+
+        show_worker_progress()
     commands: dict[str, Callable[[], int]] = {
         **{stage: (lambda s=stage: run_data_stage(s, args, beam_args)) for stage in DATA_STAGES},
         "sample-corpus": lambda: _sample_corpus(args),

@@ -47,3 +47,11 @@ def ledger_table(ledger: dict[str, Any]) -> str:
     for name, count in rows:
         lines.append(f"{name:<{width}}  {count:>10,}  {100 * count / n:6.2f}%")
     return "\n".join(lines)
+
+
+def ledger_counter_values(ledger: dict[str, Any]) -> dict[str, int]:
+    """The fullchain.ledger Beam counters a job with this ledger must have reported (non-zero ones)."""
+    stage = ledger["stage"]
+    expected = {f"{stage}.kept": ledger["kept"]} if ledger["kept"] else {}
+    expected.update({f"{stage}.rejected.{reason}": n for reason, n in ledger["rejected"].items() if n})
+    return expected

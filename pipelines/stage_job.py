@@ -7,6 +7,8 @@ runner profile, Beam options) is checked here first, so a mistake costs one line
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -15,7 +17,9 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.beam_io import LEDGER_NAMESPACE, LogProgress, ReadDocuments, WriteStageOutput, prepare_output, read_ledger
+from pipelines.beam_io import (
+    LEDGER_NAMESPACE, PROGRESS_LOG, LogProgress, ReadDocuments, WriteStageOutput, prepare_output, read_ledger,
+)
 from pipelines.config_loader import ConfigError
 from pipelines.input_files import ResolvedInput, resolve_input
 from pipelines.job_config import RunConfig
@@ -48,6 +52,38 @@ class StageOutcome:
     result: Any
 
 
+class _WorkerLogFilter(logging.Filter):
+    """On the local job service's logger: print workers' progress lines plainly, pass on their
+    errors, and drop the rest (every worker's start-up warnings, which say nothing about the job)."""
+
+    _MESSAGE = re.compile(r'message: "([^"]*)"')
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        text = record.getMessage()
+        if "documents on this worker" in text:
+            found = self._MESSAGE.search(text)
+            if found:
+                print(found.group(1), file=sys.stderr, flush=True)
+        return False
+
+
+def show_worker_progress() -> None:
+    """Route progress lines to stderr, from in-process workers and from worker processes alike."""
+    if not PROGRESS_LOG.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        PROGRESS_LOG.addHandler(handler)
+        PROGRESS_LOG.setLevel(logging.INFO)
+        PROGRESS_LOG.propagate = False
+    job_service = logging.getLogger("apache_beam.runners.portability.local_job_service")
+    if not any(isinstance(f, _WorkerLogFilter) for f in job_service.filters):
+        job_service.addFilter(_WorkerLogFilter())
+        # workers' INFO records must reach the filter; it lets only errors through
+        job_service.setLevel(logging.INFO)
+
+
 def stage_options(cfg: RunConfig, beam_args: list[str]) -> PipelineOptions:
     """The Beam options of the run's runner profile, overridden by `beam_args`."""
     runners_file = cfg.runners_file or default_runners_file()
@@ -63,9 +99,12 @@ def build_stage_pipeline(stage: str, cfg: RunConfig, resolved: ResolvedInput,
     """The Beam pipeline of one data stage, not yet run."""
     pipeline = beam.Pipeline(options=options)
     read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
-    docs = read.documents | "Progress" >> beam.ParDo(LogProgress(stage))
-    kept, rejected = STAGE_TRANSFORMS[stage](cfg, docs)
+    kept, rejected = STAGE_TRANSFORMS[stage](cfg, read.documents)
     all_rejected = (read.rejected, rejected) | "AllRejected" >> beam.Flatten()
+    # Counted where the stage's work finishes, so the numbers move while the job does. Not on a
+    # Flatten of both: the FnApiRunner never runs a leaf ParDo that follows a Flatten.
+    _ = kept | "ProgressKept" >> beam.ParDo(LogProgress(f"{stage}: kept"))
+    _ = rejected | "ProgressRejected" >> beam.ParDo(LogProgress(f"{stage}: rejected"))
     params = {"read": dataclasses.asdict(cfg.read), stage: dataclasses.asdict(getattr(cfg, stage))}
     _ = {"inputs": (read.documents, read.rejected), "kept": kept, "rejected": all_rejected} | "Write" >> (
         WriteStageOutput(cfg.output, stage, params, inputs=[f.path for f in resolved.files],

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipelines.ledger import LedgerImbalance, build_ledger, ledger_table
+from pipelines.ledger import LedgerImbalance, build_ledger, ledger_counter_values, ledger_table
 
 
 def test_balanced_ledger_and_table():
@@ -17,3 +17,9 @@ def test_balanced_ledger_and_table():
 def test_imbalance_is_an_error():
     with pytest.raises(LedgerImbalance, match="input 10 != kept 7 \\+ rejected 2"):
         build_ledger("dedup", 10, 7, [("near_duplicate", 2)], params={}, inputs=[], runner="local")
+
+
+def test_counter_values_expected_from_a_ledger():
+    ledger = build_ledger("dedup", 5, 3, [("near_duplicate", 2), ("duplicate_id", 0)], params={}, inputs=[],
+                          runner="local")
+    assert ledger_counter_values(ledger) == {"dedup.kept": 3, "dedup.rejected.near_duplicate": 2}
