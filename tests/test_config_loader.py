@@ -1,5 +1,7 @@
 """The YAML/flag config loader: defaults, overrides, and one-line errors naming file, line and key."""
 
+import dataclasses
+import typing
 from dataclasses import dataclass
 
 import pytest
@@ -90,3 +92,27 @@ def test_null_flag_switches_an_optional_string_off():
 
     assert load_config(Patterns, None, {"pattern": "null"}).pattern is None
     assert load_config(Patterns, None, {"pattern": "nullable"}).pattern == "nullable"
+
+
+ALLOWED_LEAF_TYPES = {
+    str, int, float, bool, list[str], dict[int, float],
+    str | None, int | None, float | None, bool | None, list[str] | None, dict[int, float] | None,
+}  # fmt: skip
+
+
+def test_every_stage_option_has_help_and_a_type_the_loader_and_flags_handle():
+    from pipelines.job_config import RunConfig
+
+    def walk(cls, prefix=""):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            yield f"{prefix}{f.name}", f, hints[f.name]
+            if dataclasses.is_dataclass(hints[f.name]):
+                yield from walk(hints[f.name], f"{prefix}{f.name}.")
+
+    paths = []
+    for path, f, hint in walk(RunConfig):
+        paths.append(path)
+        assert f.metadata.get("help"), f"{path} has no help text"
+        assert dataclasses.is_dataclass(hint) or hint in ALLOWED_LEAF_TYPES, f"{path}: {hint}"
+    assert {"clean.max_chars", "clean.langid.min_probability", "dedup.minhash.num_bands"} <= set(paths)
