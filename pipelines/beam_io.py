@@ -176,8 +176,8 @@ class WriteStageOutput(beam.PTransform):
     """Writes OUT/data/*.parquet, OUT/rejected/*.parquet and OUT/ledger.json for one stage.
 
     Input: a dict with `inputs` (the PCollections whose elements count as the stage's input),
-    `kept` (Documents) and `rejected` (Rejected). The ledger is computed from the data itself,
-    and the job fails if input != kept + rejected.
+    `kept` (Documents), `rejected` (Rejected) and optionally `added` (Documents the stage created).
+    The ledger is computed from the data itself, and the job fails if input + added != kept + rejected.
     """
 
     def __init__(self, output: str, stage: str, params: dict[str, Any], inputs: list[str], runner: str,
@@ -209,6 +209,15 @@ class WriteStageOutput(beam.PTransform):
                 FileSystems.join(self._output, "rejected", "part"), REJECTED_SCHEMA, file_name_suffix=".parquet")
         )
         kept_count = kept | "CountKeptTotal" >> beam.combiners.Count.Globally()
+        added = pcolls.get("added")
+        if added is None:
+            added = input_count.pipeline | "NothingAdded" >> beam.Create([])
+        added_count = added | "CountAdded" >> beam.combiners.Count.Globally()
+        added_kept_count = (
+            kept
+            | "AddedKept" >> beam.Filter(lambda doc: "augmented_from" in doc.meta)
+            | "CountAddedKept" >> beam.combiners.Count.Globally()
+        )
         reason_counts = (
             rejected
             | "Reasons" >> beam.Map(lambda r: r.reason)
@@ -220,7 +229,7 @@ class WriteStageOutput(beam.PTransform):
             | "LedgerSeed" >> beam.Create([None])
             | "BuildLedger" >> beam.Map(
                 _ledger_from_counts, si.AsSingleton(input_count), si.AsSingleton(kept_count),
-                si.AsList(reason_counts),
+                si.AsList(reason_counts), si.AsSingleton(added_count), si.AsSingleton(added_kept_count),
                 # waiting on the writes makes ledger.json the last file written: its presence marks completion
                 si.AsList(kept_writes), si.AsList(rejected_writes),
                 stage=stage, ledger_args=self._ledger_args)
@@ -228,8 +237,9 @@ class WriteStageOutput(beam.PTransform):
         )
 
 
-def _ledger_from_counts(_, n_input, n_kept, reasons, _kept_files, _rejected_files, stage, ledger_args):
-    return build_ledger(stage, n_input, n_kept, reasons, **ledger_args)
+def _ledger_from_counts(_, n_input, n_kept, reasons, n_added, n_added_kept, _kept_files, _rejected_files,
+                        stage, ledger_args):
+    return build_ledger(stage, n_input, n_kept, reasons, added=n_added, added_kept=n_added_kept, **ledger_args)
 
 
 def write_ledger(ledger: dict, output: str) -> dict:

@@ -15,17 +15,22 @@ class LedgerImbalance(RuntimeError):
 
 def build_ledger(stage: str, input_count: int, kept: int, rejected: Iterable[tuple[str, int]],
                  params: dict[str, Any], inputs: list[str], runner: str,
-                 upstream: list[dict] | None = None) -> dict[str, Any]:
-    """The ledger.json content of a stage; raises LedgerImbalance if the counts do not add up."""
+                 upstream: list[dict] | None = None, added: int = 0, added_kept: int = 0) -> dict[str, Any]:
+    """The ledger.json content of a stage; raises LedgerImbalance if the counts do not add up.
+
+    `added` counts documents the stage created (augmentations), `added_kept` those of them kept:
+    then input + added == kept + rejected.
+    """
     by_reason = dict(sorted(rejected))
     total = sum(by_reason.values())
-    if input_count != kept + total:
-        raise LedgerImbalance(
-            f"{stage}: input {input_count} != kept {kept} + rejected {total} ({by_reason})"
-        )
+    if input_count + added != kept + total:
+        came_in = f"input {input_count}" + (f" + added {added}" if added else "")
+        raise LedgerImbalance(f"{stage}: {came_in} != kept {kept} + rejected {total} ({by_reason})")
+    extra = {"added": added, "added_kept": added_kept} if added else {}
     return {
         "stage": stage,
         "input": input_count,
+        **extra,
         "kept": kept,
         "rejected_total": total,
         "rejected": by_reason,
@@ -39,7 +44,10 @@ def build_ledger(stage: str, input_count: int, kept: int, rejected: Iterable[tup
 def ledger_table(ledger: dict[str, Any]) -> str:
     """A short text table of a ledger: input, kept, then each rejection reason with its share."""
     n = ledger["input"] or 1
-    rows = [("input", ledger["input"]), ("kept", ledger["kept"])]
+    rows = [("input", ledger["input"])]
+    if ledger.get("added"):
+        rows += [("added", ledger["added"]), ("added and kept", ledger["added_kept"])]
+    rows += [("kept", ledger["kept"])]
     rows += [(f"rejected: {reason}", count) for reason, count in
              sorted(ledger["rejected"].items(), key=lambda item: (-item[1], item[0]))]
     width = max(len(name) for name, _ in rows)

@@ -24,23 +24,25 @@ from pipelines.config_loader import ConfigError
 from pipelines.input_files import ResolvedInput, resolve_input
 from pipelines.job_config import RunConfig
 from pipelines.runners import default_runners_file, load_profiles, pipeline_options
+from pipelines.stage_outputs import StageOutputs
 
 
-def _clean(cfg: RunConfig, docs):
+def _clean(cfg: RunConfig, docs) -> StageOutputs:
     from pipelines.clean.beam import KEPT, REJECTED, CleanDocuments
 
     out = docs | "Clean" >> CleanDocuments(cfg.clean)
-    return out[KEPT], out[REJECTED]
+    return StageOutputs(out[KEPT], out[REJECTED])
 
 
-def _dedup(cfg: RunConfig, docs):
+def _dedup(cfg: RunConfig, docs) -> StageOutputs:
     from pipelines.dedup.beam import DeduplicateDocuments
 
     out = docs | "Dedup" >> DeduplicateDocuments(cfg.dedup)
-    return out.kept, out.rejected
+    return StageOutputs(out.kept, out.rejected)
 
 
-STAGE_TRANSFORMS: dict[str, Callable[[RunConfig, Any], tuple[Any, Any]]] = {"clean": _clean, "dedup": _dedup}
+# The data stages that read Documents and write Parquet + ledger, in pipeline order.
+STAGE_TRANSFORMS: dict[str, Callable[[RunConfig, Any], StageOutputs]] = {"clean": _clean, "dedup": _dedup}
 
 
 @dataclass
@@ -99,14 +101,17 @@ def build_stage_pipeline(stage: str, cfg: RunConfig, resolved: ResolvedInput,
     """The Beam pipeline of one data stage, not yet run."""
     pipeline = beam.Pipeline(options=options)
     read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
-    kept, rejected = STAGE_TRANSFORMS[stage](cfg, read.documents)
+    kept, rejected, added = STAGE_TRANSFORMS[stage](cfg, read.documents)
     all_rejected = (read.rejected, rejected) | "AllRejected" >> beam.Flatten()
     # Counted where the stage's work finishes, so the numbers move while the job does. Not on a
     # Flatten of both: the FnApiRunner never runs a leaf ParDo that follows a Flatten.
     _ = kept | "ProgressKept" >> beam.ParDo(LogProgress(f"{stage}: kept"))
     _ = rejected | "ProgressRejected" >> beam.ParDo(LogProgress(f"{stage}: rejected"))
     params = {"read": dataclasses.asdict(cfg.read), stage: dataclasses.asdict(getattr(cfg, stage))}
-    _ = {"inputs": (read.documents, read.rejected), "kept": kept, "rejected": all_rejected} | "Write" >> (
+    outputs = {"inputs": (read.documents, read.rejected), "kept": kept, "rejected": all_rejected}
+    if added is not None:
+        outputs["added"] = added
+    _ = outputs | "Write" >> (
         WriteStageOutput(cfg.output, stage, params, inputs=[f.path for f in resolved.files],
                          runner=cfg.runner_profile, upstream=list(resolved.upstream_ledgers)))
     return pipeline

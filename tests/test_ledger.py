@@ -23,3 +23,13 @@ def test_counter_values_expected_from_a_ledger():
     ledger = build_ledger("dedup", 5, 3, [("near_duplicate", 2), ("duplicate_id", 0)], params={}, inputs=[],
                           runner="local")
     assert ledger_counter_values(ledger) == {"dedup.kept": 3, "dedup.rejected.near_duplicate": 2}
+
+
+def test_added_documents_balance_against_kept_and_rejected():
+    ledger = build_ledger("backtranslate", 10, 13, [("roundtrip_drift", 2)], params={}, inputs=[],
+                          runner="local", added=5, added_kept=3)
+    assert (ledger["added"], ledger["added_kept"]) == (5, 3)
+    assert "added and kept" in ledger_table(ledger)
+    with pytest.raises(LedgerImbalance, match="input 10 \\+ added 5 != kept 12"):
+        build_ledger("backtranslate", 10, 12, [("roundtrip_drift", 2)], params={}, inputs=[], runner="local",
+                     added=5)
