@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 from pipelines.config_loader import load_config
 from pipelines.job_config import RunConfig
 from pipelines.sample_corpus import CorpusTruth, generate_corpus, write_jsonl
-from pipelines.stage_job import show_worker_progress, run_stage
+from pipelines.stage_job import run_stage
+from pipelines.worker_progress import show_worker_progress
 
 
 def timed_stage(stage: str, input: str, output: str, profile: str, beam_args: list[str]) -> tuple[dict, float]:

@@ -176,8 +176,10 @@ class WriteStageOutput(beam.PTransform):
     """Writes OUT/data/*.parquet, OUT/rejected/*.parquet and OUT/ledger.json for one stage.
 
     Input: a dict with `inputs` (the PCollections whose elements count as the stage's input),
-    `kept` (Documents), `rejected` (Rejected) and optionally `added` (Documents the stage created).
-    The ledger is computed from the data itself, and the job fails if input + added != kept + rejected.
+    `kept` (Documents), `rejected` (Rejected), optionally `added` (Documents the stage created) and
+    `upstream` (the ledger of the stage before, when both run in one job). The ledger is computed
+    from the data itself, and the job fails if input + added != kept + rejected. The transform's
+    output is a PCollection holding the ledger.
     """
 
     def __init__(self, output: str, stage: str, params: dict[str, Any], inputs: list[str], runner: str,
@@ -223,6 +225,9 @@ class WriteStageOutput(beam.PTransform):
             | "Reasons" >> beam.Map(lambda r: r.reason)
             | "CountReasons" >> beam.combiners.Count.PerElement()
         )
+        upstream = pcolls.get("upstream")
+        if upstream is None:
+            upstream = input_count.pipeline | "NoUpstreamInJob" >> beam.Create([])
         si = beam.pvalue
         return (
             input_count.pipeline
@@ -230,6 +235,7 @@ class WriteStageOutput(beam.PTransform):
             | "BuildLedger" >> beam.Map(
                 _ledger_from_counts, si.AsSingleton(input_count), si.AsSingleton(kept_count),
                 si.AsList(reason_counts), si.AsSingleton(added_count), si.AsSingleton(added_kept_count),
+                si.AsList(upstream),
                 # waiting on the writes makes ledger.json the last file written: its presence marks completion
                 si.AsList(kept_writes), si.AsList(rejected_writes),
                 stage=stage, ledger_args=self._ledger_args)
@@ -237,9 +243,10 @@ class WriteStageOutput(beam.PTransform):
         )
 
 
-def _ledger_from_counts(_, n_input, n_kept, reasons, n_added, n_added_kept, _kept_files, _rejected_files,
-                        stage, ledger_args):
-    return build_ledger(stage, n_input, n_kept, reasons, added=n_added, added_kept=n_added_kept, **ledger_args)
+def _ledger_from_counts(_, n_input, n_kept, reasons, n_added, n_added_kept, in_job_upstream, _kept_files,
+                        _rejected_files, stage, ledger_args):
+    args = dict(ledger_args, upstream=ledger_args["upstream"] + list(in_job_upstream))
+    return build_ledger(stage, n_input, n_kept, reasons, added=n_added, added_kept=n_added_kept, **args)
 
 
 def write_ledger(ledger: dict, output: str) -> dict:

@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
-        from pipelines.stage_job import show_worker_progress
+        from pipelines.worker_progress import show_worker_progress
 
         show_worker_progress()
     commands: dict[str, Callable[[], int]] = {

@@ -41,8 +41,38 @@ def _dedup(cfg: RunConfig, docs) -> StageOutputs:
     return StageOutputs(out.kept, out.rejected)
 
 
-# The data stages that read Documents and write Parquet + ledger, in pipeline order.
-STAGE_TRANSFORMS: dict[str, Callable[[RunConfig, Any], StageOutputs]] = {"clean": _clean, "dedup": _dedup}
+def _ppl_filter(cfg: RunConfig, docs) -> StageOutputs:
+    from pipelines.perplexity.beam import FilterByPerplexity
+
+    return docs | "PplFilter" >> FilterByPerplexity(cfg.ppl_filter)
+
+
+def _backtranslate(cfg: RunConfig, docs) -> StageOutputs:
+    from pipelines.backtranslate.beam import Backtranslate
+
+    return docs | "Backtranslate" >> Backtranslate(cfg.backtranslate)
+
+
+# The data stages that read Documents and write Parquet + ledger, in `prepare` order.
+STAGE_TRANSFORMS: dict[str, Callable[[RunConfig, Any], StageOutputs]] = {
+    "clean": _clean, "dedup": _dedup, "ppl_filter": _ppl_filter, "backtranslate": _backtranslate,
+}
+
+
+def preflight(stage: str, cfg: RunConfig) -> None:
+    """Checks of a stage's models and files that must pass before its job starts (one-line errors)."""
+    if stage == "ppl_filter":
+        from pipelines.perplexity.model_handler import check_model
+
+        check_model(cfg.ppl_filter.model)
+    elif stage == "backtranslate":
+        from pipelines.backtranslate.model_handlers import check_models
+
+        check_models(cfg.backtranslate)
+    elif stage == "shard" and cfg.shard.tokenizer:
+        from pipelines.shard.tokenizer import check_tokenizer
+
+        check_tokenizer(cfg.shard.tokenizer)
 
 
 @dataclass
@@ -52,38 +82,6 @@ class StageOutcome:
     ledger: dict | None
     counters: dict[str, int]
     result: Any
-
-
-class _WorkerLogFilter(logging.Filter):
-    """On the local job service's logger: print workers' progress lines plainly, pass on their
-    errors, and drop the rest (every worker's start-up warnings, which say nothing about the job)."""
-
-    _MESSAGE = re.compile(r'message: "([^"]*)"')
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR:
-            return True
-        text = record.getMessage()
-        if "documents on this worker" in text:
-            found = self._MESSAGE.search(text)
-            if found:
-                print(found.group(1), file=sys.stderr, flush=True)
-        return False
-
-
-def show_worker_progress() -> None:
-    """Route progress lines to stderr, from in-process workers and from worker processes alike."""
-    if not PROGRESS_LOG.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        PROGRESS_LOG.addHandler(handler)
-        PROGRESS_LOG.setLevel(logging.INFO)
-        PROGRESS_LOG.propagate = False
-    job_service = logging.getLogger("apache_beam.runners.portability.local_job_service")
-    if not any(isinstance(f, _WorkerLogFilter) for f in job_service.filters):
-        job_service.addFilter(_WorkerLogFilter())
-        # workers' INFO records must reach the filter; it lets only errors through
-        job_service.setLevel(logging.INFO)
 
 
 def stage_options(cfg: RunConfig, beam_args: list[str]) -> PipelineOptions:
@@ -96,24 +94,40 @@ def stage_options(cfg: RunConfig, beam_args: list[str]) -> PipelineOptions:
     return pipeline_options(profiles[cfg.runner_profile], beam_args)
 
 
+def add_data_stage(stage: str, cfg: RunConfig, docs, output: str, inputs: list[str],
+                   read_rejected=None, upstream: list[dict] = (), upstream_ledger=None):
+    """Apply one data stage to `docs` and write its output folder; returns (kept, ledger PCollection).
+
+    `read_rejected` are the read rejections of the job's input (counted by the first stage), and
+    `upstream_ledger` the ledger PCollection of the stage before it in the same job.
+    """
+    label = stage.replace("_", " ").title().replace(" ", "")
+    kept, rejected, added = STAGE_TRANSFORMS[stage](cfg, docs)
+    # Counted where the stage's work finishes, so the numbers move while the job does. Not on a
+    # Flatten of both: the FnApiRunner never runs a leaf ParDo that follows a Flatten.
+    _ = kept | f"{label}ProgressKept" >> beam.ParDo(LogProgress(f"{stage}: kept"))
+    _ = rejected | f"{label}ProgressRejected" >> beam.ParDo(LogProgress(f"{stage}: rejected"))
+    outputs = {"inputs": (docs,), "kept": kept, "rejected": rejected}
+    if read_rejected is not None:
+        outputs["inputs"] = (docs, read_rejected)
+        outputs["rejected"] = (read_rejected, rejected) | f"{label}AllRejected" >> beam.Flatten()
+    if added is not None:
+        outputs["added"] = added
+    if upstream_ledger is not None:
+        outputs["upstream"] = upstream_ledger
+    params = {"read": dataclasses.asdict(cfg.read), stage: dataclasses.asdict(getattr(cfg, stage))}
+    ledger = outputs | f"Write{label}" >> WriteStageOutput(
+        output, stage, params, inputs=inputs, runner=cfg.runner_profile, upstream=list(upstream))
+    return kept, ledger
+
+
 def build_stage_pipeline(stage: str, cfg: RunConfig, resolved: ResolvedInput,
                          options: PipelineOptions) -> beam.Pipeline:
     """The Beam pipeline of one data stage, not yet run."""
     pipeline = beam.Pipeline(options=options)
     read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
-    kept, rejected, added = STAGE_TRANSFORMS[stage](cfg, read.documents)
-    all_rejected = (read.rejected, rejected) | "AllRejected" >> beam.Flatten()
-    # Counted where the stage's work finishes, so the numbers move while the job does. Not on a
-    # Flatten of both: the FnApiRunner never runs a leaf ParDo that follows a Flatten.
-    _ = kept | "ProgressKept" >> beam.ParDo(LogProgress(f"{stage}: kept"))
-    _ = rejected | "ProgressRejected" >> beam.ParDo(LogProgress(f"{stage}: rejected"))
-    params = {"read": dataclasses.asdict(cfg.read), stage: dataclasses.asdict(getattr(cfg, stage))}
-    outputs = {"inputs": (read.documents, read.rejected), "kept": kept, "rejected": all_rejected}
-    if added is not None:
-        outputs["added"] = added
-    _ = outputs | "Write" >> (
-        WriteStageOutput(cfg.output, stage, params, inputs=[f.path for f in resolved.files],
-                         runner=cfg.runner_profile, upstream=list(resolved.upstream_ledgers)))
+    add_data_stage(stage, cfg, read.documents, cfg.output, [f.path for f in resolved.files],
+                   read_rejected=read.rejected, upstream=resolved.upstream_ledgers)
     return pipeline
 
 

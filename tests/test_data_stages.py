@@ -105,7 +105,7 @@ def test_dataflow_profile_builds_the_job_graph_in_a_dry_run(corpus, tmp_path, mo
                   runners_file=os.path.join(PROJECT_ROOT, "runners.yaml"))
     assert outcome.ledger is None
     names = {t.unique_name for t in outcome.result.job.proto_pipeline.components.transforms.values()}
-    assert {"Read", "Clean", "Write"} <= names
+    assert {"Read", "Clean", "WriteClean"} <= names
     assert not os.path.exists(tmp_path / "out" / "ledger.json")
 
 
