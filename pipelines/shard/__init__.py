@@ -1,0 +1,1 @@
+"""fullchain shard: tokenize kept documents into WebDataset tar shards and a manifest the trainer reads."""
