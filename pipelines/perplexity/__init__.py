@@ -1,0 +1,1 @@
+"""The ppl-filter stage: CCNet-style filtering of documents by causal-LM perplexity."""
