@@ -1,0 +1,66 @@
+"""The stage's core without Beam: which documents to augment, the round trip of one text through
+a translator, and the augmented document with the gate's verdict. The Beam layer (beam.py) runs
+the same steps with the chunks of many documents batched together."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from pipelines.backtranslate.chunking import chunk_text, reassemble
+from pipelines.backtranslate.config import BacktranslateConfig
+from pipelines.backtranslate.gate import GateDecision, RoundTripGate
+from pipelines.backtranslate.lineage import augmented_document
+from pipelines.backtranslate.selection import is_selected
+from pipelines.backtranslate.translators import Translator, translate_nonblank
+from pipelines.clean.language import LanguageIdentifier
+from pipelines.document import Document
+
+
+class Augmentation(NamedTuple):
+    """A generated document and the gate's verdict on it (`decision.reason` None: kept)."""
+
+    document: Document
+    decision: GateDecision
+
+
+def source_language(doc: Document, langid: LanguageIdentifier | None) -> str:
+    """The document's language: `lang` as clean set it, else detected (when an identifier is given)."""
+    if doc.lang or langid is None:
+        return doc.lang
+    return langid.detect(doc.text).lang
+
+
+def is_augmentation(doc: Document) -> bool:
+    """Whether `doc` was made by an augmentation stage; it is never augmented again, so re-running
+    the stage on its own output adds nothing new."""
+    return "augmented_from" in doc.meta
+
+
+def wants_augmentation(doc: Document, lang: str, cfg: BacktranslateConfig) -> bool:
+    """Whether `doc` (in `lang`) is one of the seeded share of source-language originals to augment."""
+    return lang in cfg.source_languages and not is_augmentation(doc) and is_selected(doc.id, cfg.seed, cfg.fraction)
+
+
+def judged_augmentation(original: Document, roundtrip: str, source_lang: str, cfg: BacktranslateConfig,
+                        gate: RoundTripGate) -> Augmentation:
+    """The augmented document made of the back-translation `roundtrip` of `original`, and its verdict."""
+    decision = gate.judge(original.text, roundtrip, source_lang)
+    return Augmentation(augmented_document(original, roundtrip, source_lang, cfg.pivot_lang, decision.similarity),
+                        decision)
+
+
+def round_trip(text: str, source_lang: str, pivot_lang: str, translator: Translator, max_tokens: int) -> str:
+    """`text` translated into `pivot_lang` and back, chunk by chunk, with its line breaks kept."""
+    chunks = chunk_text(text, translator.count_tokens, max_tokens)
+    if not chunks:
+        return ""
+    pivot = translate_nonblank(translator, [chunk.text for chunk in chunks], source_lang, pivot_lang)
+    back = translate_nonblank(translator, pivot, pivot_lang, source_lang)
+    return reassemble(back, [chunk.separator for chunk in chunks])
+
+
+def backtranslate_document(doc: Document, source_lang: str, cfg: BacktranslateConfig, translator: Translator,
+                           gate: RoundTripGate) -> Augmentation:
+    """The judged back-translation of one document, in one process (no batching across documents)."""
+    roundtrip = round_trip(doc.text, source_lang, cfg.pivot_lang, translator, cfg.max_input_tokens)
+    return judged_augmentation(doc, roundtrip, source_lang, cfg, gate)
