@@ -10,6 +10,8 @@ DEMO_DOCS ?= 5000
 DEMO_DIR ?= demo-output
 
 BIN := $(VENV)/bin
+DEMO_LM = --ppl-filter.model $(DEMO_DIR)/models/lm
+DEMO_MT = --backtranslate.forward-model $(DEMO_DIR)/models/mt --backtranslate.backward-model $(DEMO_DIR)/models/mt
 INSTALLED := $(VENV)/.installed
 
 .PHONY: demo test install clean-demo wheel
@@ -25,8 +27,13 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)
 	rm -rf $(DEMO_DIR)
 	$(BIN)/fullchain sample-corpus --output $(DEMO_DIR)/corpus/sample.jsonl.gz --docs $(DEMO_DOCS)
-	$(BIN)/fullchain clean --input $(DEMO_DIR)/corpus --output $(DEMO_DIR)/clean
-	$(BIN)/fullchain dedup --input $(DEMO_DIR)/clean --output $(DEMO_DIR)/dedup
+	$(BIN)/fullchain sample-models --output $(DEMO_DIR)/models
+	$(BIN)/fullchain clean --config examples/demo.yaml --input $(DEMO_DIR)/corpus --output $(DEMO_DIR)/clean
+	$(BIN)/fullchain dedup --config examples/demo.yaml --input $(DEMO_DIR)/clean --output $(DEMO_DIR)/dedup
+	$(BIN)/fullchain ppl-filter --config examples/demo.yaml $(DEMO_LM) --input $(DEMO_DIR)/dedup --output $(DEMO_DIR)/ppl_filter
+	$(BIN)/fullchain backtranslate --config examples/demo.yaml $(DEMO_MT) --input $(DEMO_DIR)/ppl_filter --output $(DEMO_DIR)/backtranslate
+	$(BIN)/fullchain shard --config examples/demo.yaml --input $(DEMO_DIR)/backtranslate --output $(DEMO_DIR)/shards
+	$(BIN)/fullchain prepare --config examples/demo.yaml $(DEMO_LM) $(DEMO_MT) --input $(DEMO_DIR)/corpus --output $(DEMO_DIR)/prepare
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q

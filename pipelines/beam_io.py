@@ -191,11 +191,8 @@ class WriteStageOutput(beam.PTransform):
 
     def expand(self, pcolls: dict):
         stage = self._stage
-        input_count = (
-            pcolls["inputs"]
-            | "FlattenInputs" >> beam.Flatten()
-            | "CountInput" >> beam.combiners.Count.Globally()
-        )
+        inputs = pcolls["inputs"] | "FlattenInputs" >> beam.Flatten()
+        input_count = inputs | "CountInput" >> beam.combiners.Count.Globally()
         kept = pcolls["kept"] | "CountKept" >> beam.ParDo(_CountOutcome(stage))
         rejected = pcolls["rejected"] | "CountRejected" >> beam.ParDo(_CountOutcome(stage))
         kept_writes = (
@@ -215,11 +212,12 @@ class WriteStageOutput(beam.PTransform):
         if added is None:
             added = input_count.pipeline | "NothingAdded" >> beam.Create([])
         added_count = added | "CountAdded" >> beam.combiners.Count.Globally()
-        added_kept_count = (
-            kept
-            | "AddedKept" >> beam.Filter(lambda doc: "augmented_from" in doc.meta)
-            | "CountAddedKept" >> beam.combiners.Count.Globally()
-        )
+        # Augmentations that arrived as input pass through unchanged: what is kept beyond them was added here.
+        augmented_in = inputs | "AugmentedIn" >> beam.Map(
+            lambda doc: -int(isinstance(doc, Document) and "augmented_from" in doc.meta))
+        augmented_kept = kept | "AugmentedKept" >> beam.Map(lambda doc: int("augmented_from" in doc.meta))
+        added_kept_count = (augmented_in, augmented_kept) | "AddedKeptTerms" >> beam.Flatten() | (
+            "CountAddedKept" >> beam.CombineGlobally(sum))
         reason_counts = (
             rejected
             | "Reasons" >> beam.Map(lambda r: r.reason)
@@ -249,36 +247,56 @@ def _ledger_from_counts(_, n_input, n_kept, reasons, n_added, n_added_kept, in_j
     return build_ledger(stage, n_input, n_kept, reasons, added=n_added, added_kept=n_added_kept, **args)
 
 
+def write_json(content: dict, path: str) -> dict:
+    """Write `content` as indented JSON to `path` (any Beam filesystem); returns it."""
+    with FileSystems.create(path, mime_type="application/json",
+                            compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        fh.write(json.dumps(content, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
+    return content
+
+
+def read_json(path: str) -> dict:
+    """The JSON object in `path` (any Beam filesystem)."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return json.loads(fh.read().decode("utf-8"))
+
+
 def write_ledger(ledger: dict, output: str) -> dict:
     """Write ledger.json into `output`; returns the ledger."""
-    with FileSystems.create(FileSystems.join(output, LEDGER_FILE), mime_type="application/json",
-                            compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        fh.write(json.dumps(ledger, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
-    return ledger
+    return write_json(ledger, FileSystems.join(output, LEDGER_FILE))
 
 
 def read_ledger(output: str) -> dict:
     """The ledger.json of a finished stage output folder."""
-    with FileSystems.open(FileSystems.join(output, LEDGER_FILE),
-                          compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        return json.loads(fh.read().decode("utf-8"))
+    return read_json(FileSystems.join(output, LEDGER_FILE))
 
 
-def prepare_output(output: str) -> None:
-    """Make `output` ready for a stage: remove a previous stage output there, refuse anything else.
+def prepare_output(output: str, marker: str = LEDGER_FILE, stage_folders: list[str] | None = None,
+                   managed_folders: tuple[str, ...] = ()) -> None:
+    """Make `output` ready for a stage: remove a previous output of ours there, refuse anything else.
 
-    A folder that holds files but no ledger.json is not ours to delete, so it is an error.
+    Ours are `marker` (ledger.json, or prepare.json for prepare) and the data/ and rejected/ folders
+    (with their ledger.json) of the output itself or, for prepare, of each of `stage_folders`; a
+    run killed part-way leaves only such files, so a re-run cleans up after it. Files anywhere
+    else are not ours to delete: an error. `managed_folders` are ours too but left in place
+    (the shard writer replaces its own output atomically).
     """
     if not output:
         raise ConfigError("no output given: set --output or 'output' in the config file")
-    pattern = FileSystems.join(output, "**" if "://" in output else "*")
-    existing = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-    if not existing:
-        return
-    if not FileSystems.exists(FileSystems.join(output, LEDGER_FILE)):
-        raise ConfigError(f"output '{output}' already holds files and is not a fullchain stage output; "
-                          "choose an empty or new folder")
-    stale = [FileSystems.join(output, LEDGER_FILE)]
-    for sub in ("data", "rejected"):
-        stale += [m.path for m in FileSystems.match([FileSystems.join(output, sub, "*")])[0].metadata_list]
-    FileSystems.delete(stale)
+    existing = [m.path for m in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list]
+    folders = [FileSystems.join(output, s) for s in stage_folders] if stage_folders else [output]
+    marker_path = FileSystems.join(output, marker)
+    stale_prefixes = tuple(FileSystems.join(f, sub) + "/" for f in folders for sub in ("data", "rejected"))
+    stage_ledgers = {FileSystems.join(f, LEDGER_FILE) for f in folders}
+    kept_prefixes = tuple(FileSystems.join(output, m) + "/" for m in managed_folders)
+    stale, foreign = [], []
+    for path in existing:
+        if path == marker_path or path in stage_ledgers or path.startswith(stale_prefixes):
+            stale.append(path)
+        elif not path.startswith(kept_prefixes):
+            foreign.append(path)
+    if foreign:
+        raise ConfigError(f"output '{output}' holds files that are not a fullchain {marker} output "
+                          f"(e.g. {foreign[0]}); choose an empty or new folder")
+    if stale:
+        FileSystems.delete(stale)

@@ -18,9 +18,20 @@ from typing import Callable, Sequence
 from pipelines.config_loader import ConfigError, field_paths, load_config, type_name
 from pipelines.job_config import RunConfig
 
-DATA_STAGES = {
-    "clean": "Normalise text, identify the language and drop low-quality documents (Gopher, C4, blocklist).",
-    "dedup": "Remove exact duplicates, then near duplicates with MinHash LSH; keep one document per cluster.",
+# command -> (stage, config sections it reads, help)
+STAGE_COMMANDS = {
+    "clean": ("clean", ("read", "clean"),
+              "Normalise text, identify the language and drop low-quality documents (Gopher, C4, blocklist)."),
+    "dedup": ("dedup", ("read", "dedup"),
+              "Remove exact duplicates, then near duplicates with MinHash LSH; keep one document per cluster."),
+    "ppl-filter": ("ppl_filter", ("read", "ppl_filter"),
+                   "Score documents with a reference causal LM and keep them by perplexity (CCNet buckets)."),
+    "backtranslate": ("backtranslate", ("read", "backtranslate"),
+                      "Augment documents by translating to a pivot language and back, behind a quality gate."),
+    "shard": ("shard", ("read", "shard"),
+              "Tokenize kept documents into WebDataset tar shards (train/val) with a manifest.json."),
+    "prepare": ("prepare", ("read", "clean", "dedup", "ppl_filter", "backtranslate", "shard", "prepare"),
+                "Run clean, dedup, ppl-filter, backtranslate and shard as one Beam job from one config."),
 }
 RUN_FIELDS = ("input", "output", "runner_profile", "runners_file")
 
@@ -64,11 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="fullchain: take a raw text corpus to a served model. Each stage reads and writes files.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log Beam's progress messages too.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for stage, help_text in DATA_STAGES.items():
-        _stage_parser(sub, stage, help_text, sections=("read", stage))
+    for command, (_, sections, help_text) in STAGE_COMMANDS.items():
+        _stage_parser(sub, command, help_text, sections=sections)
     config = sub.add_parser("config", help="Print a run config file with every option's default and help.")
-    config.add_argument("--sections", default=",".join(["read", *DATA_STAGES]),
-                        help="Comma-separated config sections to include [default: all data stages].")
+    config.add_argument("--sections", default=",".join(STAGE_COMMANDS["prepare"][1]),
+                        help="Comma-separated config sections to include [default: all].")
+    models = sub.add_parser("sample-models", help="Write tiny random-weight stand-ins for the reference LM and "
+                                                  "the translation model (demo and tests; no download).")
+    models.add_argument("--output", required=True, help="Folder to write lm/ and mt/ into.")
     sample = sub.add_parser("sample-corpus", help="Write a generated English/Chinese sample corpus with planted "
                                                   "duplicates and noisy documents (the demo input).")
     sample.add_argument("--output", required=True, help="File to write (.jsonl or .jsonl.gz).")
@@ -86,8 +100,9 @@ def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def run_data_stage(stage: str, args: argparse.Namespace, beam_args: list[str]) -> int:
-    """Load the run config, run one data stage and print its ledger table."""
-    from pipelines.ledger import ledger_counter_values, ledger_table
+    """Load the run config, run one stage (or prepare) and print its summary table."""
+    from pipelines.ledger import ledger_counter_values, ledger_table, prepare_table
+    from pipelines.shard.manifest import manifest_table
     from pipelines.stage_job import run_stage
 
     overrides = {k: v for k, v in vars(args).items() if "." in k or k in RUN_FIELDS}
@@ -96,10 +111,15 @@ def run_data_stage(stage: str, args: argparse.Namespace, beam_args: list[str]) -
     if outcome.ledger is None:
         print("dry run: the job graph was built and checked; nothing ran", file=sys.stderr)
         return 0
-    print(ledger_table(outcome.ledger))
-    if outcome.counters and outcome.counters != ledger_counter_values(outcome.ledger):
-        # The ledger is counted from the data; metrics can be lost by a runner, the data cannot.
-        print(f"warning: Beam metrics {outcome.counters} differ from the ledger", file=sys.stderr)
+    if stage == "shard":
+        print(manifest_table(outcome.ledger))
+    elif stage == "prepare":
+        print(prepare_table(outcome.ledger))
+    else:
+        print(ledger_table(outcome.ledger))
+        if outcome.counters and outcome.counters != ledger_counter_values(outcome.ledger):
+            # The ledger is counted from the data; metrics can be lost by a runner, the data cannot.
+            print(f"warning: Beam metrics {outcome.counters} differ from the ledger", file=sys.stderr)
     print(f"output: {cfg.output}")
     return 0
 
@@ -110,6 +130,15 @@ def _sample_corpus(args: argparse.Namespace) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     summary = write_sample_corpus(args.output, n_docs=args.docs, seed=args.seed)
     print(summary)
+    return 0
+
+
+def _sample_models(args: argparse.Namespace) -> int:
+    from pipelines.sample_models import tiny_causal_lm, tiny_seq2seq
+
+    lm = tiny_causal_lm(os.path.join(args.output, "lm"))
+    mt = tiny_seq2seq(os.path.join(args.output, "mt"))
+    print(f"wrote {lm} (causal LM) and {mt} (translation model): random weights, for plumbing only")
     return 0
 
 
@@ -132,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         show_worker_progress()
     commands: dict[str, Callable[[], int]] = {
-        **{stage: (lambda s=stage: run_data_stage(s, args, beam_args)) for stage in DATA_STAGES},
+        **{command: (lambda s=stage: run_data_stage(s, args, beam_args))
+           for command, (stage, _, _) in STAGE_COMMANDS.items()},
+        "sample-models": lambda: _sample_models(args),
         "sample-corpus": lambda: _sample_corpus(args),
         "config": lambda: _print_config(args),
     }

@@ -20,6 +20,11 @@ class ConfigError(ValueError):
     """A config file or flag that does not fit the config classes; the message is one line."""
 
 
+class ModelCheckError(ConfigError):
+    """A configured model or tokenizer that cannot serve its stage, found before any work starts;
+    the message is one line naming the option and the problem."""
+
+
 def field_paths(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
     """Yield (dotted path, field, resolved type) for every leaf option of a config class tree."""
     hints = typing.get_type_hints(cls)

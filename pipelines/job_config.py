@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.backtranslate.config import BacktranslateConfig
 from pipelines.clean.config import CleanConfig
 from pipelines.dedup.config import DedupConfig
 from pipelines.options import option
+from pipelines.perplexity.config import PerplexityConfig
+from pipelines.shard.config import ShardConfig
+
+PREPARE_STAGES = ("clean", "dedup", "ppl_filter", "backtranslate", "shard")
 
 
 @dataclass(kw_only=True)
@@ -34,6 +39,23 @@ class ReadConfig:
 
 
 @dataclass(kw_only=True)
+class PrepareConfig:
+    """fullchain prepare: the stages it runs, in one Beam job."""
+
+    stages: list[str] = option(list(PREPARE_STAGES), "Stages to run, a subset of clean, dedup, ppl_filter, "
+                                                     "backtranslate, shard, always in that order. A stage left "
+                                                     "out is switched off; prepare.json records which ran.")
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.stages if s not in PREPARE_STAGES]
+        if unknown:
+            raise ValueError(f"stages: unknown stage(s) {unknown}; choose from {list(PREPARE_STAGES)}")
+        if not self.stages:
+            raise ValueError("stages: at least one stage must run")
+        self.stages = [s for s in PREPARE_STAGES if s in self.stages]
+
+
+@dataclass(kw_only=True)
 class RunConfig:
     """One run of one or more data stages."""
 
@@ -46,3 +68,9 @@ class RunConfig:
     read: ReadConfig = option(ReadConfig(), "How input records are read.")
     clean: CleanConfig = option(CleanConfig(), "fullchain clean: normalisation, language id, quality rules.")
     dedup: DedupConfig = option(DedupConfig(), "fullchain dedup: exact and MinHash near-duplicate removal.")
+    ppl_filter: PerplexityConfig = option(PerplexityConfig(), "fullchain ppl-filter: reference-LM perplexity "
+                                                              "filter (CCNet buckets).")
+    backtranslate: BacktranslateConfig = option(BacktranslateConfig(), "fullchain backtranslate: augmentation "
+                                                                       "by round-trip translation.")
+    shard: ShardConfig = option(ShardConfig(), "fullchain shard: tokenize into WebDataset shards + manifest.json.")
+    prepare: PrepareConfig = option(PrepareConfig(), "fullchain prepare: every stage above in one Beam job.")

@@ -63,3 +63,17 @@ def ledger_counter_values(ledger: dict[str, Any]) -> dict[str, int]:
     expected = {f"{stage}.kept": ledger["kept"]} if ledger["kept"] else {}
     expected.update({f"{stage}.rejected.{reason}": n for reason, n in ledger["rejected"].items() if n})
     return expected
+
+
+def prepare_table(summary: dict[str, Any]) -> str:
+    """A short text table of prepare.json: each stage, whether it ran, and its counts."""
+    lines = ["prepare", "-" * 64, f"{'stage':<15}{'ran':<5}{'input':>11}{'added':>9}{'kept':>11}{'rejected':>11}"]
+    for stage, entry in summary["stages"].items():
+        if not entry["enabled"]:
+            lines.append(f"{stage:<15}{'off':<5}")
+            continue
+        kept = entry.get("kept", entry.get("written", 0))
+        rejected = entry.get("rejected_total", sum(entry.get("skipped", {}).values()))
+        lines.append(f"{stage:<15}{'yes':<5}{entry.get('input', 0):>11,}{entry.get('added', 0):>9,}"
+                     f"{kept:>11,}{rejected:>11,}")
+    return "\n".join(lines)

@@ -1,8 +1,11 @@
-"""Tiny Hugging Face models and tokenizers built on the spot, for tests that exercise real loading
-and batching code without any download.
+"""Tiny Hugging Face models and tokenizers built on the spot: stand-ins for the reference LM and
+translation models where none can be downloaded (tests, `make demo`). They exercise the real
+loading, batching and generation code; their weights are random, so their scores and
+translations mean nothing.
 
-The tokenizer is a byte-level BPE trained with the `tokenizers` library on a few sentences of
-English and Chinese, saved in HF format next to the weights, as a user's model folder would be.
+The tokenizer is a byte-level BPE trained with the `tokenizers` library (on given text, or a
+few sentences of English and Chinese), saved in HF format next to the weights, as a user's model
+folder would be.
 """
 
 from __future__ import annotations
@@ -23,18 +26,18 @@ TRAINING_TEXT = [
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 
 
-def tiny_tokenizer(vocab_size: int = 400) -> PreTrainedTokenizerFast:
+def tiny_tokenizer(vocab_size: int = 400, texts: list[str] | None = None) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer (pad 0, bos 1, eos 2) that can encode any text."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[PAD, BOS, EOS],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(TRAINING_TEXT, trainer)
+    tok.train_from_iterator(texts or TRAINING_TEXT, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD)
 
 
-def tiny_causal_lm(path: str, seed: int = 0, max_positions: int = 256) -> str:
+def tiny_causal_lm(path: str, seed: int = 0, max_positions: int = 1024) -> str:
     """Save a 2-layer Llama-architecture causal LM and its tokenizer into `path`; returns `path`."""
     tokenizer = tiny_tokenizer()
     torch.manual_seed(seed)

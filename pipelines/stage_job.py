@@ -1,4 +1,4 @@
-"""Build and run one data stage as a Beam job: read -> stage transform -> write + ledger.
+"""Build and run a stage as a Beam job (read -> stage -> write + ledger), or `prepare`: all stages in one job.
 
 Everything that can be checked before the job starts (config, input paths, output folder,
 runner profile, Beam options) is checked here first, so a mistake costs one line, not a run.
@@ -7,24 +7,26 @@ runner profile, Beam options) is checked here first, so a mistake costs one line
 from __future__ import annotations
 
 import dataclasses
-import logging
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.beam_io import (
-    LEDGER_NAMESPACE, PROGRESS_LOG, LogProgress, ReadDocuments, WriteStageOutput, prepare_output, read_ledger,
+    LEDGER_NAMESPACE, LogProgress, ReadDocuments, WriteStageOutput, prepare_output, read_json, read_ledger, write_json,
 )
 from pipelines.config_loader import ConfigError
 from pipelines.input_files import ResolvedInput, resolve_input
-from pipelines.job_config import RunConfig
+from pipelines.job_config import PREPARE_STAGES, RunConfig
 from pipelines.runners import default_runners_file, load_profiles, pipeline_options
 from pipelines.stage_outputs import StageOutputs
+
+PREPARE_FILE = "prepare.json"
+SHARDS_FOLDER = "shards"
 
 
 def _clean(cfg: RunConfig, docs) -> StageOutputs:
@@ -64,15 +66,15 @@ def preflight(stage: str, cfg: RunConfig) -> None:
     if stage == "ppl_filter":
         from pipelines.perplexity.model_handler import check_model
 
-        check_model(cfg.ppl_filter.model)
+        check_model(cfg.ppl_filter.model, cfg.ppl_filter.window_tokens)
     elif stage == "backtranslate":
-        from pipelines.backtranslate.model_handlers import check_models
+        from pipelines.backtranslate.model_check import check_models
 
         check_models(cfg.backtranslate)
     elif stage == "shard" and cfg.shard.tokenizer:
-        from pipelines.shard.tokenizer import check_tokenizer
+        from pipelines.shard.beam import check_tokenizer
 
-        check_tokenizer(cfg.shard.tokenizer)
+        check_tokenizer(cfg.shard.tokenizer, cfg.shard.append_eos)
 
 
 @dataclass
@@ -131,20 +133,117 @@ def build_stage_pipeline(stage: str, cfg: RunConfig, resolved: ResolvedInput,
     return pipeline
 
 
+def build_shard_pipeline(cfg: RunConfig, resolved: ResolvedInput, options: PipelineOptions) -> beam.Pipeline:
+    """The shard job: read documents, tokenize and write shards + manifest. Read rejections (of a raw
+    input) count as skipped in the manifest, so every input document is accounted for."""
+    from pipelines.shard.beam import WriteShards
+
+    pipeline = beam.Pipeline(options=options)
+    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
+    _ = read.documents | "Shard" >> WriteShards(cfg.shard, cfg.output, resolved.upstream_ledgers,
+                                                read_rejected=read.rejected)
+    return pipeline
+
+
+def build_prepare_pipeline(cfg: RunConfig, resolved: ResolvedInput, options: PipelineOptions) -> beam.Pipeline:
+    """Every stage of cfg.prepare.stages chained in one job: each data stage writes OUT/<stage>/ as
+    it would alone, the shard stage OUT/shards/, and OUT/prepare.json records which stages ran."""
+    from pipelines.shard.beam import WriteShards
+
+    pipeline = beam.Pipeline(options=options)
+    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
+    docs, read_rejected, ledger = read.documents, read.rejected, None
+    ledgers = []
+    inputs = [f.path for f in resolved.files]
+    for stage in cfg.prepare.stages:
+        if stage == "shard":
+            continue
+        folder = FileSystems.join(cfg.output, stage)
+        docs, ledger = add_data_stage(stage, cfg, docs, folder, inputs, read_rejected=read_rejected,
+                                      upstream=resolved.upstream_ledgers if ledger is None else (),
+                                      upstream_ledger=ledger)
+        ledgers.append(ledger)
+        read_rejected, inputs = None, [FileSystems.join(folder, "data")]
+    stage_ledgers = tuple(ledgers) | "StageLedgers" >> beam.Flatten(pipeline=pipeline)
+    manifest = None
+    if "shard" in cfg.prepare.stages:
+        manifest = docs | "Shard" >> WriteShards(
+            cfg.shard, FileSystems.join(cfg.output, SHARDS_FOLDER), resolved.upstream_ledgers,
+            read_rejected=read_rejected, in_job_ledgers=ledger)
+    if manifest is None:
+        manifest = pipeline | "NoShards" >> beam.Create([])
+    si = beam.pvalue
+    _ = (
+        pipeline
+        | "SummarySeed" >> beam.Create([None])
+        | "WriteSummary" >> beam.Map(_write_prepare_summary, si.AsList(stage_ledgers), si.AsList(manifest),
+                                     cfg=cfg)
+    )
+    return pipeline
+
+
+def _write_prepare_summary(_, ledgers: list[dict], manifests: list[dict], cfg: RunConfig) -> None:
+    summary = prepare_summary(cfg.prepare.stages, ledgers, manifests[0] if manifests else None)
+    write_json(summary, FileSystems.join(cfg.output, PREPARE_FILE))
+
+
+def prepare_summary(enabled: list[str], ledgers: list[dict], manifest: dict | None) -> dict:
+    """prepare.json: every stage with its switch, and the counts of those that ran."""
+    by_stage = {ledger["stage"]: ledger for ledger in ledgers}
+    stages = {}
+    for stage in PREPARE_STAGES:
+        entry: dict[str, Any] = {"enabled": stage in enabled}
+        if stage in by_stage:
+            ledger = by_stage[stage]
+            entry.update({k: ledger[k] for k in ("input", "added", "kept", "rejected_total", "rejected") if k in ledger})
+            entry["output"] = stage
+        elif stage == "shard" and manifest is not None:
+            entry.update(input=manifest["input_documents"], written=manifest["written"], skipped=manifest["skipped"],
+                         splits=manifest["splits"], output=SHARDS_FOLDER)
+        stages[stage] = entry
+    return {"stage": "prepare", "stages": stages}
+
+
 def run_stage(stage: str, cfg: RunConfig, beam_args: list[str]) -> StageOutcome:
-    """Validate, build and run one data stage; returns its ledger (None for a Dataflow dry run)."""
-    if stage not in STAGE_TRANSFORMS:
+    """Validate, build and run one stage, or `prepare`; returns its ledger, manifest or summary
+    (None for a Dataflow dry run)."""
+    stages = cfg.prepare.stages if stage == "prepare" else [stage]
+    if any(s not in STAGE_TRANSFORMS and s != "shard" for s in stages):
         raise ConfigError(f"unknown stage '{stage}'")
     options = stage_options(cfg, beam_args)
+    for name in stages:
+        preflight(name, cfg)
     resolved = resolve_input(cfg.input)
-    prepare_output(cfg.output)
+    if stage == "shard":
+        from pipelines.shard.output_files import check_output
+
+        check_output(cfg.output)
+        build = build_shard_pipeline
+    elif stage == "prepare":
+        from pipelines.shard.output_files import check_output
+
+        prepare_output(cfg.output, marker=PREPARE_FILE, stage_folders=[s for s in PREPARE_STAGES if s != "shard"],
+                       managed_folders=(SHARDS_FOLDER,))
+        check_output(FileSystems.join(cfg.output, SHARDS_FOLDER))
+        build = build_prepare_pipeline
+    else:
+        prepare_output(cfg.output)
+        build = lambda c, r, o: build_stage_pipeline(stage, c, r, o)  # noqa: E731
     print(f"[{stage}] {len(resolved.files)} input file(s), runner profile '{cfg.runner_profile}', "
           f"output {cfg.output}", file=sys.stderr, flush=True)
-    result = build_stage_pipeline(stage, cfg, resolved, options).run()
+    result = build(cfg, resolved, options).run()
     result.wait_until_finish()
     if options.get_all_options().get("dry_run"):
         return StageOutcome(ledger=None, counters={}, result=result)
-    return StageOutcome(ledger=read_ledger(cfg.output), counters=ledger_counters(result), result=result)
+    if stage == "shard":
+        from pipelines.shard.manifest import load_manifest
+
+        summary = load_manifest(FileSystems.join(cfg.output, "manifest.json"))
+    elif stage == "prepare":
+        summary = read_json(FileSystems.join(cfg.output, PREPARE_FILE))
+    else:
+        summary = read_ledger(cfg.output)
+    return StageOutcome(ledger=summary, counters=ledger_counters(result), result=result)
 
 
 def ledger_counters(result: Any) -> dict[str, int]:

@@ -4,22 +4,22 @@ import os
 
 import pytest
 
-from pipelines.cli import build_parser, flag_name, main
+from pipelines.cli import STAGE_COMMANDS, build_parser, flag_name, main
 from pipelines.config_loader import field_paths, load_config
 from pipelines.job_config import RunConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("stage", ["clean", "dedup"])
-def test_stage_help_lists_every_option_of_its_sections(stage, capsys):
+@pytest.mark.parametrize("command", list(STAGE_COMMANDS))
+def test_stage_help_lists_every_option_of_its_sections(command, capsys):
     with pytest.raises(SystemExit) as exit_:
-        build_parser().parse_args([stage, "--help"])
+        build_parser().parse_args([command, "--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
+    sections = STAGE_COMMANDS[command][1]
     for path, f, _ in field_paths(RunConfig):
-        section = path.split(".")[0]
-        if section in (stage, "read"):
+        if path.split(".")[0] in sections:
             assert flag_name(path) in text, path
     assert "[default:" in text
 
@@ -28,7 +28,7 @@ def test_top_level_help_lists_subcommands(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     text = capsys.readouterr().out
-    assert all(name in text for name in ("clean", "dedup", "config", "sample-corpus"))
+    assert all(name in text for name in (*STAGE_COMMANDS, "config", "sample-corpus", "sample-models"))
 
 
 def test_config_reference_round_trips_to_defaults(tmp_path, capsys):

@@ -114,6 +114,11 @@ def test_rerun_replaces_output_and_refuses_foreign_folder(local_outputs, corpus,
     again = run("dedup", str(out / "clean"), str(tmp_path / "dedup"))
     again = run("dedup", str(out / "clean"), str(tmp_path / "dedup"))
     assert_balanced(again, str(tmp_path / "dedup"))
+    # what a run killed part-way leaves (Beam's temp files, no ledger) is cleaned up by the next run
+    killed = tmp_path / "killed"
+    (killed / "data" / "beam-temp-part-123").mkdir(parents=True)
+    (killed / "data" / "beam-temp-part-123" / "half.parquet").write_bytes(b"PAR1")
+    assert_balanced(run("dedup", str(out / "clean"), str(killed)), str(killed))
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")

@@ -1,0 +1,143 @@
+"""`fullchain prepare`: all stages in one Beam job give the same shards as the stages run one by one."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.config_loader import load_config
+from pipelines.job_config import RunConfig
+from pipelines.sample_corpus import generate_corpus, write_jsonl
+from pipelines.stage_job import run_stage
+
+from .tiny_models import tiny_causal_lm, tiny_seq2seq
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prepare")
+    records, _ = generate_corpus(120, seed=7)
+    (root / "corpus").mkdir()
+    write_jsonl(records, str(root / "corpus" / "c.jsonl"))
+    lm = tiny_causal_lm(str(root / "models" / "lm"))
+    mt = tiny_seq2seq(str(root / "models" / "mt"))
+    overrides = {
+        "ppl_filter.model": lm, "ppl_filter.mode": "percentile",
+        "backtranslate.forward_model": mt, "backtranslate.backward_model": mt, "backtranslate.fraction": "0.2",
+        "backtranslate.generation.max_new_tokens": "16",
+        # the tiny models' round trips are noise: let the gate keep what it can measure
+        "backtranslate.gate.check_language": "false", "backtranslate.gate.min_similarity": "0.0",
+        "backtranslate.gate.max_similarity": "0.99",
+        "shard.train.vocab_size": "400", "shard.val_fraction": "0.2", "shard.target_shard_mb": "0.05",
+    }
+    return root, overrides
+
+
+def config(input, output, overrides, profile="local", **more):
+    return load_config(RunConfig, None, {"input": input, "output": output, "runner_profile": profile,
+                                         **overrides, **more})
+
+
+def shard_digests(manifest: dict) -> dict[str, str]:
+    return {s["path"]: s["sha256"] for s in manifest["shards"]}
+
+
+@pytest.fixture(scope="module")
+def one_by_one(setup):
+    root, overrides = setup
+    source, outcomes = str(root / "corpus"), {}
+    for stage in ("clean", "dedup", "ppl_filter", "backtranslate", "shard"):
+        out = str(root / "one_by_one" / stage)
+        outcomes[stage] = run_stage(stage, config(source, out, overrides), [])
+        source = out
+    return outcomes
+
+
+@pytest.fixture(scope="module")
+def prepared(setup):
+    root, overrides = setup
+    out = str(root / "prepared")
+    return out, run_stage("prepare", config(str(root / "corpus"), out, overrides), [])
+
+
+def test_prepare_equals_the_stages_run_one_after_another(one_by_one, prepared):
+    out, outcome = prepared
+    summary = outcome.ledger
+    assert summary == json.load(open(os.path.join(out, "prepare.json")))
+    for stage in ("clean", "dedup", "ppl_filter", "backtranslate"):
+        alone = one_by_one[stage].ledger
+        together = json.load(open(os.path.join(out, stage, "ledger.json")))
+        assert (together["input"], together["kept"], together["rejected"]) == \
+               (alone["input"], alone["kept"], alone["rejected"]), stage
+        assert summary["stages"][stage]["enabled"] and summary["stages"][stage]["kept"] == alone["kept"]
+    manifest = json.load(open(os.path.join(out, "shards", "manifest.json")))
+    assert shard_digests(manifest) == shard_digests(one_by_one["shard"].ledger)
+    assert manifest["tokenizer"]["sha256"] == one_by_one["shard"].ledger["tokenizer"]["sha256"]
+    # the manifest carries every stage's ledger, in order
+    chain, ledger = [], manifest["pipeline"][-1]
+    while ledger:
+        chain.append(ledger["stage"])
+        ledger = ledger["upstream"][-1] if ledger["upstream"] else None
+    assert chain == ["backtranslate", "ppl_filter", "dedup", "clean"]
+
+
+def test_backtranslate_ledger_counts_augmentations(one_by_one):
+    ledger = one_by_one["backtranslate"].ledger
+    assert ledger["added"] > 0
+    assert ledger["input"] + ledger["added"] == ledger["kept"] + ledger["rejected_total"]
+    assert ledger["kept"] == ledger["input"] + ledger["added_kept"]
+
+
+def test_switched_off_stages_are_recorded_and_skipped(setup, tmp_path):
+    root, overrides = setup
+    out = str(tmp_path / "prep")
+    outcome = run_stage("prepare", config(str(root / "corpus"), out, overrides,
+                                          **{"prepare.stages": "clean,shard"}), [])
+    stages = outcome.ledger["stages"]
+    assert [s for s, e in stages.items() if e["enabled"]] == ["clean", "shard"]
+    assert not os.path.exists(os.path.join(out, "dedup"))
+    manifest = json.load(open(os.path.join(out, "shards", "manifest.json")))
+    assert manifest["input_documents"] == stages["clean"]["kept"]
+
+
+def test_prepare_on_the_portable_runner_gives_the_same_shards(setup, prepared, tmp_path):
+    root, overrides = setup
+    outcome = run_stage("prepare", config(str(root / "corpus"), str(tmp_path / "p"), overrides, "portable"), [])
+    assert outcome.ledger["stages"] == prepared[1].ledger["stages"]
+    ours = json.load(open(tmp_path / "p" / "shards" / "manifest.json"))
+    assert shard_digests(ours) == shard_digests(json.load(open(os.path.join(prepared[0], "shards",
+                                                                             "manifest.json"))))
+
+
+def test_prepare_job_graph_builds_for_dataflow(setup, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    root, overrides = setup
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path / "dist"), PROJECT_ROOT], check=True)
+    monkeypatch.chdir(tmp_path)
+    outcome = run_stage("prepare", config(str(root / "corpus"), str(tmp_path / "out"), overrides, "dataflow",
+                                          runners_file=os.path.join(PROJECT_ROOT, "runners.yaml")),
+                        ["--dry_run=True"])
+    names = {t.unique_name for t in outcome.result.job.proto_pipeline.components.transforms.values()}
+    assert {"Clean", "Dedup", "PplFilter", "Backtranslate", "Shard", "WriteSummary"} <= names
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["ppl-filter", "--ppl-filter.model", "/no/such/model"], "/no/such/model"),
+    (["backtranslate", "--backtranslate.forward-model", "/no/such/mt"], "/no/such/mt"),
+    (["shard", "--shard.tokenizer", "/no/such/tokenizer"], "/no/such/tokenizer"),
+    (["prepare", "--prepare.stages", "clean,tokenize"], "tokenize"),
+])
+def test_missing_models_fail_before_any_work(setup, argv, message, tmp_path, capsys):
+    root, _ = setup
+    code = main(argv + ["--input", str(root / "corpus"), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
