@@ -24,7 +24,7 @@ def _check_model(option_name: str, path: str, kind: str) -> PreTrainedTokenizerB
     if not _is_hub_id(path) and not os.path.isdir(os.path.expanduser(path)):
         raise ModelCheckError(f"backtranslate.{option_name}: no model folder at {path!r}")
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelCheckError(f"backtranslate.{option_name}: cannot load a model config from {path!r} "
@@ -38,7 +38,7 @@ def _check_model(option_name: str, path: str, kind: str) -> PreTrainedTokenizerB
         raise ModelCheckError(f"backtranslate.{option_name}: {path!r} is a {architecture}, an encoder-decoder "
                               f"model (model_kind is 'causal'; use 'seq2seq' for translation models)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, TypeError) as err:
         raise ModelCheckError(f"backtranslate.{option_name}: no usable tokenizer in {path!r} ({err})") from None
     return tokenizer

@@ -15,6 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from pipelines.backtranslate.config import BacktranslateConfig
+from pipelines.hf_loading import quiet_model_loading
 
 _LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 _LOADING = threading.Lock()
@@ -40,8 +41,9 @@ def load_model(kind: str, path: str, device: str) -> tuple[Any, Any]:
     with _LOADING:
         if key not in _LOADED:
             model_class = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
-            tokenizer = AutoTokenizer.from_pretrained(path)
-            model = model_class.from_pretrained(path).to(device).eval()
+            quiet_model_loading()
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            model = model_class.from_pretrained(path, local_files_only=True).to(device).eval()
             _LOADED[key] = (model, tokenizer)
         return _LOADED[key]
 
@@ -62,7 +64,7 @@ class TokenCounter:
     """Counts tokens with a model's tokenizer only (no weights), for cutting documents into chunks."""
 
     def __init__(self, path: str):
-        self._tokenizer = AutoTokenizer.from_pretrained(path)
+        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
 
     def __call__(self, text: str) -> int:
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])

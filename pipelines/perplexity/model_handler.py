@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from pipelines.config_loader import ModelCheckError
+from pipelines.hf_loading import quiet_model_loading
 from pipelines.perplexity.config import PerplexityConfig
 from pipelines.perplexity.scoring import scoring_windows
 
@@ -99,6 +100,7 @@ class PerplexityModelHandler(ModelHandler[str, PredictionResult, LoadedModel]):
         device = self._cfg.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        quiet_model_loading()
         tokenizer = AutoTokenizer.from_pretrained(self._cfg.model, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(self._cfg.model, local_files_only=True,
                                                      dtype=getattr(torch, self._cfg.dtype))
