@@ -63,7 +63,7 @@ def documents(n: int) -> list[Document]:
 def timed_run(docs: list[Document], cfg: BacktranslateConfig) -> float:
     """Seconds for one in-process pipeline run of the stage over `docs`."""
     start = time.perf_counter()
-    with beam.Pipeline(options=PipelineOptions(runner="DirectRunner", direct_num_workers=1)) as pipeline:
+    with beam.Pipeline(options=PipelineOptions([], runner="DirectRunner", direct_num_workers=1)) as pipeline:
         outputs = pipeline | beam.Create(docs) | Backtranslate(cfg)
         outputs.added | beam.combiners.Count.Globally()
     return time.perf_counter() - start

@@ -114,6 +114,17 @@ def test_prepare_on_the_portable_runner_gives_the_same_shards(setup, prepared, t
                                                                              "manifest.json"))))
 
 
+def test_prepare_submits_through_the_flink_runner(setup, prepared, tmp_path):
+    root, overrides = setup
+    # No Flink cluster here: the embedded job service runs the FlinkRunner's submission path in Python.
+    outcome = run_stage("prepare", config(str(root / "corpus"), str(tmp_path / "f"), overrides, "flink"),
+                        ["--job_endpoint=embed"])
+    assert outcome.ledger["stages"] == prepared[1].ledger["stages"]
+    ours = json.load(open(tmp_path / "f" / "shards" / "manifest.json"))
+    assert shard_digests(ours) == shard_digests(json.load(open(os.path.join(prepared[0], "shards",
+                                                                             "manifest.json"))))
+
+
 def test_prepare_job_graph_builds_for_dataflow(setup, tmp_path, monkeypatch):
     import subprocess
     import sys
