@@ -105,22 +105,16 @@ def test_switched_off_stages_are_recorded_and_skipped(setup, tmp_path):
     assert manifest["input_documents"] == stages["clean"]["kept"]
 
 
-def test_prepare_on_the_portable_runner_gives_the_same_shards(setup, prepared, tmp_path):
+@pytest.mark.parametrize("profile, beam_args", [
+    ("portable", []),
+    # No Flink cluster here: the embedded job service runs the FlinkRunner's submission path in Python.
+    ("flink", ["--job_endpoint=embed"]),
+])
+def test_prepare_gives_the_same_shards_on_other_runners(setup, prepared, profile, beam_args, tmp_path):
     root, overrides = setup
-    outcome = run_stage("prepare", config(str(root / "corpus"), str(tmp_path / "p"), overrides, "portable"), [])
+    outcome = run_stage("prepare", config(str(root / "corpus"), str(tmp_path / "p"), overrides, profile), beam_args)
     assert outcome.ledger["stages"] == prepared[1].ledger["stages"]
     ours = json.load(open(tmp_path / "p" / "shards" / "manifest.json"))
-    assert shard_digests(ours) == shard_digests(json.load(open(os.path.join(prepared[0], "shards",
-                                                                             "manifest.json"))))
-
-
-def test_prepare_submits_through_the_flink_runner(setup, prepared, tmp_path):
-    root, overrides = setup
-    # No Flink cluster here: the embedded job service runs the FlinkRunner's submission path in Python.
-    outcome = run_stage("prepare", config(str(root / "corpus"), str(tmp_path / "f"), overrides, "flink"),
-                        ["--job_endpoint=embed"])
-    assert outcome.ledger["stages"] == prepared[1].ledger["stages"]
-    ours = json.load(open(tmp_path / "f" / "shards" / "manifest.json"))
     assert shard_digests(ours) == shard_digests(json.load(open(os.path.join(prepared[0], "shards",
                                                                              "manifest.json"))))
 
