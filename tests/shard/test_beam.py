@@ -10,7 +10,7 @@ import apache_beam as beam
 import numpy as np
 import pytest
 import webdataset as wds
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing import test_pipeline
 
 from pipelines.config_loader import ConfigError
 from pipelines.document import Document
@@ -44,7 +44,7 @@ def config(**kwargs):
 
 
 def run_shards(docs, cfg, output):
-    with TestPipeline() as p:
+    with test_pipeline.TestPipeline() as p:
         p | beam.Create(docs) | WriteShards(cfg, str(output), UPSTREAM)
     return load_manifest(str(output))
 
