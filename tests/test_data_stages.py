@@ -6,8 +6,6 @@ import glob
 import gzip
 import json
 import os
-import subprocess
-import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -96,11 +94,8 @@ def test_flink_profile_submits_through_flink_runner(local_outputs, tmp_path):
     assert flink.ledger["runner"] == "flink"
 
 
-def test_dataflow_profile_builds_the_job_graph_in_a_dry_run(corpus, tmp_path, monkeypatch):
-    # The dataflow profile stages dist/fullchain-*.whl; build it where the profile looks (as `make wheel` does).
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path / "dist"), PROJECT_ROOT], check=True)
-    monkeypatch.chdir(tmp_path)
+def test_dataflow_profile_builds_the_job_graph_in_a_dry_run(corpus, tmp_path, monkeypatch, dataflow_workdir):
+    monkeypatch.chdir(dataflow_workdir)
     outcome = run("clean", corpus[0], str(tmp_path / "out"), "dataflow", ["--dry_run=True"],
                   runners_file=os.path.join(PROJECT_ROOT, "runners.yaml"))
     assert outcome.ledger is None

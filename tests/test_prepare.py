@@ -119,14 +119,9 @@ def test_prepare_gives_the_same_shards_on_other_runners(setup, prepared, profile
                                                                              "manifest.json"))))
 
 
-def test_prepare_job_graph_builds_for_dataflow(setup, tmp_path, monkeypatch):
-    import subprocess
-    import sys
-
+def test_prepare_job_graph_builds_for_dataflow(setup, tmp_path, monkeypatch, dataflow_workdir):
     root, overrides = setup
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path / "dist"), PROJECT_ROOT], check=True)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(dataflow_workdir)
     outcome = run_stage("prepare", config(str(root / "corpus"), str(tmp_path / "out"), overrides, "dataflow",
                                           runners_file=os.path.join(PROJECT_ROOT, "runners.yaml")),
                         ["--dry_run=True"])

@@ -272,9 +272,11 @@ class _SplitOffUnpaired(beam.DoFn):
     def process(self, element):
         doc_id, joined = element
         pairs = list(joined["pair"])
-        docs = sorted(joined["doc"], key=lambda d: (exact_hash(d.text), d.source))
+        docs = list(joined["doc"])
         if not docs:
             return
+        if len(docs) > 1:
+            docs.sort(key=lambda d: (exact_hash(d.text), d.source))
         doc = docs[0]
         for other in docs[1:]:
             self.duplicate_ids.inc()
