@@ -9,13 +9,13 @@ Beam options go after `--` and override the runner profile.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
 from typing import Callable, Sequence
 
-from pipelines.config_loader import ConfigError, field_paths, load_config, type_name
+from pipelines.config_flags import add_config_flags, config_overrides
+from pipelines.config_loader import ConfigError, load_config
 from pipelines.job_config import RunConfig
 
 # command -> (stage, config sections it reads, help)
@@ -35,27 +35,24 @@ STAGE_COMMANDS = {
 }
 RUN_FIELDS = ("input", "output", "runner_profile", "runners_file")
 
-
-def flag_name(path: str) -> str:
-    """The command-line flag of a dotted config path."""
-    return "--" + path.replace("_", "-")
+# Commands of the later stages: command -> (module with `main(command, argv) -> int`, help).
+# They parse their own arguments; importing them (torch, DeepSpeed, ONNX Runtime) waits until used.
+STAGE_PACKAGE_COMMANDS = {
+    "train": ("trainers.cli", "Train a Llama-architecture decoder on the shards with DeepSpeed (dp x pp x tp), "
+                              "or fine-tune an HF model with LoRA; `train export-hf` writes an HF folder."),
+    "export": ("exporters.cli", "Export an HF causal LM to INT8 ONNX with a key/value cache and a validation report."),
+    "publish": ("deploy.cli", "Add an exported model as a new version to a Triton model repository."),
+    "serve": ("deploy.cli", "Serve a Triton model repository with a local Triton server."),
+    "generate": ("deploy.cli", "Generate text from a served model through Triton."),
+    "loadtest": ("deploy.cli", "Drive a served model at rising concurrency; report requests/s, tokens/s, latency."),
+}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, sections: Sequence[str]) -> None:
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    for path, f, hint in field_paths(RunConfig):
-        section = path.split(".")[0] if "." in path else ""
-        if section and section not in sections:
-            continue
-        if not section and path not in RUN_FIELDS:
-            continue
-        if section not in groups:
-            title = f"{section} options (YAML section '{section}:')" if section else "run options"
-            groups[section] = parser.add_argument_group(title)
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        groups[section].add_argument(
-            flag_name(path), dest=path, default=argparse.SUPPRESS, metavar=type_name(hint).upper(),
-            help=f"{f.metadata['help']} [default: {default!r}]".replace("%", "%%"))
+    def include(path: str) -> bool:
+        return path.split(".")[0] in sections if "." in path else path in RUN_FIELDS
+
+    add_config_flags(parser, RunConfig, include)
 
 
 def _stage_parser(sub, name: str, help_text: str, sections: Sequence[str]) -> argparse.ArgumentParser:
@@ -77,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command, (_, sections, help_text) in STAGE_COMMANDS.items():
         _stage_parser(sub, command, help_text, sections=sections)
+    for command, (_, help_text) in STAGE_PACKAGE_COMMANDS.items():
+        sub.add_parser(command, help=help_text, add_help=False)
     config = sub.add_parser("config", help="Print a run config file with every option's default and help.")
     config.add_argument("--sections", default=",".join(STAGE_COMMANDS["prepare"][1]),
                         help="Comma-separated config sections to include [default: all].")
@@ -105,8 +104,7 @@ def run_data_stage(stage: str, args: argparse.Namespace, beam_args: list[str]) -
     from pipelines.shard.manifest import manifest_table
     from pipelines.stage_job import run_stage
 
-    overrides = {k: v for k, v in vars(args).items() if "." in k or k in RUN_FIELDS}
-    cfg = load_config(RunConfig, args.config, overrides)
+    cfg = load_config(RunConfig, args.config, config_overrides(args, RunConfig))
     outcome = run_stage(stage, cfg, beam_args)
     if outcome.ledger is None:
         print("dry run: the job graph was built and checked; nothing ran", file=sys.stderr)
@@ -152,7 +150,13 @@ def _print_config(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fullchain` console script."""
-    own, beam_args = _split_beam_args(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in STAGE_PACKAGE_COMMANDS:
+        import importlib
+
+        module = importlib.import_module(STAGE_PACKAGE_COMMANDS[argv[0]][0])
+        return module.main(argv[0], argv[1:])
+    own, beam_args = _split_beam_args(argv)
     args = build_parser().parse_args(own)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

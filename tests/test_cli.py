@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from pipelines.cli import STAGE_COMMANDS, build_parser, flag_name, main
+from pipelines.cli import STAGE_COMMANDS, build_parser, main
+from pipelines.config_flags import flag_name
 from pipelines.config_loader import field_paths, load_config
 from pipelines.job_config import RunConfig
 
