@@ -1,0 +1,91 @@
+"""INT8 versions of the FP32 decoder graph with onnxruntime.quantization.
+
+- dynamic (default): weights INT8 per output channel, activations quantized on the fly per call;
+  needs no data and suits a decoder whose activation ranges vary from step to step.
+- static: QDQ nodes on MatMul inputs with activation ranges calibrated (MinMax) on feeds built
+  from validation text, so nothing is computed at run time to find ranges.
+
+Both start, when `preprocess` is on, from ONNX Runtime's pre-processing (symbolic shape inference
+and offline graph optimisation), as its quantization guide recommends.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Iterator, Sequence
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                      quantize_dynamic, quantize_static)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from exporters import kv_decoding
+from exporters.onnx_graph import MODEL_FILE, save_onnx, weight_bytes
+
+PRECISIONS = {"dynamic": "int8-dynamic", "static": "int8-static", "none": "fp32"}
+# static mode quantizes only the matrix products: quantizing Add/Mul/Softmax activations of a decoder
+# costs far more accuracy than it saves time
+STATIC_OP_TYPES = ["MatMul"]
+
+
+class FeedReader(CalibrationDataReader):
+    """Hands quantize_static a fixed list of graph feeds, one per call."""
+
+    def __init__(self, feeds: Sequence[dict[str, np.ndarray]]):
+        self._feeds: Iterator[dict[str, np.ndarray]] = iter(feeds)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+def calibration_feeds(run: kv_decoding.Run, spec: kv_decoding.DecoderSpec,
+                      windows: Sequence[Sequence[int]]) -> list[dict[str, np.ndarray]]:
+    """Feeds that look like serving: each window's first half is computed by the FP32 graph (`run`),
+    and its second half is fed with that half's keys/values as the past, so the past inputs get
+    calibrated ranges too (an empty past has none)."""
+    feeds = []
+    for window in windows:
+        half = max(1, len(window) // 2)
+        first = kv_decoding.prefill_feeds(spec, [window[:half]])
+        outputs = run(first)
+        rest = np.asarray([window[half:]], dtype=np.int64)
+        mask = np.ones((1, len(window)), dtype=np.int64)
+        feed = {"input_ids": rest, "attention_mask": mask,
+                "position_ids": np.arange(half, len(window), dtype=np.int64)[None, :]}
+        for i in range(spec.num_layers):
+            for kind in ("key", "value"):
+                feed[f"past_key_values.{i}.{kind}"] = outputs[f"present.{i}.{kind}"]
+        feeds.append(feed)
+    return feeds
+
+
+def quantize_graph(fp32_path: str, output_path: str, mode: str, per_channel: bool, preprocess: bool,
+                   external_data_threshold_bytes: int,
+                   calibration: Sequence[dict[str, np.ndarray]] | None = None) -> None:
+    """Write the INT8 graph of the FP32 ONNX file `fp32_path` to `output_path` (mode "dynamic" or
+    "static"; static needs `calibration` feeds)."""
+    if mode == "static" and not calibration:
+        raise ValueError("static quantization needs calibration feeds")
+    fp32 = onnx.load(fp32_path, load_external_data=True)
+    # the INT8 graph is about a quarter of the FP32 one; only a large model needs external data at all
+    external = weight_bytes(fp32) > external_data_threshold_bytes
+    del fp32
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(output_path))) as scratch:
+        source = fp32_path
+        if preprocess:
+            source = os.path.join(scratch, "preprocessed.onnx")
+            quant_pre_process(fp32_path, source, save_as_external_data=external, all_tensors_to_one_file=True,
+                              external_data_location="preprocessed.onnx.data")
+        quantized = os.path.join(scratch, MODEL_FILE)
+        if mode == "dynamic":
+            quantize_dynamic(source, quantized, per_channel=per_channel, weight_type=QuantType.QInt8,
+                             use_external_data_format=external)
+        else:
+            quantize_static(source, quantized, FeedReader(calibration), quant_format=QuantFormat.QDQ,
+                            op_types_to_quantize=STATIC_OP_TYPES, per_channel=per_channel,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax, use_external_data_format=external,
+                            extra_options={"ActivationSymmetric": True})
+        save_onnx(onnx.load(quantized), output_path, external_data_threshold_bytes)

@@ -1,0 +1,264 @@
+"""exporters.export_model on a tiny random-weight Llama: ONNX Runtime against PyTorch, the INT8 graph,
+export.json against the graph, the report, and the one-line failures."""
+
+import filecmp
+import json
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, GPT2Config, T5Config
+
+from exporters import kv_decoding
+from exporters.cli import main
+from exporters.config import ExportConfig, GraphConfig, QuantizeConfig, ValidationConfig
+from exporters.export import export_model
+from exporters.hf_folder import ExportError
+from exporters.validation_report import failures, logits_rel_error
+from pipelines.document import Document
+from pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
+from pipelines.shard.samples import encode_sample
+from pipelines.shard.tar_writing import shard_bytes
+from tests.tiny_models import tiny_causal_lm, tiny_tokenizer
+
+EOS = 2
+
+
+def fast_config(**overrides):
+    """Small validation so each export takes about a second; random weights make the INT8
+    perplexity delta meaningless, so its bound is wide here (the default stays 2%)."""
+    validation = dict(seq_len=32, windows=3, greedy_tokens=8, latency_tokens=3, max_ppl_delta_pct=50.0)
+    validation.update(overrides.pop("validation", {}))
+    return ExportConfig(validation=ValidationConfig(**validation), **overrides)
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory):
+    return tiny_causal_lm(str(tmp_path_factory.mktemp("hf") / "lm"))
+
+
+@pytest.fixture(scope="module")
+def exported(hf_dir, tmp_path_factory):
+    return export_model(hf_dir, str(tmp_path_factory.mktemp("export") / "out"), fast_config())
+
+
+@pytest.fixture(scope="module")
+def torch_model(hf_dir):
+    return AutoModelForCausalLM.from_pretrained(hf_dir).eval()
+
+
+def session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def spec_of(folder):
+    return kv_decoding.DecoderSpec.from_export(json.loads((folder / "export.json").read_text()))
+
+
+def torch_greedy(model, prompts, new_tokens):
+    width = max(map(len, prompts))
+    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=new_tokens,
+                             pad_token_id=0, eos_token_id=EOS)
+    rows = []
+    for row in out[:, width:].tolist():
+        rows.append(row[: row.index(EOS)] if EOS in row else row)
+    return rows
+
+
+@pytest.mark.parametrize("prompts", [[[1, 45, 80, 12, 7, 300]], [[1, 45, 80, 12, 7, 300], [1, 9, 99]]],
+                         ids=["batch1", "left_padded_batch2"])
+def test_onnx_greedy_equals_pytorch_generate(exported, torch_model, prompts):
+    run = kv_decoding.session_runner(session(exported / "fp32" / "model.onnx"))
+    params = kv_decoding.SamplingParams(max_tokens=20, stop_token_ids=(EOS,))
+    onnx_tokens = [g.tokens for g in kv_decoding.generate(run, spec_of(exported), prompts, params)]
+    assert onnx_tokens == torch_greedy(torch_model, prompts, 20)
+    assert all(len(t) > 0 for t in onnx_tokens)
+
+
+def test_fp32_logits_match_pytorch(exported, torch_model):
+    run = kv_decoding.session_runner(session(exported / "fp32" / "model.onnx"))
+    windows = [list(range(3, 40)), list(range(100, 137))]
+    assert logits_rel_error(torch_model, run, spec_of(exported), windows) < 1e-4
+    report = json.loads((exported / "report.json").read_text())
+    assert report["logits_rel_error"] < 1e-4 and report["checks"]["logits_rel_error"]["passed"]
+
+
+def test_int8_graph_runs_is_smaller_and_quantized(exported):
+    int8, fp32 = exported / "model.onnx", exported / "fp32" / "model.onnx"
+    assert os.path.getsize(int8) < os.path.getsize(fp32)
+    ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
+    assert "DynamicQuantizeLinear" in ops or "MatMulInteger" in ops
+    run = kv_decoding.session_runner(session(int8))
+    result = kv_decoding.generate(run, spec_of(exported), [[1, 5, 6]], kv_decoding.SamplingParams(max_tokens=5))
+    assert len(result[0].tokens) == 5 or result[0].finish_reason == "stop"
+    meta = json.loads((exported / "export.json").read_text())
+    assert meta["precision"] == "int8-dynamic"
+
+
+def test_export_json_describes_the_graph(exported):
+    meta = json.loads((exported / "export.json").read_text())
+    graph = session(exported / meta["model_file"])
+
+    def dims(shape):
+        return [d if isinstance(d, int) else -1 for d in shape]
+
+    assert [(i["name"], i["dims"]) for i in meta["inputs"]] == [(i.name, dims(i.shape)) for i in graph.get_inputs()]
+    assert [(o["name"], o["dims"]) for o in meta["outputs"]] == [(o.name, dims(o.shape))
+                                                                 for o in graph.get_outputs()]
+    names = [i["name"] for i in meta["inputs"]]
+    assert names[:3] == ["input_ids", "attention_mask", "position_ids"]
+    assert names[3:] == [f"past_key_values.{i}.{k}" for i in range(2) for k in ("key", "value")]
+    assert meta["inputs"][3] == {"name": "past_key_values.0.key", "dtype": "float32", "dims": [-1, 2, -1, 8]}
+    assert meta["outputs"][0] == {"name": "logits", "dtype": "float32", "dims": [-1, -1, 400]}
+    assert (meta["format"], meta["format_version"], meta["num_layers"], meta["num_kv_heads"], meta["head_dim"],
+            meta["vocab_size"], meta["max_positions"]) == ("fullchain-onnx-export", 1, 2, 2, 8, 400, 1024)
+    assert (meta["eos_token_id"], meta["bos_token_id"], meta["pad_token_id"]) == (2, 1, 0)
+    assert meta["report"]["passed"] is True
+
+
+def test_export_folder_contents(exported, hf_dir):
+    assert filecmp.cmp(exported / "kv_decoding.py", kv_decoding.__file__, shallow=False)
+    assert (exported / "tokenizer.json").is_file()
+    assert filecmp.cmp(exported / "tokenizer.json", os.path.join(hf_dir, "tokenizer.json"), shallow=False)
+    newest = max(exported.rglob("*"), key=lambda p: p.stat().st_mtime_ns)
+    assert newest.name == "export.json"
+    report = json.loads((exported / "report.json").read_text())
+    assert set(report["latency_ms_per_token"]) == {"pytorch_eager", "onnx_fp32", "onnx_int8"}
+    assert report["greedy"]["onnx_fp32_equal"] is True
+    assert 0 <= report["top1_agreement_int8_fp32"] <= 1
+    assert report["validation_text"].startswith("built-in")
+    assert "| logits_rel_error |" in (exported / "report.md").read_text()
+    assert not [p for p in exported.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_static_quantization_and_external_data(hf_dir, tmp_path):
+    config = fast_config(quantize=QuantizeConfig(mode="static", calibration_windows=2),
+                         graph=GraphConfig(external_data_threshold_bytes=0))
+    out = export_model(hf_dir, str(tmp_path / "out"), config)
+    meta = json.loads((out / "export.json").read_text())
+    assert meta["precision"] == "int8-static" and meta["external_data_file"] == "model.onnx.data"
+    assert (out / "model.onnx.data").is_file() and (out / "fp32" / "model.onnx.data").is_file()
+    assert "QuantizeLinear" in {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    run = kv_decoding.session_runner(session(out / "model.onnx"))
+    assert kv_decoding.generate(run, spec_of(out), [[1, 7, 8]], kv_decoding.SamplingParams(max_tokens=3))
+
+
+def write_shards(root, token_lists):
+    """A shard output in `root` whose val split holds `token_lists` (one document each)."""
+    os.makedirs(root / "val")
+    samples = [encode_sample(Document(id=f"d{i}", text="t"), ids, "uint16") for i, ids in enumerate(token_lists)]
+    data = shard_bytes(samples)
+    (root / "val" / "shard-000000.tar").write_bytes(data)
+    entry = shard_entry("val", "val/shard-000000.tar", len(samples), sum(s.tokens for s in samples), data)
+    manifest = build_manifest([entry], len(samples), {}, {"source": "given", "eos_id": EOS, "vocab_size": 400},
+                              "uint16", {}, [])
+    (root / "manifest.json").write_bytes(manifest_bytes(manifest))
+
+
+def test_validation_text_from_the_val_shards(hf_dir, tmp_path):
+    tokenizer = tiny_tokenizer()
+    ids = tokenizer("The river runs through the old market town. " * 30)["input_ids"] + [EOS]
+    write_shards(tmp_path / "shards", [ids, ids])
+    out = export_model(hf_dir, str(tmp_path / "out"),
+                       fast_config(quantize=QuantizeConfig(mode="none"),
+                                   validation={"manifest": str(tmp_path / "shards")}))
+    report = json.loads((out / "report.json").read_text())
+    assert report["validation_text"].startswith("val split of")
+    assert report["precision"] == "fp32" and not (out / "fp32").exists()
+    assert "onnx_int8" not in report["perplexity"]
+
+
+def test_val_tokens_outside_the_vocabulary_fail(hf_dir, tmp_path):
+    write_shards(tmp_path / "shards", [list(range(390, 440)) * 2])
+    with pytest.raises(ExportError, match="outside the model's vocabulary"):
+        export_model(hf_dir, str(tmp_path / "out"), fast_config(validation={"manifest": str(tmp_path / "shards")}))
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_check_writes_nothing(hf_dir, tmp_path):
+    config = fast_config(quantize=QuantizeConfig(mode="none"), validation={"max_logits_rel_error": 1e-12})
+    with pytest.raises(ExportError, match="validation failed: FP32 ONNX logits differ"):
+        export_model(hf_dir, str(tmp_path / "out"), config)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failures_names_an_int8_perplexity_over_the_bound():
+    report = {"checks": {"int8_ppl_delta_pct": {"value": 3.1, "bound": 2.0, "passed": False},
+                         "logits_rel_error": {"value": 1e-7, "bound": 1e-4, "passed": True}}}
+    assert failures(report) == ["INT8 perplexity +3.10% over FP32 (bound 2.00%)"]
+    assert ValidationConfig().max_ppl_delta_pct == 2.0
+
+
+@pytest.mark.parametrize("config_class,architecture", [(GPT2Config, "GPT2LMHeadModel"),
+                                                       (T5Config, "T5ForConditionalGeneration")])
+def test_unsupported_architecture_is_named(tmp_path, capsys, config_class, architecture):
+    folder = tmp_path / "hf"
+    config = config_class(n_layer=1) if config_class is GPT2Config else config_class(num_layers=1)
+    config.architectures = [architecture]
+    config.save_pretrained(folder)
+    assert main("export", [str(folder), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("fullchain export: error:") and architecture in err and "not supported" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_tokenizer_and_missing_folder(hf_dir, tmp_path, capsys):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors", "generation_config.json"):
+        (bare / name).write_bytes((open(os.path.join(hf_dir, name), "rb")).read())
+    assert main("export", [str(bare), "--output", str(tmp_path / "out")]) == 2
+    assert "no tokenizer" in capsys.readouterr().err
+    assert main("export", [str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bare"]
+
+
+def test_existing_output(hf_dir, exported, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    assert main("export", [hf_dir, "--output", str(other)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert main("export", [hf_dir, "--output", str(other), "--overwrite", "true"]) == 2
+    assert "not an export folder" in capsys.readouterr().err
+    assert (other / "keep.txt").read_text() == "mine"
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main("export", [hf_dir, "--output", str(blocker / "out")]) == 2
+    assert "cannot write the output" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_an_export(hf_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    export_model(hf_dir, str(out), fast_config(quantize=QuantizeConfig(mode="none")))
+    (out / "stale.txt").write_text("old")
+    args = [hf_dir, "--output", str(out), "--overwrite", "true", "--quantize.mode", "none",
+            "--validation.seq-len", "32", "--validation.windows", "2", "--validation.latency-tokens", "2"]
+    assert main("export", args) == 0
+    captured = capsys.readouterr()
+    assert "ms / token" in captured.out and "tracing the decoder" in captured.err
+    assert not (out / "stale.txt").exists() and (out / "export.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_bad_flag_value_is_one_line(hf_dir, tmp_path, capsys):
+    assert main("export", [hf_dir, "--output", str(tmp_path / "o"), "--quantize.mode", "int4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "mode must be one of" in err
+
+
+def test_sampling_through_the_graph_is_seeded(exported):
+    run = kv_decoding.session_runner(session(exported / "model.onnx"))
+    params = kv_decoding.SamplingParams(max_tokens=8, temperature=1.0, top_k=50, top_p=0.9, seed=3)
+    first = kv_decoding.generate(run, spec_of(exported), [[1, 5, 6], [1, 9]], params)
+    second = kv_decoding.generate(run, spec_of(exported), [[1, 5, 6], [1, 9]], params)
+    assert [g.tokens for g in first] == [g.tokens for g in second]
+    assert np.all([0 <= t < 400 for g in first for t in g.tokens])
