@@ -392,53 +392,58 @@ class LoraEngine:
             raise ValueError(f"{folder}: checkpoint was trained on base model {client.get('lora_base_model')!r}, "
                              f"not on lora.base_model '{self.cfg.lora.base_model}' (configs differ)")
 
-    def _full_state(self) -> dict[str, torch.Tensor]:
-        """CPU copies of all weights of the peft model (adapters included), gathered under ZeRO-3."""
-        module = self.engine.module
+    def adapter_state(self) -> dict[str, torch.Tensor]:
+        """CPU float32 copies of the LoRA tensors (PeftModel.state_dict() names), gathered under ZeRO-3."""
+        trainable = [(n, p) for n, p in self.engine.module.named_parameters() if p.requires_grad]
         if self.cfg.parallel.zero_stage == 3:
             import deepspeed
 
-            with deepspeed.zero.GatheredParameters(list(module.parameters())):
-                return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-        return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+            with deepspeed.zero.GatheredParameters([p for _, p in trainable]):
+                return {n: p.detach().float().cpu().clone() for n, p in trainable}
+        return {n: p.detach().float().cpu().clone() for n, p in trainable}
 
     def write_hf(self, folder: str, tokenizer_dir: str) -> None:
-        """Write the fine-tuned model to `folder` (rank 0; all ranks must call, for ZeRO-3 gathering).
+        """Write the fine-tuned model to `folder` (rank 0 writes; all ranks must call: ZeRO-3 gathers).
 
         lora.merge: a Hugging Face folder (config.json, model.safetensors, generation_config.json)
-        with the adapters merged into the base weights. Otherwise the peft adapter folder
-        (adapter_config.json, adapter_model.safetensors) for lora.base_model. Both get the
-        tokenizer files of `tokenizer_dir`.
+        with the adapters merged into lora.base_model's weights. Otherwise the peft adapter folder
+        (adapter_config.json, adapter_model.safetensors) for lora.base_model. Both get the tokenizer
+        files of `tokenizer_dir`. See `write_lora_folder`.
         """
-        state = self._full_state()
+        state = self.adapter_state()
         if self.dp_rank == 0:
-            dtype = next(p.dtype for p in self.engine.module.parameters() if not p.requires_grad)
-            write_lora_folder(state, self.base_config, self.cfg.lora, folder, tokenizer_dir, dtype)
+            write_lora_folder(state, self.cfg.lora, folder, tokenizer_dir)
         dist.barrier()
 
 
-def write_lora_folder(peft_state: dict[str, torch.Tensor], base_config, lora: LoraSection, folder: str,
-                      tokenizer_dir: str, dtype: torch.dtype = torch.float32) -> Path:
-    """Write a peft model's state (as `PeftModel.state_dict()` names it) as a merged HF folder or an adapter folder.
+def write_lora_folder(adapters: dict[str, torch.Tensor], lora: LoraSection, folder: str,
+                      tokenizer_dir: str) -> Path:
+    """Write trained LoRA tensors (PeftModel.state_dict() names) as a merged HF folder or an adapter folder.
 
-    The merge runs on a fresh float32 copy built from `base_config` (the training module is left as
-    it is, and bf16 weights are not rounded twice); the merged weights are saved in `dtype`.
+    The base weights are read again from lora.base_model rather than taken from the training
+    module: training never changes them, ZeRO-3 then gathers only the small adapters, and a run in
+    bf16 does not round the base weights it exports. The merge runs in float32; the merged folder
+    keeps the base model's dtype (config.json "dtype", float32 when absent).
     """
-    from transformers import AutoModelForCausalLM, GenerationConfig
+    from transformers import GenerationConfig
 
     names = [name for name in TOKENIZER_FILES if os.path.isfile(os.path.join(tokenizer_dir, name))]
     if not names:
         raise ValueError(f"{tokenizer_dir}: no tokenizer files (expected some of {', '.join(TOKENIZER_FILES)})")
+    base = load_base_model(lora.base_model, dtype=torch.float32)
+    saved_dtype = getattr(base.config, "dtype", None)
+    saved_dtype = saved_dtype if isinstance(saved_dtype, torch.dtype) else torch.float32
+    model = wrap_lora(base, lora, seed=0, base_model=lora.base_model)
+    expected = {n for n, p in model.named_parameters() if p.requires_grad}
+    if set(adapters) != expected:
+        raise ValueError(f"{folder}: trained adapters do not fit lora.base_model '{lora.base_model}' with this lora "
+                         f"config: missing {sorted(expected - set(adapters))[:3]}, "
+                         f"unexpected {sorted(set(adapters) - expected)[:3]}")
+    model.load_state_dict(adapters, strict=False)
     folder_path = Path(folder)
     folder_path.mkdir(parents=True, exist_ok=True)
-    model = AutoModelForCausalLM.from_config(copy.deepcopy(base_config), dtype=torch.float32)
-    model = wrap_lora(model, lora, seed=0, base_model=lora.base_model)
-    result = model.load_state_dict({k: v.float() for k, v in peft_state.items()}, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"{folder}: trained state does not fit the model: missing {result.missing_keys[:3]}, "
-                         f"unexpected {result.unexpected_keys[:3]}")
     if lora.merge:
-        merged = model.merge_and_unload().to(dtype)
+        merged = model.merge_and_unload().to(saved_dtype)
         # One model.safetensors whatever the size: the HF folder contract (docs/CONTRACTS.md 5)
         # names that file.
         merged.save_pretrained(folder_path, safe_serialization=True, max_shard_size="10000GB")
