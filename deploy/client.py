@@ -1,0 +1,173 @@
+"""Generation requests to a served `<name>_generate` model over Triton's HTTP or gRPC protocol.
+
+The request carries the text and the sampling parameters as the generation model's inputs
+(deploy.triton_config.GENERATE_INPUTS). Sampling without a seed gets a random one here: the
+generation model refuses unseeded sampling while its response cache is on, because the cache
+would replay one sample for every identical request.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from deploy.config import GRPC_PORT, HTTP_PORT, ClientConfig, SamplingConfig
+from deploy.triton_config import GENERATE_OUTPUTS, generate_model_name, stream_model_name
+
+GENERATE_SUFFIX = "_generate"
+
+
+class ClientError(RuntimeError):
+    """A request that failed or timed out; the message is one line naming the model."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answered request: the text, its token ids, why it ended and how long it took."""
+
+    text: str
+    token_ids: list[int]
+    finish_reason: str
+    latency_s: float
+
+
+def server_url(cfg: ClientConfig) -> str:
+    """host:port of the server, defaulting to the local server's port for the protocol."""
+    if cfg.url:
+        return cfg.url.removeprefix("http://").removeprefix("grpc://")
+    return f"localhost:{HTTP_PORT if cfg.protocol == 'http' else GRPC_PORT}"
+
+
+def request_inputs(module: Any, prompt: str, sampling: SamplingConfig, seed: int | None) -> list[Any]:
+    """The generation model's input tensors, built with tritonclient.http or tritonclient.grpc."""
+    def tensor(name: str, value: np.ndarray, datatype: str) -> Any:
+        t = module.InferInput(name, list(value.shape), datatype)
+        t.set_data_from_numpy(value)
+        return t
+
+    inputs = [tensor("text", np.array([[prompt.encode("utf-8")]], dtype=np.object_), "BYTES"),
+              tensor("max_tokens", np.array([[sampling.max_tokens]], dtype=np.int32), "INT32"),
+              tensor("temperature", np.array([[sampling.temperature]], dtype=np.float32), "FP32"),
+              tensor("top_k", np.array([[sampling.top_k]], dtype=np.int32), "INT32"),
+              tensor("top_p", np.array([[sampling.top_p]], dtype=np.float32), "FP32")]
+    if seed is not None:
+        inputs.append(tensor("seed", np.array([[seed]], dtype=np.int64), "INT64"))
+    if sampling.stop:
+        inputs.append(tensor("stop", np.array([[s.encode("utf-8") for s in sampling.stop]], dtype=np.object_),
+                             "BYTES"))
+    return inputs
+
+
+def request_seed(sampling: SamplingConfig) -> int | None:
+    """The seed to send: the configured one; a random one for unseeded sampling; none for greedy
+    (so identical greedy requests share one response-cache entry)."""
+    if sampling.seed is not None:
+        return sampling.seed
+    return random.randrange(2**31) if sampling.temperature > 0 else None
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+class GenerationClient:
+    """A connection to one Triton server; `generate` and `stream` talk to a published model's
+    generation models."""
+
+    def __init__(self, cfg: ClientConfig):
+        self.cfg = cfg
+        self.url = server_url(cfg)
+        if cfg.protocol == "http":
+            self.module: Any = httpclient
+            self.client: Any = httpclient.InferenceServerClient(
+                self.url, connection_timeout=cfg.timeout_s, network_timeout=cfg.timeout_s)
+        else:
+            self.module = grpcclient
+            self.client = grpcclient.InferenceServerClient(self.url)
+        self._model = cfg.model
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.client.close()
+
+    def __enter__(self) -> "GenerationClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InferenceServerException as e:
+            status = f" ({e.status()})" if e.status() else ""
+            raise ClientError(f"{what}{status}: {e.message()}") from None
+        except (ConnectionError, OSError) as e:
+            raise ClientError(f"{what}: cannot reach {self.cfg.protocol}://{self.url}: {e}") from None
+
+    def model(self) -> str:
+        """The published model name: the configured one, or the only ready `<name>_generate`."""
+        if self._model:
+            return self._model
+        index = self._call(f"repository index of {self.url}", self.client.get_model_repository_index)
+        if self.cfg.protocol == "grpc":
+            index = [{"name": m.name, "state": m.state} for m in index.models]
+        names = sorted(m["name"][: -len(GENERATE_SUFFIX)] for m in index
+                       if m["name"].endswith(GENERATE_SUFFIX) and m.get("state") == "READY")
+        if len(names) != 1:
+            found = ", ".join(names) or "none"
+            raise ClientError(f"pass --client.model: {self.url} has {len(names)} ready generation models ({found})")
+        self._model = names[0]
+        return self._model
+
+    def generate(self, prompt: str, sampling: SamplingConfig) -> Completion:
+        """One request to `<name>_generate`; the whole text in one response."""
+        model = generate_model_name(self.model())
+        inputs = request_inputs(self.module, prompt, sampling, request_seed(sampling))
+        outputs = [self.module.InferRequestedOutput(name) for name in GENERATE_OUTPUTS]
+        kwargs = {"client_timeout": self.cfg.timeout_s} if self.cfg.protocol == "grpc" else {}
+        start = time.perf_counter()
+        result = self._call(model, self.client.infer, model, inputs, outputs=outputs, **kwargs)
+        latency = time.perf_counter() - start
+        return Completion(text=_text(result.as_numpy("text_output").reshape(-1)[0]),
+                          token_ids=[int(t) for t in result.as_numpy("token_ids").reshape(-1)],
+                          finish_reason=_text(result.as_numpy("finish_reason").reshape(-1)[0]), latency_s=latency)
+
+    def stream(self, prompt: str, sampling: SamplingConfig) -> Iterator[Completion]:
+        """Pieces of text from `<name>_generate_stream` as they are generated (gRPC only); the last
+        one has a finish reason."""
+        if self.cfg.protocol != "grpc":
+            raise ClientError("streaming needs --client.protocol grpc (Triton streams decoupled models over gRPC)")
+        model = stream_model_name(self.model())
+        responses: queue.Queue = queue.Queue()
+        self._call(model, self.client.start_stream, callback=lambda result, error: responses.put((result, error)),
+                   stream_timeout=self.cfg.timeout_s)
+        try:
+            inputs = request_inputs(self.module, prompt, sampling, request_seed(sampling))
+            start = time.perf_counter()
+            self._call(model, self.client.async_stream_infer, model, inputs,
+                       outputs=[self.module.InferRequestedOutput(name) for name in GENERATE_OUTPUTS])
+            while True:
+                try:
+                    result, error = responses.get(timeout=self.cfg.timeout_s)
+                except queue.Empty:
+                    raise ClientError(f"{model}: no response within {self.cfg.timeout_s:g} s") from None
+                if error is not None:
+                    raise ClientError(f"{model}: {error.message()}")
+                piece = Completion(text=_text(result.as_numpy("text_output").reshape(-1)[0]),
+                                   token_ids=[int(t) for t in result.as_numpy("token_ids").reshape(-1)],
+                                   finish_reason=_text(result.as_numpy("finish_reason").reshape(-1)[0]),
+                                   latency_s=time.perf_counter() - start)
+                yield piece
+                if piece.finish_reason:
+                    return
+        finally:
+            self.client.stop_stream()

@@ -1,0 +1,189 @@
+"""Typed configs of the serving commands: one dataclass tree per command (publish, serve, generate,
+loadtest), loaded with `pipelines.config_loader.load_config`; every field is also a CLI flag.
+
+The server ports are defined here once; the server, the client, the Kubernetes manifests' test
+and the docs take them from these defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pipelines.options import option
+
+HTTP_PORT = 8000
+GRPC_PORT = 8001
+METRICS_PORT = 8002
+
+INSTANCE_KINDS = ("cpu", "gpu")
+ONNX_RUNNERS = ("auto", "bls", "onnxruntime")
+PROTOCOLS = ("http", "grpc")
+_VERSION_POLICY = re.compile(r"^(all|latest:[1-9][0-9]*|specific:[1-9][0-9]*(,[1-9][0-9]*)*)$")
+
+
+@dataclass
+class BatchingConfig:
+    """How Triton queues and batches requests of one model (its `dynamic_batching` block)."""
+
+    enabled: bool = option(True, "Use Triton's dynamic batcher; off: each request runs alone.")
+    max_batch_size: int = option(8, "Largest batch a model instance runs (Triton's max_batch_size).")
+    preferred_batch_sizes: list[int] = option([4, 8], "Batch sizes the batcher waits to form.")
+    max_queue_delay_us: int = option(2000, "Longest a request waits in the queue for a batch to fill (microseconds).")
+    max_queue_size: int = option(64, "Requests queued beyond this are rejected at once with an error (0: unbounded).")
+    queue_timeout_us: int = option(0, "A request still queued after this long is rejected (0: no timeout); "
+                                      "a request may ask for a shorter one.")
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
+        bad = [s for s in self.preferred_batch_sizes if not 1 <= s <= self.max_batch_size]
+        if bad:
+            raise ValueError(f"preferred_batch_sizes {bad} are not within 1..max_batch_size ({self.max_batch_size})")
+        for name in ("max_queue_delay_us", "max_queue_size", "queue_timeout_us"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class GenerationModelConfig:
+    """The Python-backend generation models written beside the ONNX model."""
+
+    onnx_runner: str = option("auto", "How the generation model runs the ONNX graph: 'bls' (calls the ONNX model "
+                                      "through Triton, needs the onnxruntime backend), 'onnxruntime' (in its own "
+                                      "process), 'auto' (bls when that model is ready, else onnxruntime).")
+    response_cache: bool = option(True, "Answer repeated deterministic requests from Triton's response cache "
+                                        "(the server needs --cache-config; `fullchain serve` sets it).")
+    stream_model: bool = option(True, "Also write <name>_generate_stream, a decoupled model that streams tokens.")
+    default_max_tokens: int = option(64, "max_tokens when a request leaves it out.")
+    max_tokens_limit: int = option(1024, "Largest max_tokens a request may ask for.")
+    instance_count: int = option(1, "Python-backend instances (processes) per generation model.")
+    ort_threads: int = option(1, "ONNX Runtime intra-op threads per instance in the onnxruntime runner (0: all cores).")
+
+    def __post_init__(self) -> None:
+        if self.onnx_runner not in ONNX_RUNNERS:
+            raise ValueError(f"onnx_runner must be one of {', '.join(ONNX_RUNNERS)}, got {self.onnx_runner!r}")
+        if not 1 <= self.default_max_tokens <= self.max_tokens_limit:
+            raise ValueError(f"default_max_tokens must be within 1..max_tokens_limit ({self.max_tokens_limit}), "
+                             f"got {self.default_max_tokens}")
+        if self.instance_count < 1 or self.ort_threads < 0:
+            raise ValueError("instance_count must be >= 1 and ort_threads >= 0")
+
+
+@dataclass
+class PublishConfig:
+    """`fullchain publish EXPORT_DIR`: add an export as a new version of a Triton model repository."""
+
+    repository: str = option("", "Model repository: a local folder or an fsspec URL (s3://, gs://, file://, memory://).")
+    name: str = option("", "Model name; the generation models are <name>_generate and <name>_generate_stream.")
+    version: int | None = option(None, "Version to write (a positive integer); default: one above the highest.")
+    version_policy: str = option("latest:1", "Which versions Triton serves: 'latest:N', 'all' or 'specific:1,2'.")
+    instance_kind: str = option("cpu", "Where the ONNX model's instances run: 'cpu' or 'gpu' (KIND_CPU/KIND_GPU).")
+    instance_count: int = option(1, "Instances of the ONNX model.")
+    batching: BatchingConfig = option(BatchingConfig(), "Dynamic batching of the ONNX and generation models.")
+    generate: GenerationModelConfig = option(GenerationModelConfig(), "The generation models.")
+
+    def __post_init__(self) -> None:
+        if self.instance_kind not in INSTANCE_KINDS:
+            raise ValueError(f"instance_kind must be 'cpu' or 'gpu', got {self.instance_kind!r}")
+        if not _VERSION_POLICY.match(self.version_policy):
+            raise ValueError(f"version_policy must be 'latest:N', 'all' or 'specific:N,M', got {self.version_policy!r}")
+        if self.instance_count < 1:
+            raise ValueError(f"instance_count must be >= 1, got {self.instance_count}")
+
+
+@dataclass
+class ServeConfig:
+    """`fullchain serve`: run the tritonserver of the nvidia-pytriton wheel on a model repository."""
+
+    repository: str = option("", "Model repository to serve (a local folder, or s3:// / gs:// as Triton reads them).")
+    address: str = option("127.0.0.1", "Address the HTTP and gRPC endpoints bind to (0.0.0.0: all interfaces).")
+    http_port: int = option(HTTP_PORT, "HTTP/REST port (KServe v2 protocol).")
+    grpc_port: int = option(GRPC_PORT, "gRPC port.")
+    metrics_port: int = option(METRICS_PORT, "Prometheus metrics port (/metrics).")
+    cache_size_bytes: int = option(256 * 1024 * 1024, "Size of Triton's local response cache (0: no cache).")
+    models: list[str] = option([], "Models to load; default: every model this server has a backend for.")
+    ready_timeout_s: float = option(120.0, "How long to wait for /v2/health/ready before giving up.")
+    stop_timeout_s: float = option(30.0, "How long to wait after SIGTERM before killing the server.")
+    cache_dir: str = option("", "Where the prepared backend folder is kept; default: ~/.cache/fullchain/triton.")
+    log_verbose: int = option(0, "Triton's --log-verbose level.")
+
+    def __post_init__(self) -> None:
+        for name in ("http_port", "grpc_port", "metrics_port"):
+            if not 0 < getattr(self, name) < 65536:
+                raise ValueError(f"{name} must be within 1..65535, got {getattr(self, name)}")
+        if len({self.http_port, self.grpc_port, self.metrics_port}) != 3:
+            raise ValueError("http_port, grpc_port and metrics_port must differ")
+        if self.cache_size_bytes < 0:
+            raise ValueError(f"cache_size_bytes must be >= 0, got {self.cache_size_bytes}")
+
+
+@dataclass
+class SamplingConfig:
+    """Sampling parameters of a generation request; the generation model checks them again."""
+
+    max_tokens: int = option(64, "Most new tokens to generate.")
+    temperature: float = option(0.0, "0: greedy (deterministic, cacheable); > 0: sampling.")
+    top_k: int = option(0, "Sample among the k most likely tokens (0: all).")
+    top_p: float = option(1.0, "Sample within the smallest set of tokens whose probability reaches p.")
+    seed: int | None = option(None, "Seed of the sampler; default: a random one (printed with --verbose).")
+    stop: list[str] = option([], "Strings that end the generation (not included in the text).")
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be within (0, 1], got {self.top_p}")
+
+
+@dataclass
+class ClientConfig:
+    """Where a served generation model is and how to reach it."""
+
+    url: str = option("", f"Server address host:port; default: localhost:{HTTP_PORT} (http) or "
+                          f"localhost:{GRPC_PORT} (grpc).")
+    protocol: str = option("http", "'http' or 'grpc' (streaming needs grpc).")
+    model: str = option("", "Published model name; default: the only <name>_generate model the server has ready.")
+    timeout_s: float = option(60.0, "Client-side timeout of one request (seconds).")
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be 'http' or 'grpc', got {self.protocol!r}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+
+
+@dataclass
+class GenerateConfig:
+    """`fullchain generate "prompt"`: one generation request through Triton."""
+
+    client: ClientConfig = option(ClientConfig(), "The server and model.")
+    sampling: SamplingConfig = option(SamplingConfig(), "Sampling parameters.")
+    stream: bool = option(False, "Print tokens as they come (the decoupled <name>_generate_stream model, gRPC).")
+
+
+@dataclass
+class LoadtestConfig:
+    """`fullchain loadtest`: drive a generation model at rising concurrency."""
+
+    client: ClientConfig = option(ClientConfig(), "The server and model.")
+    sampling: SamplingConfig = option(SamplingConfig(max_tokens=32), "Sampling parameters of every request.")
+    concurrency: list[int] = option([1, 2, 4, 8, 16], "Concurrency levels, each run for duration_s.")
+    duration_s: float = option(10.0, "How long each concurrency level runs (seconds).")
+    prompts: list[str] = option(["The river that runs through the old market town",
+                                 "Local historians have gathered letters"],
+                                "Prompts, used in turn; each request gets a unique suffix so that none is "
+                                "answered from the response cache.")
+    output: str = option("loadtest", "Output path prefix: writes <output>.json and <output>.png.")
+
+    def __post_init__(self) -> None:
+        if not self.concurrency or min(self.concurrency) < 1:
+            raise ValueError(f"concurrency must be a list of positive integers, got {self.concurrency}")
+        if self.duration_s <= 0:
+            raise ValueError(f"duration_s must be > 0, got {self.duration_s}")
+        if not self.prompts:
+            raise ValueError("prompts must not be empty")

@@ -1,0 +1,235 @@
+"""Publishing an export folder as a new version in a Triton model repository (local or fsspec URL).
+
+A publish writes, for one version N, `<name>/N/` (the ONNX graph) and `<model>/N/` for each
+generation model (model.py, the export's kv_decoding.py, tokenizer files, export.json), then their
+config.pbtxt files. Every version folder is written under a hidden
+temporary name and renamed when complete; an existing version is never overwritten, and on any
+failure everything this publish wrote is removed again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from deploy.config import PublishConfig
+from deploy.triton_config import generation_models, onnx_io_text, onnx_model_config
+
+EXPORT_FORMAT = "fullchain-onnx-export"
+GENERATE_MODEL_SOURCE = Path(__file__).parent / "triton_models" / "generate" / "model.py"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+# Triton model names end up as folder names and URL path segments: keep them to one plain segment
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+MAX_VERSION = 2**63 - 1
+
+
+class PublishError(RuntimeError):
+    """A publish that cannot be done; the message is one line and nothing was left half-written."""
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a publish wrote: the repository, the model names and the version."""
+
+    repository: str
+    models: tuple[str, ...]
+    version: int
+
+
+def validate_name(name: Any) -> str:
+    """The model name, or PublishError when it is not one plain folder name."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PublishError(f"invalid model name {name!r}: use 1-64 letters, digits, '_' or '-', starting with a "
+                           "letter or digit (no '/', '..' or spaces)")
+    return name
+
+
+def validate_version(version: Any) -> int:
+    """The version, or PublishError when it is not a positive integer Triton accepts."""
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise PublishError(f"invalid version {version!r}: versions are positive integers")
+    return version
+
+
+def read_export(export_dir: str | os.PathLike) -> dict[str, Any]:
+    """export.json of a complete export folder, checked for the files publish needs."""
+    folder = Path(export_dir)
+    manifest = folder / "export.json"
+    if not folder.is_dir():
+        raise PublishError(f"export folder {folder} does not exist")
+    if not manifest.is_file():
+        raise PublishError(f"{folder} has no export.json: the export is incomplete or not a fullchain export "
+                           "(run `fullchain export` to completion first)")
+    try:
+        export = json.loads(manifest.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise PublishError(f"{manifest} is not valid JSON: {e}") from None
+    if export.get("format") != EXPORT_FORMAT:
+        raise PublishError(f"{manifest}: format is {export.get('format')!r}, expected {EXPORT_FORMAT!r}")
+    for key in ("model_file", "inputs", "outputs"):
+        if key not in export:
+            raise PublishError(f"{manifest} has no '{key}'")
+    needed = [export["model_file"], "kv_decoding.py", "tokenizer.json"]
+    missing = [f for f in needed if not (folder / f).is_file()]
+    if missing:
+        raise PublishError(f"export folder {folder} lacks {', '.join(missing)}")
+    return export
+
+
+def repository_fs(repository: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and root path of a repository given as a local path or fsspec URL."""
+    if not repository:
+        raise PublishError("no repository given (--repository PATH_OR_URL)")
+    try:
+        return fsspec.core.url_to_fs(repository)
+    except (ImportError, ValueError) as e:
+        raise PublishError(f"cannot open repository {repository}: {e}") from None
+
+
+def model_versions(fs: fsspec.AbstractFileSystem, model_dir: str) -> list[int]:
+    """The version numbers present in one model folder (numeric sub-folders), ascending."""
+    if not fs.isdir(model_dir):
+        return []
+    names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(model_dir, detail=False)]
+    return sorted(int(n) for n in names if n.isdigit() and fs.isdir(f"{model_dir}/{n}"))
+
+
+def list_models(repository: str) -> dict[str, str]:
+    """Model name -> its backend ('onnxruntime' for platform onnxruntime_onnx, 'python', ...) for every
+    model folder of the repository that has a config.pbtxt."""
+    fs, root = repository_fs(repository)
+    models = {}
+    for path in sorted(fs.ls(root, detail=False)):
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        config = f"{root}/{name}/config.pbtxt"
+        if name.startswith(".") or not fs.isfile(config):
+            continue
+        text = fs.cat_file(config).decode("utf-8")
+        backend = re.search(r'^\s*backend:\s*"([^"]+)"', text, re.M)
+        platform = re.search(r'^\s*platform:\s*"([^"]+)"', text, re.M)
+        if backend:
+            models[name] = backend.group(1)
+        elif platform:
+            models[name] = platform.group(1).split("_")[0]
+        else:
+            models[name] = ""
+    return models
+
+
+class _Writer:
+    """Writes into the repository and remembers what it created, so a failure can remove it all."""
+
+    def __init__(self, fs: fsspec.AbstractFileSystem):
+        self.fs = fs
+        self.created: list[str] = []
+
+    def makedirs(self, path: str) -> None:
+        if not self.fs.exists(path):
+            self.fs.makedirs(path, exist_ok=True)
+            self.created.append(path)
+
+    def put(self, local: Path, remote: str) -> None:
+        self.fs.put_file(str(local), remote)
+
+    def rename_new(self, src: str, dst: str) -> None:
+        """Move src to dst; dst must not exist (a version is never overwritten)."""
+        if self.fs.exists(dst):
+            raise PublishError(f"{dst} appeared while publishing; versions are never overwritten")
+        if isinstance(self.fs, LocalFileSystem):
+            # os.rename is atomic and refuses a non-empty target; shutil.move would move *into* it
+            os.rename(src, dst)
+        else:
+            self.fs.mv(src, dst, recursive=True)
+        self.created.append(dst)
+
+    def write_text(self, path: str, text: str) -> None:
+        """Write a small file under a temporary name and move it over the old one."""
+        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        self.fs.pipe_file(tmp, text.encode("utf-8"))
+        self.created.append(tmp)
+        if isinstance(self.fs, LocalFileSystem):
+            os.replace(tmp, path)
+        else:
+            self.fs.mv(tmp, path)
+        self.created.remove(tmp)
+
+    def remove_created(self) -> None:
+        for path in reversed(self.created):
+            if self.fs.exists(path):
+                self.fs.rm(path, recursive=True)
+        self.created.clear()
+
+
+def _version_files(model: str, export_dir: Path, export: dict[str, Any], onnx_name: str) -> dict[str, Path]:
+    """Version-folder file name -> local source file, for one of the published models."""
+    if model == onnx_name:
+        files = {"model.onnx": export_dir / export["model_file"]}
+        data = export_dir / (export["model_file"] + ".data")
+        if data.is_file():
+            files["model.onnx.data"] = data
+        return files
+    files = {"model.py": GENERATE_MODEL_SOURCE, "kv_decoding.py": export_dir / "kv_decoding.py",
+             "export.json": export_dir / "export.json"}
+    files.update({f: export_dir / f for f in TOKENIZER_FILES if (export_dir / f).is_file()})
+    return files
+
+
+def publish(export_dir: str | os.PathLike, cfg: PublishConfig) -> Published:
+    """Add the export as a new version of `cfg.name` (and its generation models) in `cfg.repository`."""
+    name = validate_name(cfg.name)
+    export_dir = Path(export_dir)
+    export = read_export(export_dir)
+    fs, root = repository_fs(cfg.repository)
+    configs = {name: onnx_model_config(name, export, cfg), **generation_models(name, cfg)}
+    models = list(configs)
+    writer = _Writer(fs)
+    try:
+        version = _choose_version(fs, root, models, cfg.version)
+        _check_compatible(fs, f"{root}/{name}/config.pbtxt", export)
+        writer.makedirs(root)
+        for model in models:
+            model_dir = f"{root}/{model}"
+            writer.makedirs(model_dir)
+            tmp = f"{model_dir}/.tmp-{version}-{uuid.uuid4().hex[:8]}"
+            writer.makedirs(tmp)
+            for target, source in _version_files(model, export_dir, export, name).items():
+                writer.put(source, f"{tmp}/{target}")
+            writer.rename_new(tmp, f"{model_dir}/{version}")
+            writer.created.remove(tmp)
+        for model in models:
+            writer.write_text(f"{root}/{model}/config.pbtxt", configs[model])
+    except OSError as e:
+        writer.remove_created()
+        reason = e.strerror or type(e).__name__
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        raise PublishError(f"cannot write to repository {cfg.repository}: {reason}{where}") from None
+    except BaseException:
+        writer.remove_created()
+        raise
+    return Published(repository=cfg.repository, models=tuple(models), version=version)
+
+
+def _choose_version(fs: fsspec.AbstractFileSystem, root: str, models: list[str], wanted: int | None) -> int:
+    existing = sorted({v for m in models for v in model_versions(fs, f"{root}/{m}")})
+    if wanted is None:
+        return (existing[-1] + 1) if existing else 1
+    version = validate_version(wanted)
+    if version in existing:
+        raise PublishError(f"version {version} of {models[0]} already exists in {root}; versions are never "
+                           f"overwritten (next free: {existing[-1] + 1})")
+    return version
+
+
+def _check_compatible(fs: fsspec.AbstractFileSystem, config_path: str, export: dict[str, Any]) -> None:
+    # all versions of a model share one config.pbtxt: a new version must take the same tensors
+    if fs.isfile(config_path) and onnx_io_text(export) not in fs.cat_file(config_path).decode("utf-8"):
+        raise PublishError(f"{config_path} declares other inputs/outputs than this export (e.g. another number "
+                           "of layers); publish it under a new name")

@@ -1,0 +1,206 @@
+"""Run the real `tritonserver` that ships in the nvidia-pytriton wheel on a model repository.
+
+The wheel carries the server binary, its shared libraries, the Python backend and one Python
+backend stub per Python version. The stub must sit beside `libtriton_python.so`, so the backend
+folder is copied once into a writable cache folder with the stub of this interpreter's version.
+The stub embeds libpython and imports numpy, onnxruntime and tokenizers: the server's environment
+points it at this interpreter's libpython and site-packages (the stub has no notion of a venv and
+ignores PYTHONPATH).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.config import ServeConfig
+
+log = logging.getLogger(__name__)
+
+READY_PATH = "/v2/health/ready"
+LIVE_PATH = "/v2/health/live"
+METRICS_PATH = "/metrics"
+# read by deploy/triton_models/generate/model.py (which cannot import this module)
+SITE_PACKAGES_ENV = "FULLCHAIN_SITE_PACKAGES"
+
+
+class ServerError(RuntimeError):
+    """The server could not be prepared, started or reached; the message is one line."""
+
+
+@dataclass(frozen=True)
+class TritonInstall:
+    """Paths inside the installed nvidia-pytriton wheel."""
+
+    binary: Path
+    libs: Path
+    backends: Path
+    stubs: Path
+    caches: Path
+
+
+def find_triton() -> TritonInstall:
+    """Locate tritonserver and its parts in the installed nvidia-pytriton package."""
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or spec.origin is None:
+        raise ServerError("nvidia-pytriton is not installed (pip install nvidia-pytriton): it provides tritonserver")
+    package = Path(spec.origin).parent
+    root = package / "tritonserver"
+    install = TritonInstall(binary=root / "bin" / "tritonserver", libs=package.parent / "nvidia_pytriton.libs",
+                            backends=root / "backends", stubs=root / "python_backend_stubs", caches=root / "caches")
+    missing = [str(p) for p in (install.binary, install.libs, install.backends / "python", install.stubs)
+               if not p.exists()]
+    if missing:
+        raise ServerError(f"the nvidia-pytriton package has no {', '.join(missing)}; reinstall it")
+    return install
+
+
+def prepare_backends(install: TritonInstall, cache_dir: str | os.PathLike) -> Path:
+    """A backend folder holding the Python backend with the stub of this interpreter's version.
+
+    Built once per wheel version and Python version under a temporary name, then renamed, so a
+    concurrent or interrupted run never leaves a half-copied folder in place."""
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = install.stubs / python / "triton_python_backend_stub"
+    if not stub.is_file():
+        raise ServerError(f"the nvidia-pytriton wheel has no Python backend stub for Python {python}")
+    stamp = int(install.binary.stat().st_mtime)
+    target = Path(cache_dir).expanduser() / f"backends-py{python}-{stamp}"
+    if (target / "python" / stub.name).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".backends-", dir=target.parent))
+    try:
+        shutil.copytree(install.backends / "python", scratch / "python")
+        shutil.copy2(stub, scratch / "python" / stub.name)
+        os.rename(scratch, target)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if not (target / "python" / stub.name).is_file():
+            raise
+    return target
+
+
+def server_environment(install: TritonInstall) -> dict[str, str]:
+    """The server's environment: its own libraries, this interpreter's libpython for the stub, and
+    SITE_PACKAGES_ENV naming this interpreter's site-packages.
+
+    The stub's embedded Python ignores PYTHONPATH and sees only its base installation's packages;
+    the generation model puts the folders of SITE_PACKAGES_ENV first on sys.path before it imports
+    numpy, onnxruntime and tokenizers, so it runs with the packages (and numpy<2) of this venv."""
+    env = dict(os.environ)
+    libdirs = [str(install.libs)]
+    libpython = sysconfig.get_config_var("LIBDIR")
+    if libpython and any(Path(libpython).glob("libpython3*.so*")):
+        # the stub links libpython3.X dynamically; prefer the one of this interpreter over a system copy
+        libdirs.insert(0, libpython)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(libdirs + [p for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p])
+    paths = sysconfig.get_paths()
+    env[SITE_PACKAGES_ENV] = os.pathsep.join(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+    return env
+
+
+def server_command(install: TritonInstall, backends: Path, cfg: ServeConfig, models: list[str]) -> list[str]:
+    """The tritonserver command line: explicit model control, loading exactly `models`."""
+    cmd = [str(install.binary), f"--model-repository={cfg.repository}", f"--backend-directory={backends}",
+           f"--cache-directory={install.caches}", f"--http-address={cfg.address}", f"--grpc-address={cfg.address}",
+           f"--http-port={cfg.http_port}", f"--grpc-port={cfg.grpc_port}", f"--metrics-port={cfg.metrics_port}",
+           "--allow-gpu-metrics=false", "--model-control-mode=explicit", f"--log-verbose={cfg.log_verbose}"]
+    if cfg.cache_size_bytes:
+        cmd.append(f"--cache-config=local,size={cfg.cache_size_bytes}")
+    cmd += [f"--load-model={m}" for m in models]
+    return cmd
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status of a GET on `url`, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+class TritonServer:
+    """A running tritonserver child process; a context manager that stops it on exit."""
+
+    def __init__(self, cfg: ServeConfig, models: list[str], log_path: str | os.PathLike | None = None):
+        self.cfg = cfg
+        self.models = models
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self._log_file = None
+
+    @property
+    def http_url(self) -> str:
+        host = "127.0.0.1" if self.cfg.address in ("0.0.0.0", "") else self.cfg.address
+        return f"http://{host}:{self.cfg.http_port}"
+
+    def start(self) -> "TritonServer":
+        """Start the server and wait until /v2/health/ready answers 200."""
+        install = find_triton()
+        cache_dir = self.cfg.cache_dir or os.path.join("~", ".cache", "fullchain", "triton")
+        backends = prepare_backends(install, cache_dir)
+        cmd = server_command(install, backends, self.cfg, self.models)
+        log.info("starting %s", " ".join(cmd))
+        if self.log_path is not None:
+            self._log_file = open(self.log_path, "ab")
+        self.process = subprocess.Popen(cmd, env=server_environment(install), stdin=subprocess.DEVNULL,
+                                        stdout=self._log_file, stderr=subprocess.STDOUT if self._log_file else None,
+                                        start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.cfg.ready_timeout_s
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                where = f"; see {self.log_path}" if self.log_path else ""
+                raise ServerError(f"tritonserver exited with status {code} before it was ready{where}")
+            if http_status(self.http_url + READY_PATH) == 200:
+                return
+            time.sleep(0.25)
+        raise ServerError(f"tritonserver was not ready within {self.cfg.ready_timeout_s:g} s "
+                          f"({self.http_url}{READY_PATH})")
+
+    def stop(self) -> int | None:
+        """Send SIGTERM, wait up to stop_timeout_s, then SIGKILL; returns the exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=self.cfg.stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("tritonserver did not stop within %g s; killing it", self.cfg.stop_timeout_s)
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return self.process.returncode
+
+    def __enter__(self) -> "TritonServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

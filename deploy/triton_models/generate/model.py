@@ -1,0 +1,352 @@
+"""Triton Python-backend model: a prompt and sampling parameters in, generated text out.
+
+`fullchain publish` copies this file into `<name>_generate/<version>/` (and
+`<name>_generate_stream/<version>/`) beside the export's `kv_decoding.py`, tokenizer files and
+export.json. The decoding loop is kv_decoding's; this file only turns requests into prompts and
+per-row sampling parameters, runs one batched loop over every request Triton hands to `execute`,
+and turns tokens back into text.
+
+The ONNX graph is run one of two ways (config parameter `onnx_runner`):
+- `bls`: a Triton BLS call to the ONNX model `<name>` of the same version (the NGC image, where
+  the onnxruntime backend runs it, on a GPU if configured);
+- `onnxruntime`: an ONNX Runtime session in this process on `<name>/<version>/model.onnx` of the
+  same repository (the wheel's server, which has no onnxruntime backend);
+- `auto`: `bls` when `<name>` is ready in this server, else `onnxruntime`.
+
+In decoupled mode (`<name>_generate_stream`) each request gets one response per new piece of text
+and a last one, flagged final, carrying the finish reason.
+
+With the response cache on, `<name>_generate` is a front (config parameter `forward_to`): it checks
+each request and forwards the valid ones through BLS to `<name>_generate_cached`, which has the
+cache and decodes. Triton 2.51 stores an error response in the cache as an empty success, so a bad
+request must never reach a cached model: it gets its error from the front.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+
+def _use_server_site_packages() -> None:
+    # `fullchain serve` names its venv's site-packages here: the stub's embedded Python ignores
+    # PYTHONPATH, and numpy must come from there (numpy<2), not from the base installation.
+    # Unset in the NGC image, where the image's own packages are used.
+    for path in reversed(os.environ.get("FULLCHAIN_SITE_PACKAGES", "").split(os.pathsep)):
+        if path and path not in sys.path:
+            sys.path.insert(0, path)
+
+
+_use_server_site_packages()
+
+import numpy as np  # noqa: E402  (after the sys.path set-up above)
+import triton_python_backend_utils as pb_utils  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
+
+OUTPUTS = ("text_output", "token_ids", "finish_reason")
+
+
+class RequestError(ValueError):
+    """A request field with a bad value; the message starts with the field name."""
+
+
+def _load_kv_decoding(version_dir: str) -> Any:
+    # loaded by path: the version folder is not on sys.path in every Triton release
+    path = os.path.join(version_dir, "kv_decoding.py")
+    spec = importlib.util.spec_from_file_location(f"kv_decoding_{abs(hash(version_dir))}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Job:
+    """One request, parsed: prompt token ids, the loop's sampling parameters and the stop strings."""
+
+    prompt: list[int]
+    params: Any
+    stop: list[str]
+    tokens: list[int] = field(default_factory=list)
+    text: str = ""
+    emitted: int = 0
+    tokens_sent: int = 0
+    finish: str | None = None
+
+
+class TritonPythonModel:
+    """The generation model; Triton calls initialize once per instance, then execute per batch."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        """Load the tokenizer, export facts and decoding loop of this version."""
+        self.config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in self.config.get("parameters", {}).items()}
+        self.version_dir = os.path.join(args["model_repository"], args["model_version"])
+        self.version = int(args["model_version"])
+        with open(os.path.join(self.version_dir, "export.json"), encoding="utf-8") as fh:
+            self.export = json.load(fh)
+        self.kv = _load_kv_decoding(self.version_dir)
+        self.spec = self.kv.DecoderSpec.from_export(self.export)
+        self.tokenizer = Tokenizer.from_file(os.path.join(self.version_dir, "tokenizer.json"))
+        eos = self.export.get("eos_token_id")
+        self.stop_token_ids = tuple(eos if isinstance(eos, list) else [eos]) if eos is not None else ()
+        self.onnx_model = params["onnx_model"]
+        self.onnx_runner = params.get("onnx_runner", "auto")
+        self.default_max_tokens = int(params.get("default_max_tokens", 64))
+        self.max_tokens_limit = int(params.get("max_tokens_limit", 1024))
+        self.ort_threads = int(params.get("ort_threads", 1))
+        self.decoupled = pb_utils.using_decoupled_model_transaction_policy(self.config)
+        # the cache is on in this model or in the one this front forwards to
+        self.cache_on = params.get("response_cache", "false") == "true"
+        self.forward_to = params.get("forward_to", "")
+        self.output_names = [o["name"] for o in self.export["outputs"]]
+        self.run: Callable[[dict], dict] | None = None
+
+    # ---- running the graph
+
+    def _runner(self) -> Callable[[dict], dict]:
+        if self.run is not None:
+            return self.run
+        use_bls = self.onnx_runner == "bls" or (
+            self.onnx_runner == "auto" and pb_utils.is_model_ready(self.onnx_model, str(self.version)))
+        if use_bls:
+            self.run = self._bls_run
+            pb_utils.Logger.log_info(f"{self.config['name']}: running {self.onnx_model} v{self.version} through BLS")
+        else:
+            self.run = self._session_run()
+        return self.run
+
+    def _session_run(self) -> Callable[[dict], dict]:
+        path = os.path.join(os.path.dirname(os.path.dirname(self.version_dir)), self.onnx_model,
+                            str(self.version), "model.onnx")
+        if not os.path.isfile(path):
+            raise RuntimeError(f"the ONNX model {self.onnx_model} v{self.version} is not ready in this server "
+                               f"and {path} does not exist")
+        try:
+            import onnxruntime
+        except ImportError:
+            raise RuntimeError(f"the ONNX model {self.onnx_model} v{self.version} is not ready in this server "
+                               "and onnxruntime is not installed in the Python backend's environment") from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.ort_threads
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        pb_utils.Logger.log_info(f"{self.config['name']}: running {path} with ONNX Runtime in the Python backend")
+        return self.kv.session_runner(session)
+
+    def _bls_run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        request = pb_utils.InferenceRequest(
+            model_name=self.onnx_model, model_version=self.version, requested_output_names=self.output_names,
+            inputs=[pb_utils.Tensor(name, value) for name, value in feeds.items()])
+        response = request.exec()
+        if response.has_error():
+            raise RuntimeError(f"{self.onnx_model}: {response.error().message()}")
+        return {name: pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in self.output_names}
+
+    # ---- requests
+
+    def _scalar(self, request: Any, name: str, kind: type, default: Any) -> Any:
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        if tensor is None:
+            return default
+        value = tensor.as_numpy()
+        if value.size != 1:
+            raise RequestError(f"{name}: expected one value per request, got shape {list(value.shape)}")
+        return kind(value.reshape(-1)[0])
+
+    def _texts(self, request: Any, name: str) -> list[str]:
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        if tensor is None:
+            return []
+        try:
+            return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in tensor.as_numpy().reshape(-1)]
+        except UnicodeDecodeError:
+            raise RequestError(f"{name}: must be UTF-8 text") from None
+
+    def parse(self, request: Any) -> Job:
+        """The job of one request; RequestError naming the field when a value is out of range."""
+        texts = self._texts(request, "text")
+        if len(texts) != 1:
+            raise RequestError(f"text: expected one prompt per request, got {len(texts)}")
+        if not texts[0].strip():
+            raise RequestError("text: must not be empty")
+        max_tokens = self._scalar(request, "max_tokens", int, self.default_max_tokens)
+        if not 1 <= max_tokens <= self.max_tokens_limit:
+            raise RequestError(f"max_tokens: must be within 1..{self.max_tokens_limit}, got {max_tokens}")
+        temperature = self._scalar(request, "temperature", float, 0.0)
+        if not math.isfinite(temperature) or temperature < 0:
+            raise RequestError(f"temperature: must be a finite number >= 0, got {temperature}")
+        top_k = self._scalar(request, "top_k", int, 0)
+        if top_k < 0:
+            raise RequestError(f"top_k: must be >= 0 (0: off), got {top_k}")
+        top_p = self._scalar(request, "top_p", float, 1.0)
+        if not 0 < top_p <= 1:
+            raise RequestError(f"top_p: must be within (0, 1], got {top_p}")
+        seed = self._scalar(request, "seed", int, None)
+        if seed is not None and seed < 0:
+            raise RequestError(f"seed: must be >= 0, got {seed}")
+        if temperature > 0 and seed is None and self.cache_on and not self.decoupled:
+            raise RequestError("seed: required when temperature > 0, because this model's response cache is on "
+                               "and would replay one unseeded sample for every identical request")
+        stop = self._texts(request, "stop")
+        if any(not s for s in stop):
+            raise RequestError("stop: stop strings must not be empty")
+        prompt = self.tokenizer.encode(texts[0]).ids
+        if not prompt:
+            raise RequestError("text: encodes to no tokens")
+        limit = self.spec.max_positions
+        if limit is not None and len(prompt) >= limit:
+            raise RequestError(f"text: the prompt has {len(prompt)} tokens; the model takes fewer than {limit}")
+        params = self.kv.SamplingParams(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                                        seed=seed, stop_token_ids=self.stop_token_ids)
+        return Job(prompt=prompt, params=params, stop=stop)
+
+    # ---- decoding
+
+    def _add_token(self, job: Job, token: int, incremental: bool) -> None:
+        job.tokens.append(token)
+        if not (incremental or job.stop):
+            return
+        text = self.tokenizer.decode(job.tokens, skip_special_tokens=True)
+        for s in job.stop:
+            at = text.find(s)
+            if at >= 0:
+                text = text[:at]
+                job.finish = "stop"
+        job.text = text
+
+    def _ready_text(self, job: Job) -> str:
+        """The part of the text that may be sent now: not a partial UTF-8 character, not a possible
+        beginning of a stop string."""
+        end = len(job.text)
+        if job.finish is None:
+            while end > job.emitted and job.text[end - 1] == "\ufffd":
+                end -= 1
+            if job.stop:
+                end = max(job.emitted, end - (max(len(s) for s in job.stop) - 1))
+        piece = job.text[job.emitted:end]
+        job.emitted = max(job.emitted, end)
+        return piece
+
+    def decode(self, jobs: list[Job], incremental: bool) -> Iterator[list[Job]]:
+        """Run one batched loop over the jobs; yields the jobs after each step until all have finished."""
+        steps = self.kv.stream(self._runner(), self.spec, [j.prompt for j in jobs], [j.params for j in jobs])
+        try:
+            for step in steps:
+                for job, token in zip(jobs, step):
+                    if job.finish is not None:
+                        continue
+                    if token is None:
+                        job.finish = self._ended_without_token(job)
+                        continue
+                    self._add_token(job, token, incremental)
+                    if job.finish is None and len(job.tokens) >= job.params.max_tokens:
+                        job.finish = "length"
+                yield jobs
+                if all(j.finish is not None for j in jobs):
+                    break
+        finally:
+            steps.close()
+        for job in jobs:
+            if job.finish is None:
+                job.finish = self._ended_without_token(job)
+            if not job.stop:
+                job.text = self.tokenizer.decode(job.tokens, skip_special_tokens=True)
+
+    def _ended_without_token(self, job: Job) -> str:
+        limit = self.spec.max_positions
+        return "length" if limit is not None and len(job.prompt) + len(job.tokens) >= limit else "stop"
+
+    @staticmethod
+    def response(text: str, tokens: list[int], finish: str) -> Any:
+        """One response with the three outputs (batch dimension 1)."""
+        return pb_utils.InferenceResponse(output_tensors=[
+            pb_utils.Tensor("text_output", np.array([[text.encode("utf-8")]], dtype=np.object_)),
+            pb_utils.Tensor("token_ids", np.array([tokens], dtype=np.int64).reshape(1, len(tokens))),
+            pb_utils.Tensor("finish_reason", np.array([[finish.encode("utf-8")]], dtype=np.object_)),
+        ])
+
+    @staticmethod
+    def error(message: str, code: Any) -> Any:
+        """An error response; INVALID_ARG reaches HTTP clients as 400."""
+        return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, code))
+
+    async def execute(self, requests: list[Any]) -> list[Any] | None:
+        """Answer a batch of requests: bad ones get an error naming the field, the others one loop
+        (or, in a front, one BLS call each to the cached model)."""
+        jobs: dict[int, Job] = {}
+        errors: dict[int, Any] = {}
+        for i, request in enumerate(requests):
+            try:
+                jobs[i] = self.parse(request)
+            except RequestError as e:
+                errors[i] = self.error(str(e), pb_utils.TritonError.INVALID_ARG)
+        if self.decoupled:
+            self._execute_stream(requests, jobs, errors)
+            return None
+        if self.forward_to:
+            forwarded = await asyncio.gather(*(self._forward(requests[i]) for i in jobs))
+            answers = dict(zip(jobs, forwarded))
+            return [errors[i] if i in errors else answers[i] for i in range(len(requests))]
+        if jobs:
+            try:
+                for _ in self.decode(list(jobs.values()), incremental=False):
+                    pass
+            except Exception as e:  # reported to every client of the batch, and in the server log
+                pb_utils.Logger.log_error(f"{self.config['name']}: generation failed: {e!r}")
+                errors.update({i: self.error(f"generation failed: {e}", pb_utils.TritonError.INTERNAL)
+                               for i in jobs})
+                jobs = {}
+        return [errors[i] if i in errors else self.response(jobs[i].text, jobs[i].tokens, jobs[i].finish)
+                for i in range(len(requests))]
+
+    async def _forward(self, request: Any) -> Any:
+        inner = pb_utils.InferenceRequest(model_name=self.forward_to, model_version=self.version,
+                                          requested_output_names=list(OUTPUTS), inputs=request.inputs())
+        response = await inner.async_exec()
+        if response.has_error():
+            return pb_utils.InferenceResponse(error=response.error())
+        return pb_utils.InferenceResponse(output_tensors=response.output_tensors())
+
+    def _execute_stream(self, requests: list[Any], jobs: dict[int, Job], errors: dict[int, Any]) -> None:
+        final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+        senders = {i: r.get_response_sender() for i, r in enumerate(requests)}
+        for i, response in errors.items():
+            senders[i].send(response, flags=final)
+        if not jobs:
+            return
+        done: set[int] = set()
+        try:
+            for _ in self.decode(list(jobs.values()), incremental=True):
+                for i, job in jobs.items():
+                    if i in done:
+                        continue
+                    if job.finish is not None:
+                        senders[i].send(self.response(self._ready_text(job), self._new_tokens(job), job.finish),
+                                        flags=final)
+                        done.add(i)
+                        continue
+                    piece = self._ready_text(job)
+                    if piece:
+                        senders[i].send(self.response(piece, self._new_tokens(job), ""))
+        except Exception as e:  # the streams still get their final response, carrying the error
+            pb_utils.Logger.log_error(f"{self.config['name']}: generation failed: {e!r}")
+            for i in set(jobs) - done:
+                senders[i].send(self.error(f"generation failed: {e}", pb_utils.TritonError.INTERNAL), flags=final)
+            return
+        for i, job in jobs.items():
+            if i not in done:
+                senders[i].send(self.response(self._ready_text(job), self._new_tokens(job), job.finish),
+                                flags=final)
+
+    @staticmethod
+    def _new_tokens(job: Job) -> list[int]:
+        tokens = job.tokens[job.tokens_sent:]
+        job.tokens_sent = len(job.tokens)
+        return tokens
