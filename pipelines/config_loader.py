@@ -167,6 +167,12 @@ def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
             fail()
         return value
     if base is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads 3e-4 (no dot) as a string; users mean the number.
+            try:
+                return float(value)
+            except ValueError:
+                fail()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail()
         return float(value)

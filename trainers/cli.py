@@ -1,0 +1,123 @@
+"""`fullchain train` and `fullchain train export-hf`.
+
+    fullchain train --config run.yaml [--train.steps 100 ...]          # one process
+    torchrun --nproc_per_node 8 $(which fullchain) train --config ...  # dp x pp x tp = 8
+    fullchain train --nproc-per-node 8 --config ...                    # the same, torchrun started for you
+    deepspeed --hostfile hosts $(which fullchain) train --config ...   # several machines
+    fullchain train export-hf RUN_OR_CHECKPOINT --output HF_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+
+from pipelines.config_flags import add_config_flags, config_overrides
+from pipelines.config_loader import ConfigError, load_config
+from pipelines.shard.manifest import ManifestError
+from trainers.config import TrainConfig
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fullchain train",
+        description="Train a Llama-architecture decoder on `fullchain shard` output with DeepSpeed "
+                    "(data x pipeline x tensor parallel), or LoRA-fine-tune an HF model (--mode lora). "
+                    "`fullchain train export-hf RUN --output DIR` writes an HF folder from any checkpoint.",
+        usage="fullchain train [--config YAML] [--nproc-per-node N] [OPTIONS]")
+    parser.add_argument("--config", metavar="YAML", help="Train config file; flags override its values.")
+    parser.add_argument("--nproc-per-node", type=int, default=0, metavar="N",
+                        help="Start N processes on this machine with torchrun (otherwise launch with torchrun "
+                             "or the deepspeed launcher yourself) [default: run in this process].")
+    add_config_flags(parser, TrainConfig)
+    return parser
+
+
+def _export_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fullchain train export-hf",
+        description="Write a consolidated Hugging Face folder (config.json, model.safetensors, tokenizer) "
+                    "from a checkpoint; no DeepSpeed and no pickle involved.")
+    parser.add_argument("checkpoint", help="A checkpoint folder (RUN/checkpoints/step_N) or a run folder "
+                                           "(its newest complete checkpoint).")
+    parser.add_argument("--output", required=True, help="Folder to write.")
+    return parser
+
+
+def _is_rank0() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _relaunch(nproc: int, argv: list[str]) -> int:
+    """Re-run this command under torchrun with `nproc` local processes."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rest, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg == "--nproc-per-node":
+            skip = True
+            continue
+        if arg.startswith("--nproc-per-node="):
+            continue
+        rest.append(arg)
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+           "--master_addr=127.0.0.1", f"--master_port={port}", "-m", "pipelines.cli", "train", *rest]
+    return subprocess.call(cmd, env=env)
+
+
+def _export_hf(argv: list[str]) -> int:
+    from trainers.checkpoints import CheckpointError, latest_checkpoint
+    from trainers.hf_export import ExportError, export_checkpoint
+
+    args = _export_parser().parse_args(argv)
+    folder = args.checkpoint
+    if os.path.isdir(os.path.join(folder, "checkpoints")):
+        folder = latest_checkpoint(folder)
+        if folder is None:
+            print(f"fullchain train export-hf: error: {args.checkpoint}: no complete checkpoint", file=sys.stderr)
+            return 2
+    try:
+        out = export_checkpoint(folder, args.output)
+    except (CheckpointError, ExportError) as e:
+        print(f"fullchain train export-hf: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} (from {folder})")
+    return 0
+
+
+def main(command: str, argv: list[str]) -> int:
+    """Entry point for `fullchain train ...` (dispatched from pipelines.cli)."""
+    if argv and argv[0] == "export-hf":
+        return _export_hf(argv[1:])
+    args = _train_parser().parse_args(argv)
+    from trainers.loop import NonFiniteLoss, on_gpu, run_training
+    from trainers.preflight import plan_run
+
+    try:
+        cfg = load_config(TrainConfig, args.config, config_overrides(args, TrainConfig))
+        if args.nproc_per_node > 1 and "RANK" not in os.environ:
+            # Checked here first so a bad config fails once, with one line, not once per process.
+            plan_run(cfg, args.nproc_per_node, on_gpu())
+            return _relaunch(args.nproc_per_node, argv)
+        run_training(cfg)
+    except ConfigError as e:
+        if _is_rank0():
+            print(f"fullchain {command}: error: {e}", file=sys.stderr)
+        return 2
+    except ManifestError as e:
+        print(f"fullchain {command}: error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteLoss as e:
+        if _is_rank0():
+            print(f"fullchain {command}: error: {e}", file=sys.stderr)
+        return 3
+    return 0

@@ -1,0 +1,159 @@
+"""Everything checked before the first process group or model exists.
+
+`plan_run` turns a TrainConfig and the world size into a `RunPlan` (parallel layout, model shape,
+manifest, tokenizer, where to resume from) or raises `TrainConfigError` with one line naming the
+option or file. Every rank runs it and fails the same way, before DeepSpeed starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from pipelines.config_loader import ConfigError
+from pipelines.shard.manifest import ManifestError
+from trainers.checkpoints import CheckpointError, complete_checkpoints, read_checkpoint_state
+from trainers.config import TrainConfig
+from trainers.data import validate_manifest_for_training
+from trainers.model import ModelConfig
+from trainers.parallelize import ParallelDims
+
+
+class TrainConfigError(ConfigError):
+    """A training run that cannot start; the message is one line."""
+
+
+@dataclass
+class RunPlan:
+    dims: ParallelDims
+    model: ModelConfig | None  # None in LoRA mode (the HF model defines itself)
+    manifest: dict
+    manifest_dir: str
+    tokenizer_dir: str
+    resume_from: str | None
+    start_step: int
+    global_batch: int  # sequences per optimizer step
+    seq_len: int
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.global_batch * self.seq_len
+
+
+def parallel_dims(cfg: TrainConfig, world_size: int) -> ParallelDims:
+    """The layout: dp = world / (pp * tp) when dp is 0; the product must be the world size."""
+    p = cfg.parallel
+    if world_size % (p.pp * p.tp):
+        raise TrainConfigError(f"pp*tp = {p.pp}*{p.tp} does not divide the world size {world_size} "
+                               f"(processes launched)")
+    dp = p.dp or world_size // (p.pp * p.tp)
+    if dp * p.pp * p.tp != world_size:
+        raise TrainConfigError(f"dp*pp*tp = {dp}*{p.pp}*{p.tp} = {dp * p.pp * p.tp} != world size {world_size}; "
+                               f"launch that many processes (torchrun --nproc_per_node) or set parallel.dp 0")
+    return ParallelDims(dp=dp, pp=p.pp, tp=p.tp)
+
+
+def model_config(cfg: TrainConfig, vocab_size: int) -> tuple[ModelConfig, str | None]:
+    """The model shape (from init_from's config.json, else preset + overrides) and the init folder."""
+    init = cfg.model.init_from
+    if not init:
+        try:
+            return cfg.model.build(vocab_size, cfg.data.seq_len), None
+        except ValueError as e:
+            raise TrainConfigError(f"model: {e}") from None
+    if not os.path.isfile(os.path.join(init, "config.json")):
+        raise TrainConfigError(f"model.init_from {init}: no config.json (need a Hugging Face Llama folder)")
+    from transformers import AutoConfig
+
+    from trainers.model import from_hf_config
+
+    hf_cfg = AutoConfig.from_pretrained(init, local_files_only=True)
+    try:
+        model_cfg = from_hf_config(hf_cfg)
+    except (ValueError, KeyError) as e:
+        raise TrainConfigError(f"model.init_from {init}: {e}") from None
+    if model_cfg.vocab_size < vocab_size:
+        raise TrainConfigError(f"model.init_from {init}: vocabulary {model_cfg.vocab_size} is smaller than the "
+                               f"shards' tokenizer ({vocab_size}); the shards were tokenized for another model")
+    if model_cfg.max_seq_len < cfg.data.seq_len:
+        raise TrainConfigError(f"data.seq_len {cfg.data.seq_len} exceeds model.init_from's max positions "
+                               f"{model_cfg.max_seq_len}")
+    return model_cfg, init
+
+
+def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool) -> RunPlan:
+    """Check the config against the world size, the manifest and the output folder."""
+    if not cfg.output:
+        raise TrainConfigError("output is required (the run folder)")
+    if not cfg.data.manifest:
+        raise TrainConfigError("data.manifest is required (the folder written by `fullchain shard`)")
+    dims = parallel_dims(cfg, world_size)
+    t = cfg.train
+    global_batch = t.micro_batch_size * t.grad_accum_steps * dims.dp
+    if t.global_batch_size and t.global_batch_size != global_batch:
+        raise TrainConfigError(
+            f"train.global_batch_size {t.global_batch_size} != micro_batch_size * grad_accum_steps * dp = "
+            f"{t.micro_batch_size}*{t.grad_accum_steps}*{dims.dp} = {global_batch}")
+    if t.precision == "fp16" and not on_gpu:
+        raise TrainConfigError("train.precision fp16 needs a GPU; use fp32 or bf16 on the CPU")
+    if dims.pp > 1 and t.grad_accum_steps < dims.pp:
+        # Not an error for DeepSpeed, but the pipeline would idle most of the time.
+        print(f"warning: train.grad_accum_steps {t.grad_accum_steps} < pp {dims.pp}: the pipeline bubble "
+              f"dominates; use at least {2 * dims.pp} micro-batches per step", file=sys.stderr)
+    try:
+        manifest = validate_manifest_for_training(cfg.data.manifest, "train", dims.dp, cfg.data.seq_len,
+                                                  t.micro_batch_size)
+        if cfg.eval.every:
+            validate_manifest_for_training(cfg.data.manifest, "val", dims.dp)
+    except ManifestError as e:
+        raise TrainConfigError(str(e)) from None
+    manifest_dir = cfg.data.manifest if os.path.isdir(cfg.data.manifest) else os.path.dirname(
+        os.path.abspath(cfg.data.manifest))
+    tokenizer_dir = os.path.join(manifest_dir, manifest["tokenizer"]["path"])
+    model = None
+    if cfg.mode == "pretrain":
+        model, _ = model_config(cfg, int(manifest["tokenizer"]["vocab_size"]))
+        try:
+            dims.validate(world_size, model)
+        except ValueError as e:
+            raise TrainConfigError(str(e)) from None
+    resume_from, start_step = _resume_point(cfg, dims, model)
+    return RunPlan(dims=dims, model=model, manifest=manifest, manifest_dir=manifest_dir,
+                   tokenizer_dir=tokenizer_dir, resume_from=resume_from, start_step=start_step,
+                   global_batch=global_batch, seq_len=cfg.data.seq_len)
+
+
+def _resume_point(cfg: TrainConfig, dims: ParallelDims, model: ModelConfig | None) -> tuple[str | None, int]:
+    how = cfg.checkpoint.resume
+    existing = complete_checkpoints(cfg.output)
+    if how == "none":
+        if existing:
+            raise TrainConfigError(f"{cfg.output} already has checkpoints (newest step {existing[-1][0]}); "
+                                   f"use checkpoint.resume auto, or a new output folder")
+        return None, 0
+    folder = (existing[-1][1] if existing else None) if how == "auto" else how
+    if folder is None:
+        return None, 0
+    try:
+        state = read_checkpoint_state(folder)
+    except CheckpointError as e:
+        raise TrainConfigError(str(e)) from None
+    mismatches = []
+    if state["mode"] != cfg.mode:
+        mismatches.append(f"mode {state['mode']} != {cfg.mode}")
+    if state["parallel"] != {"dp": dims.dp, "pp": dims.pp, "tp": dims.tp}:
+        mismatches.append(f"parallel {state['parallel']} != {{'dp': {dims.dp}, 'pp': {dims.pp}, 'tp': {dims.tp}}}")
+    if model is not None and state["model"] != model.to_dict():
+        mismatches.append("model shape differs")
+    for key in ("micro_batch_size", "grad_accum_steps"):
+        if state["train"][key] != getattr(cfg.train, key):
+            mismatches.append(f"train.{key} {state['train'][key]} != {getattr(cfg.train, key)}")
+    if state["seq_len"] != cfg.data.seq_len:
+        mismatches.append(f"data.seq_len {state['seq_len']} != {cfg.data.seq_len}")
+    if mismatches:
+        raise TrainConfigError(f"cannot resume from {folder}: {'; '.join(mismatches)}")
+    if state["step"] >= cfg.train.steps:
+        raise TrainConfigError(f"{folder} is at step {state['step']}, train.steps is {cfg.train.steps}: "
+                               f"nothing left to train (raise train.steps to continue)")
+    return folder, int(state["step"])

@@ -1,0 +1,214 @@
+"""The decoder under DeepSpeed: data x pipeline x tensor parallelism, as a `StepEngine`.
+
+Two wrappings of the same layers (`trainers.parallelize.pipeline_layer_specs`):
+
+- ZeRO stage 0/1 (any pp): a `deepspeed.pipe.PipelineModule` driven by `PipelineEngine.train_batch`,
+  which runs the 1F1B schedule over the grad-accum micro-batches.
+- ZeRO stage 2/3 (pp must be 1; DeepSpeed refuses them with pipelines): the same layers in an
+  `nn.Sequential` under the plain `DeepSpeedEngine`, with a `PipelineParallelGrid` as the model-
+  parallel unit so ZeRO partitions over the data-parallel group only.
+
+Either way every layer keeps its global index as its name (embed 0, blocks 1..L, norm L+1,
+head L+2), so weights load from and save to one layout: per (stage, tp rank) safetensors files
+that `trainers.hf_export` merges into a Hugging Face folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from trainers.config import TrainConfig
+from trainers.engine import MicroBatches
+from trainers.model import ModelConfig, loss as lm_loss
+from trainers.parallelize import (ParallelDims, TPBlock, TPGroup, load_full_weights, make_topology,
+                                  mark_model_parallel, pipeline_layer_specs)
+from trainers.schedule import lr_lambda
+
+WEIGHTS_DIR = "weights"
+
+
+def deepspeed_config(cfg: TrainConfig, dims: ParallelDims, on_gpu: bool) -> dict:
+    """The DeepSpeed JSON config of a run (batch, ZeRO, precision, AdamW, clipping)."""
+    t, o = cfg.train, cfg.optim
+    config = {
+        "train_batch_size": t.micro_batch_size * t.grad_accum_steps * dims.dp,
+        "train_micro_batch_size_per_gpu": t.micro_batch_size,
+        "gradient_accumulation_steps": t.grad_accum_steps,
+        "gradient_clipping": o.grad_clip,
+        "zero_optimization": {"stage": cfg.parallel.zero_stage},
+        "optimizer": {"type": "AdamW", "params": {"lr": o.lr, "betas": [o.beta1, o.beta2], "eps": o.eps,
+                                                  "weight_decay": o.weight_decay, "torch_adam": not on_gpu}},
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+    if t.precision == "bf16":
+        config["bf16"] = {"enabled": True}
+    elif t.precision == "fp16":
+        config["fp16"] = {"enabled": True, "initial_scale_power": 16}
+    return config
+
+
+class _Layers(nn.Sequential):
+    """The pipeline's layers in one process group stage, for the ZeRO-2/3 path."""
+
+    def __init__(self, layers: list[nn.Module], activation_checkpointing: bool):
+        super().__init__(*layers)
+        self.activation_checkpointing = activation_checkpointing
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self:
+            if self.activation_checkpointing and isinstance(layer, TPBlock) and self.training:
+                x = checkpoint(layer, x, use_reentrant=False)
+            else:
+                x = layer(x)
+        return x
+
+
+class PretrainEngine:
+    """A `StepEngine` for `trainers.model.Decoder` shapes; build on every rank after init_distributed."""
+
+    def __init__(self, cfg: TrainConfig, model_cfg: ModelConfig, dims: ParallelDims,
+                 initial_state: dict[str, torch.Tensor] | None = None):
+        import deepspeed
+
+        self.cfg, self.model_cfg, self.dims = cfg, model_cfg, dims
+        rank = dist.get_rank()
+        topo = make_topology(dims)
+        coord = topo.get_coord(rank)
+        self.stage, self.tp_rank, self.dp_rank, self.dp_size = coord.pipe, coord.model, coord.data, dims.dp
+        self.pipelined = cfg.parallel.zero_stage <= 1
+        on_gpu = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR", "cuda") != "cpu"
+        ds_config = deepspeed_config(cfg, dims, on_gpu)
+        schedule = lr_lambda(lr=cfg.optim.lr, min_lr=cfg.optim.min_lr, warmup_steps=cfg.optim.warmup_steps,
+                             total_steps=cfg.train.steps)
+
+        def scheduler(optimizer):
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+        # Every rank draws the same full initialisation, then keeps its own slices of it, so the
+        # model does not depend on the parallel layout.
+        if initial_state is None:
+            from trainers.model import Decoder
+
+            torch.manual_seed(cfg.train.seed)
+            initial_state = Decoder(model_cfg).state_dict()
+        tp = TPGroup(dims.tp)
+        if self.pipelined:
+            from deepspeed.pipe import PipelineModule
+
+            module = PipelineModule(
+                layers=pipeline_layer_specs(model_cfg, tp), loss_fn=lm_loss, topology=topo,
+                partition_method=f"type:{TPBlock.__name__}",
+                activation_checkpoint_interval=1 if cfg.train.activation_checkpointing else 0)
+            tp.group = module.mpu().get_slice_parallel_group()
+            mpu = None
+        else:
+            from deepspeed.runtime.pipe.topology import PipelineParallelGrid
+
+            mpu = PipelineParallelGrid(topology=topo)
+            tp.group = mpu.get_slice_parallel_group()
+            module = _Layers([spec.build() for spec in pipeline_layer_specs(model_cfg, tp)],
+                             cfg.train.activation_checkpointing)
+        load_full_weights(module, initial_state, model_cfg, self.tp_rank, dims.tp)
+        mark_model_parallel(module.named_parameters(), self.tp_rank)
+        self.engine, *_ = deepspeed.initialize(model=module, model_parameters=module.parameters(),
+                                               config=ds_config, lr_scheduler=scheduler, mpu=mpu)
+        self.reads_data = (not self.pipelined) or self.stage in (0, dims.pp - 1)
+        self.saves_data_state = self.stage == 0 and self.tp_rank == 0
+        self.dp_group = self.engine.mpu.get_data_parallel_group() if self.pipelined else mpu.get_data_parallel_group()
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def train_step(self, micro_batches: MicroBatches) -> float:
+        if self.pipelined:
+            return float(self.engine.train_batch(data_iter=micro_batches))
+        total = torch.zeros(())
+        for _ in range(self.cfg.train.grad_accum_steps):
+            input_ids, labels = next(micro_batches)
+            loss = lm_loss(self.engine(input_ids), labels)
+            self.engine.backward(loss)
+            self.engine.step()
+            total += loss.detach().float()
+        return self._dp_mean(total / self.cfg.train.grad_accum_steps)
+
+    @torch.no_grad()
+    def eval_step(self, micro_batches: MicroBatches) -> float:
+        if self.pipelined:
+            loss = self.engine.eval_batch(data_iter=micro_batches)
+            self.engine.module.train()
+            return self._dp_mean(loss.detach().float())
+        self.engine.eval()
+        total = torch.zeros(())
+        for _ in range(self.cfg.train.grad_accum_steps):
+            input_ids, labels = next(micro_batches)
+            total += lm_loss(self.engine(input_ids), labels).float()
+        self.engine.train()
+        return self._dp_mean(total / self.cfg.train.grad_accum_steps)
+
+    def _dp_mean(self, value: torch.Tensor) -> float:
+        value = value.detach().float().reshape(()).cpu().clone()
+        if self.dp_size > 1:
+            dist.all_reduce(value, group=self.dp_group)
+            value /= self.dp_size
+        return float(value)
+
+    def lr(self) -> float:
+        return float(self.engine.get_lr()[0])
+
+    def grad_norm(self) -> float | None:
+        """Global gradient norm before clipping at the last step (None when DeepSpeed did not record it)."""
+        norm = self.engine.get_global_grad_norm()
+        return None if norm is None else float(norm)
+
+    # -- state ----------------------------------------------------------------------------
+
+    def save(self, folder: str) -> None:
+        self.engine.save_checkpoint(folder, tag="ds")
+        self.save_weights(os.path.join(folder, WEIGHTS_DIR))
+
+    def load(self, folder: str) -> None:
+        path, _ = self.engine.load_checkpoint(folder, tag="ds")
+        if path is None:
+            raise FileNotFoundError(f"{folder}: no DeepSpeed checkpoint (tag 'ds')")
+
+    def save_weights(self, folder: str) -> None:
+        """This (stage, tp rank)'s weights as safetensors, named by global layer index; written by dp rank 0."""
+        from safetensors.torch import save_file
+
+        module = self.engine.module
+        params = list(module.parameters())
+        if self.cfg.parallel.zero_stage == 3:
+            import deepspeed
+
+            with deepspeed.zero.GatheredParameters(params):
+                state = {k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}
+        else:
+            state = {k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}
+        if self.dp_rank == 0:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            # Saved in fp32 whatever the training precision: the HF folder and later stages want full weights.
+            save_file({k: v.float() for k, v in state.items()},
+                      os.path.join(folder, weights_file_name(self.stage, self.tp_rank)))
+        dist.barrier()
+
+    def write_hf(self, folder: str, tokenizer_dir: str) -> None:
+        from trainers.hf_export import write_hf_from_weights
+
+        weights = folder.rstrip("/") + ".weights"
+        self.save_weights(weights)
+        if dist.get_rank() == 0:
+            write_hf_from_weights(weights, self.model_cfg, self.dims, folder, tokenizer_dir)
+            shutil.rmtree(weights)
+        dist.barrier()
+
+
+def weights_file_name(stage: int, tp_rank: int) -> str:
+    """File of one (pipeline stage, tensor-parallel rank)'s weights in a checkpoint's weights/ folder."""
+    return f"pp{stage:02d}-tp{tp_rank:02d}.safetensors"
