@@ -124,7 +124,7 @@ class GenerationClient:
                        if m["name"].endswith(GENERATE_SUFFIX) and m.get("state") == "READY")
         if len(names) != 1:
             found = ", ".join(names) or "none"
-            raise ClientError(f"pass --client.model: {self.url} has {len(names)} ready generation models ({found})")
+            raise ClientError(f"pass --model: {self.url} has {len(names)} ready generation models ({found})")
         self._model = names[0]
         return self._model
 
@@ -145,7 +145,7 @@ class GenerationClient:
         """Pieces of text from `<name>_generate_stream` as they are generated (gRPC only); the last
         one has a finish reason."""
         if self.cfg.protocol != "grpc":
-            raise ClientError("streaming needs --client.protocol grpc (Triton streams decoupled models over gRPC)")
+            raise ClientError("streaming needs --protocol grpc (Triton streams decoupled models over gRPC)")
         model = stream_model_name(self.model())
         responses: queue.Queue = queue.Queue()
         self._call(model, self.client.start_stream, callback=lambda result, error: responses.put((result, error)),

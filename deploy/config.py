@@ -158,22 +158,26 @@ class ClientConfig:
 
 
 @dataclass
-class GenerateConfig:
-    """`fullchain generate "prompt"`: one generation request through Triton."""
+class GenerateConfig(SamplingConfig, ClientConfig):
+    """`fullchain generate "prompt"`: one generation request through Triton (flat, so the flags are
+    --url, --max-tokens, ...)."""
 
-    client: ClientConfig = option(ClientConfig(), "The server and model.")
-    sampling: SamplingConfig = option(SamplingConfig(), "Sampling parameters.")
-    stream: bool = option(False, "Print tokens as they come (the decoupled <name>_generate_stream model, gRPC).")
+    stream: bool = option(False, "Print text as it is generated (the decoupled <name>_generate_stream model; "
+                                 "needs --protocol grpc).")
+
+    def __post_init__(self) -> None:
+        ClientConfig.__post_init__(self)
+        SamplingConfig.__post_init__(self)
 
 
 @dataclass
-class LoadtestConfig:
+class LoadtestConfig(SamplingConfig, ClientConfig):
     """`fullchain loadtest`: drive a generation model at rising concurrency."""
 
-    client: ClientConfig = option(ClientConfig(), "The server and model.")
-    sampling: SamplingConfig = option(SamplingConfig(max_tokens=32), "Sampling parameters of every request.")
+    max_tokens: int = option(32, "Most new tokens per request.")
     concurrency: list[int] = option([1, 2, 4, 8, 16], "Concurrency levels, each run for duration_s.")
-    duration_s: float = option(10.0, "How long each concurrency level runs (seconds).")
+    duration_s: float = option(10.0, "How long each concurrency level runs (seconds); requests in flight "
+                                     "then finish or time out.")
     prompts: list[str] = option(["The river that runs through the old market town",
                                  "Local historians have gathered letters"],
                                 "Prompts, used in turn; each request gets a unique suffix so that none is "
@@ -181,6 +185,8 @@ class LoadtestConfig:
     output: str = option("loadtest", "Output path prefix: writes <output>.json and <output>.png.")
 
     def __post_init__(self) -> None:
+        ClientConfig.__post_init__(self)
+        SamplingConfig.__post_init__(self)
         if not self.concurrency or min(self.concurrency) < 1:
             raise ValueError(f"concurrency must be a list of positive integers, got {self.concurrency}")
         if self.duration_s <= 0:

@@ -67,6 +67,11 @@ def find_triton() -> TritonInstall:
     return install
 
 
+def available_backends(install: TritonInstall) -> set[str]:
+    """The backends this server can run: the folders of the wheel's backend directory ('python')."""
+    return {p.name for p in install.backends.iterdir() if p.is_dir() and not p.name.startswith("__")}
+
+
 def prepare_backends(install: TritonInstall, cache_dir: str | os.PathLike) -> Path:
     """A backend folder holding the Python backend with the stub of this interpreter's version.
 

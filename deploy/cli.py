@@ -1,0 +1,155 @@
+"""`fullchain publish | serve | generate | loadtest`: argument parsing and the one-line errors.
+
+Each command has one config class (deploy.config); every field is a flag and may also come from
+`--config YAML`. pipelines/cli.py dispatches these commands to `main(command, argv)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from deploy.config import GenerateConfig, LoadtestConfig, PublishConfig, ServeConfig
+from pipelines.config_flags import add_config_flags, config_overrides
+from pipelines.config_loader import ConfigError, load_config
+
+DESCRIPTIONS = {
+    "publish": "Add an export folder as a new version of a model in a Triton model repository "
+               "(local folder or fsspec URL): the ONNX model and the generation models.",
+    "serve": "Serve a Triton model repository with the tritonserver of the nvidia-pytriton wheel until "
+             "Ctrl-C or SIGTERM.",
+    "generate": "Generate text from a served model through Triton (HTTP or gRPC).",
+    "loadtest": "Drive a served generation model at rising concurrency; print and write requests/s, "
+                "tokens/s and latency percentiles (JSON and PNG).",
+}
+CONFIGS: dict[str, type] = {"publish": PublishConfig, "serve": ServeConfig, "generate": GenerateConfig,
+                            "loadtest": LoadtestConfig}
+
+
+def build_parser(command: str) -> argparse.ArgumentParser:
+    """The argument parser of one command: its positional argument, --config and the config flags."""
+    parser = argparse.ArgumentParser(prog=f"fullchain {command}", description=DESCRIPTIONS[command])
+    if command == "publish":
+        parser.add_argument("export_dir", metavar="EXPORT_DIR", help="Folder written by `fullchain export`.")
+    if command == "generate":
+        parser.add_argument("prompt", metavar="PROMPT", help="The text to continue.")
+    parser.add_argument("--config", metavar="YAML", help="Config file; flags override its values.")
+    add_config_flags(parser, CONFIGS[command])
+    for action in parser._actions:
+        if action.metavar == "BOOL":
+            # a bare boolean flag (`--stream`) means true; `--stream false` still works
+            action.nargs, action.const, action.metavar = "?", "true", "[BOOL]"
+    return parser
+
+
+class CommandError(RuntimeError):
+    """A command that failed for a reason the user can act on; the message is one line."""
+
+
+def _publish(args: argparse.Namespace, cfg: PublishConfig) -> int:
+    from deploy.repository import PublishError, publish
+
+    try:
+        done = publish(args.export_dir, cfg)
+    except PublishError as e:
+        raise CommandError(str(e)) from None
+    print(f"published {cfg.name} version {done.version} to {done.repository}: {', '.join(done.models)}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
+    from deploy.repository import PublishError, list_models
+    from deploy.server import METRICS_PATH, ServerError, TritonServer, available_backends, find_triton
+
+    if not cfg.repository:
+        raise CommandError("no repository given (--repository PATH)")
+    try:
+        models = list_models(cfg.repository)
+        backends = available_backends(find_triton())
+    except (PublishError, ServerError, OSError) as e:
+        raise CommandError(str(e)) from None
+    if cfg.models:
+        unknown = sorted(set(cfg.models) - set(models))
+        if unknown:
+            raise CommandError(f"{cfg.repository} has no model {', '.join(unknown)}")
+        load = list(cfg.models)
+    else:
+        load = [m for m, backend in models.items() if backend in backends]
+        for m in sorted(set(models) - set(load)):
+            print(f"not loading {m}: this server has no {models[m] or 'unknown'} backend "
+                  "(the generation models run the ONNX file with ONNX Runtime themselves)", file=sys.stderr)
+    if not load:
+        raise CommandError(f"{cfg.repository} has no model this server can load")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = TritonServer(cfg, load)
+    try:
+        server.start()
+    except ServerError as e:
+        raise CommandError(str(e)) from None
+    try:
+        host = server.http_url.split("//")[1].rsplit(":", 1)[0]
+        print(f"serving {cfg.repository} ({', '.join(load)}): HTTP {server.http_url}, gRPC {host}:{cfg.grpc_port}, "
+              f"metrics http://{host}:{cfg.metrics_port}{METRICS_PATH}; Ctrl-C stops", flush=True)
+        while not stop.wait(0.5):
+            if server.process.poll() is not None:
+                raise CommandError(f"tritonserver exited with status {server.process.returncode}")
+    finally:
+        code = server.stop()
+    print(f"tritonserver stopped (status {code})", file=sys.stderr)
+    return 0
+
+
+def _generate(args: argparse.Namespace, cfg: GenerateConfig) -> int:
+    from deploy.client import ClientError, GenerationClient
+
+    try:
+        with GenerationClient(cfg) as client:
+            if cfg.stream:
+                for piece in client.stream(args.prompt, cfg):
+                    print(piece.text, end="", flush=True)
+                print()
+            else:
+                print(client.generate(args.prompt, cfg).text)
+    except ClientError as e:
+        raise CommandError(str(e)) from None
+    return 0
+
+
+def _loadtest(args: argparse.Namespace, cfg: LoadtestConfig) -> int:
+    from deploy.client import ClientError
+    from deploy.loadtest import LoadtestError, report_table, run_loadtest, write_json, write_plot
+
+    try:
+        report = run_loadtest(cfg)
+    except ClientError as e:
+        raise CommandError(str(e)) from None
+    print(report_table(report))
+    json_path = write_json(report, Path(cfg.output + ".json"))
+    print(f"wrote {json_path}")
+    try:
+        print(f"wrote {write_plot(report, Path(cfg.output + '.png'))}")
+    except LoadtestError as e:
+        raise CommandError(str(e)) from None
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
+    "publish": _publish, "serve": _serve, "generate": _generate, "loadtest": _loadtest}
+
+
+def main(command: str, argv: list[str]) -> int:
+    """Run one deploy command; 2 with `fullchain <command>: error: ...` on stderr when it cannot."""
+    args = build_parser(command).parse_args(argv)
+    cls = CONFIGS[command]
+    try:
+        cfg = load_config(cls, args.config, config_overrides(args, cls))
+        return COMMANDS[command](args, cfg)
+    except (ConfigError, CommandError) as e:
+        print(f"fullchain {command}: error: {e}", file=sys.stderr)
+        return 2
