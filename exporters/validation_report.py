@@ -9,12 +9,15 @@ Measures, on the validation windows (exporters.validation_text):
 - greedy tokens of the FP32 (and INT8) graph against PyTorch `generate(do_sample=False)` for a
   left-padded batch of two prompts;
 - latency per generated token with the key/value cache (batch 1, median of the timed steps after a
-  warm-up) for PyTorch eager, the FP32 graph and the INT8 graph, on this machine;
+  warm-up, the engines taking turns) for PyTorch eager, the FP32 graph and the INT8 graph, on this
+  machine, with the machine's load average beside it (other work on the cores slows PyTorch's
+  OpenMP threads far more than ONNX Runtime's);
 - file sizes.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Any, Callable, Sequence
@@ -27,6 +30,7 @@ from exporters.config import ValidationConfig
 
 PROMPT_TOKENS = (12, 7)  # two prompt lengths, so the batch is left-padded
 WARMUP_STEPS = 4
+LATENCY_ROUNDS = 4
 
 
 def logits_rel_error(model: Any, run: kv_decoding.Run, spec: kv_decoding.DecoderSpec,
@@ -112,37 +116,46 @@ def greedy_tokens_torch(model: Any, prompts: list[list[int]], new_tokens: int, p
     return results
 
 
-def latency_onnx(run: kv_decoding.Run, spec: kv_decoding.DecoderSpec, prompt: list[int], steps: int) -> float:
-    """Median milliseconds per generated token with the cache, batch 1 (the prefill call not counted)."""
+def onnx_step_times(run: kv_decoding.Run, spec: kv_decoding.DecoderSpec, prompt: list[int],
+                    steps: int) -> list[float]:
+    """Milliseconds of each of `steps` cached generation steps of a graph, batch 1 (prefill not counted)."""
     times: list[float] = []
 
     def timed(feeds: dict) -> dict:
         start = time.perf_counter()
         outputs = run(feeds)
-        times.append(time.perf_counter() - start)
+        times.append(1000 * (time.perf_counter() - start))
         return outputs
 
-    kv_decoding.generate(timed, spec, [prompt], kv_decoding.SamplingParams(max_tokens=WARMUP_STEPS))
-    times.clear()
     kv_decoding.generate(timed, spec, [prompt], kv_decoding.SamplingParams(max_tokens=steps + 1))
-    return 1000 * statistics.median(times[1:])
+    return times[1:]
 
 
-def latency_torch(model: Any, prompt: list[int], steps: int) -> float:
-    """Median milliseconds per generated token of PyTorch eager with its DynamicCache, batch 1."""
-    def decode(count: int) -> list[float]:
-        times = []
-        with torch.no_grad():
-            out = model(input_ids=torch.tensor([prompt]), use_cache=True)
-            for _ in range(count):
-                token = out.logits[:, -1:].argmax(-1)
-                start = time.perf_counter()
-                out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
-                times.append(time.perf_counter() - start)
-        return times
+def torch_step_times(model: Any, prompt: list[int], steps: int) -> list[float]:
+    """Milliseconds of each of `steps` cached generation steps of PyTorch eager with its DynamicCache."""
+    times = []
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([prompt]), use_cache=True)
+        for _ in range(steps):
+            token = out.logits[:, -1:].argmax(-1)
+            start = time.perf_counter()
+            out = model(input_ids=token, past_key_values=out.past_key_values, use_cache=True)
+            times.append(1000 * (time.perf_counter() - start))
+    return times
 
-    decode(WARMUP_STEPS)
-    return 1000 * statistics.median(decode(steps))
+
+def latencies(engines: dict[str, Callable[[int], list[float]]], steps: int) -> dict[str, float]:
+    """Median milliseconds per token of each engine (`engine(n)` times n steps). The engines take
+    turns in LATENCY_ROUNDS rounds after a warm-up, so a change in the machine's load during the
+    measurement falls on all of them alike."""
+    for engine in engines.values():
+        engine(WARMUP_STEPS)
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    per_round = max(1, -(-steps // LATENCY_ROUNDS))
+    for _ in range(LATENCY_ROUNDS):
+        for name, engine in engines.items():
+            times[name] += engine(per_round)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def measure(model: Any, fp32_run: kv_decoding.Run, int8_run: kv_decoding.Run | None,
@@ -159,31 +172,33 @@ def measure(model: Any, fp32_run: kv_decoding.Run, int8_run: kv_decoding.Run | N
     progress("validation: greedy generation, PyTorch and ONNX")
     torch_greedy = greedy_tokens_torch(model, prompts, config.greedy_tokens, spec.pad_token_id, stop)
     fp32_greedy = greedy_tokens_onnx(fp32_run, spec, prompts, config.greedy_tokens, stop)
-    progress(f"validation: latency over {config.latency_tokens} cached steps")
-    latency = {"pytorch_eager": latency_torch(model, prompts[0], config.latency_tokens),
-               "onnx_fp32": latency_onnx(fp32_run, spec, prompts[0], config.latency_tokens)}
+    engines = {"pytorch_eager": lambda n: torch_step_times(model, prompts[0], n),
+               "onnx_fp32": lambda n: onnx_step_times(fp32_run, spec, prompts[0], n)}
     report: dict[str, Any] = {
         "logits_rel_error": rel_error,
         "perplexity": {"pytorch": ppl_torch, "onnx_fp32": ppl_fp32},
         "greedy": {"prompts": prompts, "pytorch": torch_greedy, "onnx_fp32": fp32_greedy,
                    "onnx_fp32_equal": fp32_greedy == torch_greedy},
-        "latency_ms_per_token": latency,
     }
     checks = {"logits_rel_error": {"value": rel_error, "bound": config.max_logits_rel_error,
                                    "passed": rel_error < config.max_logits_rel_error},
               "greedy_equal": {"value": fp32_greedy == torch_greedy, "bound": True,
                                "passed": fp32_greedy == torch_greedy}}
     if int8_run is not None:
-        progress("validation: the INT8 graph (perplexity, top-1 agreement, greedy, latency)")
+        progress("validation: the INT8 graph (perplexity, top-1 agreement, greedy)")
         ppl_int8, top1_int8 = window_scores(onnx_logits(int8_run, spec), windows)
         delta = 100.0 * (ppl_int8 - ppl_fp32) / ppl_fp32
         int8_greedy = greedy_tokens_onnx(int8_run, spec, prompts, config.greedy_tokens, stop)
         report["perplexity"].update({"onnx_int8": ppl_int8, "int8_delta_pct": delta})
         report["top1_agreement_int8_fp32"] = float((top1_int8 == top1_fp32).mean())
         report["greedy"].update({"onnx_int8": int8_greedy, "onnx_int8_equal": int8_greedy == torch_greedy})
-        latency["onnx_int8"] = latency_onnx(int8_run, spec, prompts[0], config.latency_tokens)
+        engines["onnx_int8"] = lambda n: onnx_step_times(int8_run, spec, prompts[0], n)
         checks["int8_ppl_delta_pct"] = {"value": delta, "bound": config.max_ppl_delta_pct,
                                         "passed": delta <= config.max_ppl_delta_pct}
+    progress(f"validation: latency over {config.latency_tokens} cached steps per engine")
+    report["latency_ms_per_token"] = latencies(engines, config.latency_tokens)
+    report["machine"] = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                         "load_average_1m": os.getloadavg()[0]}
     report["checks"] = checks
     report["passed"] = all(c["passed"] for c in checks.values())
     return report
@@ -216,6 +231,9 @@ def table(report: dict[str, Any]) -> str:
     greedy = report["greedy"]
     lines.append(f"greedy tokens equal to PyTorch: FP32 {greedy['onnx_fp32_equal']}"
                  + (f", INT8 {greedy['onnx_int8_equal']}" if "onnx_int8_equal" in greedy else ""))
+    machine = report["machine"]
+    lines.append(f"latency on {machine['cpus']} CPUs, {machine['torch_threads']} torch threads, load average "
+                 f"{machine['load_average_1m']:.2f}")
     lines.append(f"validation text: {report['validation_text']}")
     lines.append("checks: " + ("passed" if report["passed"] else "FAILED: " + "; ".join(failures(report))))
     return "\n".join(lines)
