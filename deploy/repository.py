@@ -77,7 +77,8 @@ def read_export(export_dir: str | os.PathLike) -> dict[str, Any]:
     for key in ("model_file", "inputs", "outputs"):
         if key not in export:
             raise PublishError(f"{manifest} has no '{key}'")
-    needed = [export["model_file"], "kv_decoding.py", "tokenizer.json"]
+    needed = [export["model_file"], export.get("external_data_file"), "kv_decoding.py", "tokenizer.json"]
+    needed = [f for f in needed if f]
     missing = [f for f in needed if not (folder / f).is_file()]
     if missing:
         raise PublishError(f"export folder {folder} lacks {', '.join(missing)}")
@@ -172,13 +173,14 @@ def _version_files(model: str, export_dir: Path, export: dict[str, Any], onnx_na
     """Version-folder file name -> local source file, for one of the published models."""
     if model == onnx_name:
         files = {"model.onnx": export_dir / export["model_file"]}
-        data = export_dir / (export["model_file"] + ".data")
-        if data.is_file():
-            files["model.onnx.data"] = data
+        if export.get("external_data_file"):
+            # the graph refers to its weights file by this name, relative to model.onnx
+            files[export["external_data_file"]] = export_dir / export["external_data_file"]
         return files
     files = {"model.py": GENERATE_MODEL_SOURCE, "kv_decoding.py": export_dir / "kv_decoding.py",
              "export.json": export_dir / "export.json"}
-    files.update({f: export_dir / f for f in TOKENIZER_FILES if (export_dir / f).is_file()})
+    files.update({f: export_dir / f for f in export.get("tokenizer_files") or TOKENIZER_FILES
+                  if (export_dir / f).is_file()})
     return files
 
 

@@ -94,8 +94,11 @@ class TritonPythonModel:
         self.kv = _load_kv_decoding(self.version_dir)
         self.spec = self.kv.DecoderSpec.from_export(self.export)
         self.tokenizer = Tokenizer.from_file(os.path.join(self.version_dir, "tokenizer.json"))
-        eos = self.export.get("eos_token_id")
-        self.stop_token_ids = tuple(eos if isinstance(eos, list) else [eos]) if eos is not None else ()
+        stops = self.export.get("stop_token_ids")
+        if stops is None:
+            eos = self.export.get("eos_token_id")
+            stops = [] if eos is None else [eos]
+        self.stop_token_ids = tuple(int(t) for t in stops)
         self.onnx_model = params["onnx_model"]
         self.onnx_runner = params.get("onnx_runner", "auto")
         self.default_max_tokens = int(params.get("default_max_tokens", 64))
