@@ -1,0 +1,97 @@
+"""The Kubernetes manifests agree with the ports, paths and model names the code uses."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploy.config import GRPC_PORT, HTTP_PORT, METRICS_PORT, PublishConfig
+from deploy.server import LIVE_PATH, METRICS_PATH, READY_PATH, SITE_PACKAGES_ENV
+from deploy.triton_config import generation_models
+
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+PORTS = {"http": HTTP_PORT, "grpc": GRPC_PORT, "metrics": METRICS_PORT}
+
+
+@pytest.fixture(scope="module")
+def manifests():
+    docs = [d for f in sorted(K8S.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    return {d["kind"]: d for d in docs}
+
+
+@pytest.fixture(scope="module")
+def pod(manifests):
+    return manifests["Deployment"]["spec"]["template"]
+
+
+@pytest.fixture(scope="module")
+def triton(pod):
+    (container,) = [c for c in pod["spec"]["containers"] if c["name"] == "triton"]
+    return container
+
+
+def flags(container):
+    return dict(a.split("=", 1) for a in container["args"] if a.startswith("--") and a != "--load-model")
+
+
+def test_manifests_are_the_expected_kinds(manifests):
+    assert set(manifests) == {"Deployment", "Service", "ServiceMonitor"}
+
+
+def test_ports_are_the_servers_ports(manifests, triton):
+    assert {p["name"]: p["containerPort"] for p in triton["ports"]} == PORTS
+    args = flags(triton)
+    assert (int(args["--http-port"]), int(args["--grpc-port"]), int(args["--metrics-port"])) == \
+        (HTTP_PORT, GRPC_PORT, METRICS_PORT)
+    service = manifests["Service"]["spec"]
+    assert {p["name"]: (p["port"], p["targetPort"]) for p in service["ports"]} == {n: (v, n) for n, v in PORTS.items()}
+
+
+def test_probes_use_the_health_endpoints(triton):
+    assert triton["readinessProbe"]["httpGet"] == {"path": READY_PATH, "port": "http"}
+    assert triton["livenessProbe"]["httpGet"] == {"path": LIVE_PATH, "port": "http"}
+
+
+def test_prometheus_finds_the_metrics(manifests, pod):
+    for annotations in (pod["metadata"]["annotations"], manifests["Service"]["metadata"]["annotations"]):
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(METRICS_PORT)
+        assert annotations["prometheus.io/path"] == METRICS_PATH
+    (endpoint,) = manifests["ServiceMonitor"]["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", METRICS_PATH)
+
+
+def test_selectors_match_the_pod(manifests, pod):
+    labels = pod["metadata"]["labels"]
+    assert manifests["Deployment"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert manifests["Service"]["spec"]["selector"].items() <= labels.items()
+    assert manifests["ServiceMonitor"]["spec"]["selector"]["matchLabels"].items() <= \
+        manifests["Service"]["metadata"]["labels"].items()
+
+
+def test_ngc_image_object_storage_and_explicit_model_control(triton):
+    assert triton["image"].startswith("nvcr.io/nvidia/tritonserver:")
+    args = flags(triton)
+    assert args["--model-repository"].startswith("s3://")
+    assert args["--model-control-mode"] == "explicit"
+    assert args["--cache-config"].startswith("local,size=")
+
+
+def test_loads_every_model_publish_writes(triton):
+    loaded = [a.split("=", 1)[1] for a in triton["args"] if a.startswith("--load-model=")]
+    assert loaded == ["llm", *generation_models("llm", PublishConfig(name="llm"))]
+
+
+def test_gpu_resources(triton):
+    assert triton["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert triton["resources"]["requests"]["nvidia.com/gpu"] == 1
+
+
+def test_tokenizers_reach_the_python_backend(pod, triton):
+    (init,) = pod["spec"]["initContainers"]
+    target = init["command"][init["command"].index("--target") + 1]
+    assert any(c.startswith("tokenizers") for c in init["command"])
+    assert {e["name"]: e["value"] for e in triton["env"]}[SITE_PACKAGES_ENV] == target
+    mounts = {m["name"]: m["mountPath"] for m in triton["volumeMounts"]}
+    assert {m["name"]: m["mountPath"] for m in init["volumeMounts"]} == mounts
+    assert target in mounts.values()
