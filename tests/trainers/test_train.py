@@ -1,0 +1,281 @@
+"""`fullchain train`: the schedule, preflight checks and checkpoint bookkeeping (in process), and
+real runs of the command under torchrun on the CPU (DeepSpeed, gloo): layouts agree, ZeRO stages
+agree, SIGKILL + resume reproduces the losses, a NaN stops the run, the HF folder equals the model.
+"""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipelines.config_loader import load_config
+from trainers.checkpoints import (CheckpointError, checkpoint_dir, complete_checkpoints, finish_checkpoint, prune,
+                                  read_checkpoint_state, remove_incomplete)
+from trainers.config import TrainConfig
+from trainers.data import ShardStream
+from trainers.hf_export import merge_weight_shards
+from trainers.metrics import MetricsWriter, read_metrics
+from trainers.model import Decoder, debug_config, loss as lm_loss
+from trainers.parallelize import ParallelDims, shard_block_state
+from trainers.preflight import TrainConfigError, plan_run
+from trainers.schedule import lr_at
+
+from .train_fixtures import write_hf_llama, write_text_shards
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 600
+BASE = ["--train.steps", "6", "--data.seq-len", "32", "--train.micro-batch-size", "2",
+        "--train.grad-accum-steps", "2", "--eval.every", "3", "--eval.batches", "2", "--checkpoint.every", "2",
+        "--log.every", "1", "--optim.warmup-steps", "2", "--optim.lr", "3e-3", "--log.progress", "false"]
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shards")
+    write_text_shards(str(root))
+    return str(root)
+
+
+def _cfg(shards, output, **overrides):
+    flat = {"data.manifest": shards, "output": str(output), **{k: str(v) for k, v in overrides.items()}}
+    return load_config(TrainConfig, None, flat)
+
+
+def _train(shards, output, *extra, nproc=1, check=True):
+    cmd = [sys.executable, "-m", "pipelines.cli", "train", "--data.manifest", shards, "--output", str(output),
+           *BASE, *extra]
+    if nproc > 1:
+        cmd += ["--nproc-per-node", str(nproc)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu"}
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def _descendants(pid):
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            for child in fh.read().split():
+                found += [int(child)] + _descendants(int(child))
+    return found
+
+
+def _kill_tree(pid):
+    """SIGKILL a process and every descendant at once (torchrun's workers run in their own sessions)."""
+    victims = [pid] + _descendants(pid)
+    for p in victims:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            continue  # exited between the listing and the kill: nothing left to stop
+
+
+def _losses(output, key="train/step_loss"):
+    return {r["step"]: r[key] for r in read_metrics(os.path.join(output, "metrics.jsonl")) if key in r}
+
+
+# ---------------------------------------------------------------------------------------
+# Pure parts
+# ---------------------------------------------------------------------------------------
+
+
+def test_lr_schedule_warms_up_then_decays_to_min():
+    kw = dict(lr=1.0, min_lr=0.1, warmup_steps=4, total_steps=20)
+    lrs = [lr_at(s, **kw) for s in range(20)]
+    assert lrs[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:]))
+    assert lrs[-1] == pytest.approx(0.1)
+    assert lr_at(100, **kw) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("overrides, world, match", [
+    ({"parallel.dp": 2}, 1, "world size 1"),
+    ({"parallel.pp": 2}, 3, "does not divide the world size"),
+    ({"train.global_batch_size": 6}, 1, "global_batch_size 6"),
+    ({"parallel.tp": 2, "model.num_heads": 2, "model.num_kv_heads": 1}, 2, "num_kv_heads"),
+    ({"parallel.pp": 4}, 4, "num_layers"),
+    ({"train.precision": "fp16"}, 1, "fp16 needs a GPU"),
+])
+def test_plan_rejects_bad_layouts_and_batches(shards, tmp_path, overrides, world, match):
+    with pytest.raises(TrainConfigError, match=match) as info:
+        plan_run(_cfg(shards, tmp_path / "run", **overrides), world, on_gpu=False)
+    assert "\n" not in str(info.value)
+
+
+def test_plan_rejects_manifest_with_missing_shard(shards, tmp_path):
+    import shutil
+
+    copy = tmp_path / "shards"
+    shutil.copytree(shards, copy)
+    os.remove(copy / "train" / "shard-000002.tar")
+    with pytest.raises(TrainConfigError, match="shard-000002.tar: listed in the manifest but missing"):
+        plan_run(_cfg(str(copy), tmp_path / "run"), 1, on_gpu=False)
+
+
+def test_plan_rejects_zero3_with_pipeline(shards, tmp_path):
+    with pytest.raises(Exception, match="incompatible with pipeline parallelism"):
+        _cfg(shards, tmp_path, **{"parallel.pp": 2, "parallel.zero_stage": 3})
+
+
+def test_checkpoint_bookkeeping(tmp_path):
+    out = str(tmp_path)
+    for step in (2, 4, 6):
+        os.makedirs(checkpoint_dir(out, step))
+        finish_checkpoint(checkpoint_dir(out, step), {"step": step})
+    os.makedirs(checkpoint_dir(out, 8))  # a save cut short
+    assert [s for s, _ in complete_checkpoints(out)] == [2, 4, 6]
+    with pytest.raises(CheckpointError, match="incomplete checkpoint"):
+        read_checkpoint_state(checkpoint_dir(out, 8))
+    assert remove_incomplete(out) == [checkpoint_dir(out, 8)]
+    prune(out, keep=2)
+    assert [s for s, _ in complete_checkpoints(out)] == [4, 6]
+    assert read_checkpoint_state(checkpoint_dir(out, 6))["step"] == 6
+
+
+def test_metrics_drop_records_after_the_resume_step(tmp_path):
+    writer = MetricsWriter(str(tmp_path), ["jsonl"], start_step=0)
+    for step in range(1, 6):
+        writer.write(step, {"train/loss": float(step)})
+    writer.close()
+    MetricsWriter(str(tmp_path), ["jsonl"], start_step=3).close()
+    assert [r["step"] for r in read_metrics(str(tmp_path / "metrics.jsonl"))] == [1, 2, 3]
+
+
+def test_merge_weight_shards_inverts_pipeline_and_tensor_split(tmp_path):
+    from safetensors.torch import save_file
+
+    from trainers.pretrain_engine import weights_file_name
+
+    cfg = debug_config()
+    full = Decoder(cfg).state_dict()
+    dims = ParallelDims(dp=1, pp=2, tp=2)
+    L = cfg.num_layers
+    for t in range(2):
+        per_stage = [{"0.weight": full["embed.weight"]}, {}]
+        for i in range(L):
+            block = {k[len(f"layers.{i}."):]: v for k, v in full.items() if k.startswith(f"layers.{i}.")}
+            target = per_stage[0] if i < L // 2 else per_stage[1]
+            target.update({f"{i + 1}.{k}": v for k, v in shard_block_state(block, t, 2).items()})
+        per_stage[1].update({f"{L + 1}.weight": full["norm.weight"], f"{L + 2}.weight": full["lm_head.weight"]})
+        for stage in range(2):
+            save_file({k: v.contiguous() for k, v in per_stage[stage].items()},
+                      str(tmp_path / weights_file_name(stage, t)))
+    merged = merge_weight_shards(str(tmp_path), cfg, dims)
+    assert merged.keys() == full.keys()
+    for k in full:
+        assert torch.equal(merged[k], full[k]), k
+
+
+# ---------------------------------------------------------------------------------------
+# Real runs (torchrun, DeepSpeed on the CPU)
+# ---------------------------------------------------------------------------------------
+
+
+def test_layouts_and_zero_stages_give_the_same_losses(shards, tmp_path):
+    """dp=2 with ZeRO 1, 2 and 3, and dp=2 x pp=2 x tp=2 on 8 processes: same data, same losses."""
+    runs = {}
+    for name, extra, nproc in (("zero1", ["--parallel.zero-stage", "1"], 2),
+                               ("zero2", ["--parallel.zero-stage", "2"], 2),
+                               ("zero3", ["--parallel.zero-stage", "3"], 2),
+                               ("dp2pp2tp2", ["--parallel.pp", "2", "--parallel.tp", "2"], 8)):
+        out = tmp_path / name
+        _train(shards, out, *extra, nproc=nproc)
+        runs[name] = (_losses(out), _losses(out, "val/loss"))
+    ref_train, ref_val = runs["zero1"]
+    assert sorted(ref_train) == list(range(1, 7)) and sorted(ref_val) == [3, 6]
+    assert ref_train[6] < ref_train[1] - 0.3  # it learns
+    for name, (train, val) in runs.items():
+        for step in ref_train:
+            assert train[step] == pytest.approx(ref_train[step], rel=1e-4), (name, step)
+        for step in ref_val:
+            assert val[step] == pytest.approx(ref_val[step], rel=1e-4), (name, step)
+
+
+def test_sigkill_then_resume_reproduces_the_losses(shards, tmp_path):
+    """Killed (SIGKILL, whole process group) after a checkpoint, resumed: the same losses as a run
+    that was never interrupted, with 2 data-parallel ranks and a DataLoader worker each."""
+    extra = ["--train.steps", "40", "--checkpoint.every", "3", "--eval.every", "0", "--data.num-workers", "1"]
+    full = tmp_path / "full"
+    _train(shards, full, *extra, nproc=2)
+    reference = _losses(full)
+
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "pipelines.cli", "train", "--data.manifest", shards, "--output", str(killed),
+           *BASE, *extra, "--nproc-per-node", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + TIMEOUT
+    while not complete_checkpoints(str(killed)) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    _kill_tree(proc.pid)
+    proc.wait()
+    resumed_from = complete_checkpoints(str(killed))[-1][0]
+    assert resumed_from < 40 and not (killed / "hf").exists(), "the run finished before it was killed"
+
+    result = _train(shards, killed, *extra, nproc=2)
+    assert f"resuming from {checkpoint_dir(str(killed), resumed_from)}" in result.stderr
+    resumed = _losses(killed)
+    assert sorted(resumed) == list(range(1, 41))
+    for step in range(resumed_from + 1, 41):
+        assert resumed[step] == pytest.approx(reference[step], rel=1e-6, abs=0), step
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_path):
+    out = tmp_path / "run"
+    # An absurd learning rate blows the weights up after the first update: the loss turns inf/nan.
+    result = _train(shards, out, "--optim.lr", "1e20", "--optim.min-lr", "1e20", "--optim.grad-clip", "0",
+                    "--checkpoint.every", "1", "--eval.every", "0", "--optim.warmup-steps", "0", check=False)
+    assert result.returncode == 3, result.stderr[-3000:]
+    line = [x for x in result.stderr.splitlines() if x.startswith("fullchain train: error:")]
+    assert len(line) == 1 and "at step" in line[0] and "training stopped" in line[0]
+    bad_step = int(line[0].split("at step ")[1].split(";")[0])
+    good = complete_checkpoints(str(out))
+    assert good and good[-1][0] == bad_step - 1
+    assert checkpoint_dir(str(out), bad_step - 1) in line[0]
+
+
+def test_cli_refuses_a_layout_that_does_not_fit_the_world(shards, tmp_path):
+    result = _train(shards, tmp_path / "run", "--parallel.tp", "2", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("fullchain train: error: pp*tp = 1*2 does not divide")
+    assert not (tmp_path / "run").exists()
+
+
+def test_hf_init_pipeline_tensor_parallel_and_export(shards, tmp_path):
+    """Initialise dp=1 x pp=2 x tp=2 from an HF Llama folder, take one step with a negligible learning
+    rate, export: the HF folder's logits equal the source model's, and its validation loss equals
+    the loss the sharded model reported; `export-hf` from the checkpoint writes the same weights."""
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    source = write_hf_llama(str(tmp_path / "source"))
+    out = tmp_path / "run"
+    _train(shards, out, "--model.init-from", source, "--parallel.pp", "2", "--parallel.tp", "2",
+           "--train.steps", "1", "--optim.lr", "1e-12", "--optim.min-lr", "0", "--optim.warmup-steps", "0",
+           "--eval.every", "1", "--train.grad-accum-steps", "2", nproc=4)
+    exported = AutoModelForCausalLM.from_pretrained(out / "hf").eval()
+    original = AutoModelForCausalLM.from_pretrained(source).eval()
+    ids = torch.randint(0, original.config.vocab_size, (2, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(exported(ids).logits, original(ids).logits, rtol=1e-5, atol=1e-5)
+        stream = ShardStream(shards, "val", 32, 2, rank=0, world_size=1, num_workers=0, seed=0)
+        it = iter(stream)
+        losses = [lm_loss(exported(b["input_ids"]).logits, b["labels"]).item() for b in (next(it) for _ in range(4))]
+    trainer_val = _losses(out, "val/loss")[1]
+    assert math.isclose(sum(losses) / len(losses), trainer_val, rel_tol=1e-5)
+    again = tmp_path / "again"
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "train", "export-hf", str(out), "--output",
+                             str(again)], cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    a, b = load_file(str(out / "hf" / "model.safetensors")), load_file(str(again / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((again / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
