@@ -543,7 +543,8 @@ def format_memory_report(report: dict[str, Any]) -> str:
          f"{100 - report['trainable_percent']:.2f}%"),
         ("optimizer state", mib(full["optimizer_bytes"]), mib(lora["optimizer_bytes"]), f"{red['optimizer_bytes']:.2f}%"),
         ("gradients", mib(full["grad_bytes"]), mib(lora["grad_bytes"]), f"{red['grad_bytes']:.2f}%"),
-        ("weights", mib(full["weight_bytes"]), mib(lora["weight_bytes"]), ""),
+        ("weights", mib(full["weight_bytes"]), mib(lora["weight_bytes"]),
+         f"{100 * (1 - lora['weight_bytes'] / full['weight_bytes']):.2f}%"),
         ("weights+grads+optim", mib(full["total_bytes"]), mib(lora["total_bytes"]), f"{red['total_bytes']:.2f}%"),
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
