@@ -166,3 +166,4 @@ def test_module_imports_only_numpy_and_the_standard_library():
             roots.add((node.module or "").split(".")[0])
     assert roots <= {"__future__", "dataclasses", "typing", "numpy"}, roots
     assert os.path.basename(kv_decoding.__file__) == "kv_decoding.py"
+
