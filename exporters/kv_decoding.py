@@ -203,13 +203,14 @@ def _steps(run: Run, spec: DecoderSpec, prompts: Sequence[Sequence[int]],
         yield step, reasons
         if not still:
             return
-        index = np.array(still, dtype=np.int64)
-        mask = feeds["attention_mask"][index]
+        # rows leave the batch only when one finished: otherwise the cache goes back without a copy
+        rows = slice(None) if len(still) == len(active) else np.array(still, dtype=np.int64)
+        mask = feeds["attention_mask"][rows]
         new_ids = np.array([[step[active[s]]] for s in still], dtype=np.int64)
         feeds = {"input_ids": new_ids,
                  "attention_mask": np.concatenate([mask, np.ones((len(still), 1), dtype=np.int64)], axis=1),
                  "position_ids": mask.sum(axis=1, keepdims=True).astype(np.int64)}
         for i in range(spec.num_layers):
             for kind in ("key", "value"):
-                feeds[f"past_key_values.{i}.{kind}"] = outputs[f"present.{i}.{kind}"][index]
+                feeds[f"past_key_values.{i}.{kind}"] = outputs[f"present.{i}.{kind}"][rows]
         active = [active[s] for s in still]
