@@ -1,0 +1,283 @@
+"""The real tritonserver of the nvidia-pytriton wheel serving a published tiny model: generation
+through HTTP and gRPC against PyTorch, sampling, the response cache, bad requests, queue overflow,
+streaming, the generate/loadtest commands and a clean stop of `fullchain serve`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from deploy.cli import main
+from deploy.client import ClientError, GenerationClient
+from deploy.config import BatchingConfig, ClientConfig, GenerationModelConfig, PublishConfig, SamplingConfig, \
+    ServeConfig
+from deploy.repository import publish
+from deploy.server import TritonServer, http_status
+from tests.deploy.conftest import free_ports
+
+PROMPTS = ["The river that runs through", "Local historians have gathered letters, parish records",
+           "现在的河流安静了许多", "Today"]
+
+
+@pytest.fixture(scope="module")
+def repository(export_dir, tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    publish(export_dir, PublishConfig(repository=str(repo), name="tiny"))
+    # a model that runs one request at a time and queues at most one more: for the overflow test
+    publish(export_dir, PublishConfig(
+        repository=str(repo), name="tinyq",
+        batching=BatchingConfig(max_batch_size=1, preferred_batch_sizes=[], max_queue_size=1),
+        generate=GenerationModelConfig(response_cache=False, stream_model=False, max_tokens_limit=4096)))
+    return repo
+
+
+@pytest.fixture(scope="module")
+def server(repository, tmp_path_factory):
+    http, grpc, metrics = free_ports(3)
+    cfg = ServeConfig(repository=str(repository), http_port=http, grpc_port=grpc, metrics_port=metrics,
+                      cache_dir=str(tmp_path_factory.mktemp("triton-cache")), ready_timeout_s=90)
+    models = ["tiny_generate", "tiny_generate_cached", "tiny_generate_stream", "tinyq_generate"]
+    log = tmp_path_factory.mktemp("log") / "tritonserver.log"
+    with TritonServer(cfg, models, log_path=log) as running:
+        yield running
+    assert running.process.returncode == 0, log.read_text()[-3000:]
+
+
+def client_cfg(server, protocol="http", model="tiny"):
+    port = server.cfg.http_port if protocol == "http" else server.cfg.grpc_port
+    return ClientConfig(url=f"127.0.0.1:{port}", protocol=protocol, timeout_s=30, model=model)
+
+
+@pytest.fixture(scope="module")
+def torch_greedy(hf_dir):
+    model = AutoModelForCausalLM.from_pretrained(hf_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+
+    def run(prompt, max_tokens):
+        ids = tokenizer(prompt, return_tensors="pt").input_ids
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=max_tokens, do_sample=False, pad_token_id=0, eos_token_id=2)
+        tokens = out[0, ids.shape[1]:].tolist()
+        tokens = tokens[:tokens.index(2)] if 2 in tokens else tokens
+        return tokens, tokenizer.decode(tokens, skip_special_tokens=True)
+
+    return run
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_greedy_generation_equals_pytorch(server, torch_greedy, protocol):
+    with GenerationClient(client_cfg(server, protocol)) as client:
+        for prompt in PROMPTS[:2]:
+            done = client.generate(prompt, SamplingConfig(max_tokens=12))
+            tokens, text = torch_greedy(prompt, 12)
+            assert done.token_ids == tokens
+            assert done.text == text
+            assert done.finish_reason == ("length" if len(tokens) == 12 else "stop")
+
+
+def test_concurrent_requests_are_batched_and_still_exact(server, torch_greedy):
+    # different prompt lengths in one batch: the left-padded path of the decoding loop
+    def one(prompt):
+        with GenerationClient(client_cfg(server)) as client:
+            return client.generate(prompt, SamplingConfig(max_tokens=10))
+
+    with ThreadPoolExecutor(len(PROMPTS)) as pool:
+        results = list(pool.map(one, PROMPTS))
+    for prompt, done in zip(PROMPTS, results):
+        assert done.token_ids == torch_greedy(prompt, 10)[0]
+
+
+def test_sampling_with_a_seed_is_reproducible(server):
+    with GenerationClient(client_cfg(server, "grpc")) as client:
+        def sample(seed):
+            return client.generate(PROMPTS[0], SamplingConfig(max_tokens=16, temperature=1.5, top_k=50,
+                                                              top_p=0.95, seed=seed)).token_ids
+        assert sample(7) == sample(7)
+        assert len({tuple(sample(s)) for s in range(5)}) > 1
+
+
+def test_repeated_greedy_request_is_answered_from_the_cache(server):
+    stats = httpclient.InferenceServerClient(f"127.0.0.1:{server.cfg.http_port}")
+
+    def hits():
+        (model,) = stats.get_inference_statistics("tiny_generate_cached")["model_stats"]
+        return int(model["inference_stats"]["cache_hit"]["count"]), int(model["execution_count"])
+
+    with GenerationClient(client_cfg(server)) as client:
+        sampling = SamplingConfig(max_tokens=9)
+        first = client.generate("A prompt asked twice", sampling)
+        hits_before, runs_before = hits()
+        second = client.generate("A prompt asked twice", sampling)
+    hits_after, runs_after = hits()
+    assert second == first.__class__(first.text, first.token_ids, first.finish_reason, second.latency_s)
+    assert (hits_after, runs_after) == (hits_before + 1, runs_before)
+    with urlopen_text(f"http://127.0.0.1:{server.cfg.metrics_port}/metrics") as metrics:
+        line = [m for m in metrics.splitlines() if m.startswith("nv_cache_num_hits_per_model")
+                and 'model="tiny_generate_cached"' in m]
+    assert line and float(line[0].split()[-1]) >= 1
+
+
+class urlopen_text:
+    def __init__(self, url):
+        import urllib.request
+        self.response = urllib.request.urlopen(url, timeout=10)
+
+    def __enter__(self):
+        return self.response.read().decode()
+
+    def __exit__(self, *exc):
+        self.response.close()
+
+
+def raw_inputs(module, **values):
+    """Input tensors with exactly the given numpy values (any dtype), for malformed requests."""
+    inputs = []
+    for name, value in values.items():
+        datatype = {np.object_: "BYTES", np.int32: "INT32", np.int64: "INT64", np.float32: "FP32",
+                    np.float64: "FP64"}[value.dtype.type]
+        t = module.InferInput(name, list(value.shape), datatype)
+        t.set_data_from_numpy(value)
+        inputs.append(t)
+    return inputs
+
+
+TEXT = np.array([[b"hello"]], dtype=np.object_)
+MALFORMED = [
+    ({"text": TEXT, "temperature": np.array([[0.5]], dtype=np.float64)}, "temperature"),
+    ({"text": np.array([[b"  "]], dtype=np.object_)}, "text"),
+    ({"text": TEXT, "max_tokens": np.array([[0]], dtype=np.int32)}, "max_tokens"),
+    ({"text": TEXT, "max_tokens": np.array([[100000]], dtype=np.int32)}, "max_tokens"),
+    ({"text": TEXT, "temperature": np.array([[-1.0]], dtype=np.float32)}, "temperature"),
+    ({"text": TEXT, "temperature": np.array([[np.nan]], dtype=np.float32)}, "temperature"),
+    ({"text": TEXT, "top_p": np.array([[0.0]], dtype=np.float32)}, "top_p"),
+    ({"text": TEXT, "temperature": np.array([[0.7]], dtype=np.float32)}, "seed"),
+    ({"text": np.array([[b"\xff\xfe"]], dtype=np.object_)}, "text"),
+]
+
+
+@pytest.mark.parametrize("values,field", MALFORMED, ids=[f for _, f in MALFORMED])
+def test_malformed_requests_get_a_400_naming_the_field(server, values, field):
+    client = httpclient.InferenceServerClient(f"127.0.0.1:{server.cfg.http_port}")
+    # twice: an error must not come back from the response cache as an empty success
+    for _ in range(2):
+        with pytest.raises(InferenceServerException) as e:
+            client.infer("tiny_generate", raw_inputs(httpclient, **values))
+        assert e.value.status() == "400"
+        assert field in e.value.message()
+
+
+def test_malformed_grpc_request_is_invalid_argument(server):
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.cfg.grpc_port}")
+    with pytest.raises(InferenceServerException) as e:
+        client.infer("tiny_generate", raw_inputs(grpcclient, text=TEXT, max_tokens=np.array([[0]], dtype=np.int32)))
+    assert e.value.status() == "StatusCode.INVALID_ARGUMENT" and "max_tokens" in e.value.message()
+
+
+def test_requests_beyond_the_queue_are_rejected_not_hung(server):
+    sampling = SamplingConfig(max_tokens=300)
+
+    def one(i):
+        with GenerationClient(client_cfg(server, model="tinyq")) as client:
+            try:
+                return client.generate(f"{PROMPTS[0]} {i}", sampling)
+            except ClientError as e:
+                return str(e)
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(one, range(10)))
+    rejected = [r for r in results if isinstance(r, str)]
+    assert rejected and all("queue" in r.lower() for r in rejected), rejected
+    assert len(rejected) < len(results)
+    assert time.monotonic() - start < 30
+
+
+def test_streaming_gives_the_same_text_in_pieces(server):
+    with GenerationClient(client_cfg(server, "grpc")) as client:
+        whole = client.generate(PROMPTS[1], SamplingConfig(max_tokens=20))
+        pieces = list(client.stream(PROMPTS[1], SamplingConfig(max_tokens=20)))
+    assert len(pieces) > 2
+    assert "".join(p.text for p in pieces) == whole.text
+    assert [t for p in pieces for t in p.token_ids] == whole.token_ids
+    assert [p.finish_reason for p in pieces[:-1]] == [""] * (len(pieces) - 1)
+    assert pieces[-1].finish_reason == whole.finish_reason
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_stop_strings_end_the_text_before_them(server, stream):
+    with GenerationClient(client_cfg(server, "grpc")) as client:
+        full = client.generate(PROMPTS[0], SamplingConfig(max_tokens=20)).text
+        stop = full[len(full) // 2: len(full) // 2 + 2]
+        sampling = SamplingConfig(max_tokens=20, stop=[stop])
+        if stream:
+            text = "".join(p.text for p in client.stream(PROMPTS[0], sampling))
+        else:
+            done = client.generate(PROMPTS[0], sampling)
+            text = done.text
+            assert done.finish_reason == "stop"
+    assert text == full[:full.index(stop)]
+
+
+def test_generate_command_prints_the_text(server, capsys):
+    url = f"127.0.0.1:{server.cfg.grpc_port}"
+    with GenerationClient(client_cfg(server)) as client:
+        expected = client.generate(PROMPTS[0], SamplingConfig(max_tokens=7)).text
+    assert main("generate", [PROMPTS[0], "--url", url, "--protocol", "grpc", "--model", "tiny",
+                             "--max-tokens", "7"]) == 0
+    assert capsys.readouterr().out == expected + "\n"
+    assert main("generate", [PROMPTS[0], "--url", url, "--protocol", "grpc", "--model", "tiny", "--max-tokens", "7",
+                             "--stream"]) == 0
+    assert capsys.readouterr().out == expected + "\n"
+    assert main("generate", [PROMPTS[0], "--url", url, "--protocol", "grpc", "--model", "tiny",
+                             "--max-tokens", "0"]) == 2
+    assert "fullchain generate: error:" in capsys.readouterr().err
+
+
+def test_loadtest_command_writes_json_and_plot(server, tmp_path, capsys):
+    out = tmp_path / "lt"
+    assert main("loadtest", ["--url", f"127.0.0.1:{server.cfg.http_port}", "--model", "tiny", "--concurrency",
+                             "[1, 2]", "--duration-s", "1", "--max-tokens", "8", "--output", str(out)]) == 0
+    report = json.loads((tmp_path / "lt.json").read_text())
+    assert [lv["concurrency"] for lv in report["levels"]] == [1, 2]
+    for level in report["levels"]:
+        assert level["requests"] > 0 and level["errors"] == 0
+        assert level["tokens_per_s"] > 0 and level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"]
+    assert (tmp_path / "lt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "req/s" in capsys.readouterr().out
+
+
+def test_serve_command_stops_cleanly_on_ctrl_c(repository, tmp_path):
+    http, grpc, metrics = free_ports(3)
+    cmd = [sys.executable, "-c", "import sys; from deploy.cli import main; sys.exit(main('serve', sys.argv[1:]))",
+           "--repository", str(repository), "--http-port", str(http), "--grpc-port", str(grpc),
+           "--metrics-port", str(metrics), "--cache-dir", str(tmp_path / "cache"),
+           "--models", "tinyq_generate"]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    try:
+        line = process.stdout.readline()
+        assert line.startswith(f"serving {repository} (tinyq_generate): HTTP http://127.0.0.1:{http}"), line
+        assert http_status(f"http://127.0.0.1:{http}/v2/health/ready") == 200
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=40) == 0
+        assert http_status(f"http://127.0.0.1:{http}/v2/health/live") is None
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_model_must_be_named_when_the_server_has_several(server):
+    with GenerationClient(client_cfg(server, model="")) as client:
+        with pytest.raises(ClientError, match=r"has 2 ready generation models \(tiny, tinyq\)"):
+            client.model()
