@@ -251,6 +251,17 @@ def test_training_changes_only_the_adapters(base, trained):
     assert engine.lr() == pytest.approx(lr_at(5, lr=o.lr, min_lr=o.min_lr, warmup_steps=o.warmup_steps, total_steps=8))
 
 
+def test_activation_checkpointing_trains_the_same(base, trained):
+    _, losses = trained
+    cfg = _cfg(base, zero_stage=2)
+    cfg.train.activation_checkpointing = True
+    engine = LoraEngine(cfg, world_size=1, rank=0)
+    it = _micro_batches()
+    again = [engine.train_step(it) for _ in range(3)]
+    assert again == pytest.approx(losses[:3], rel=1e-6)
+    assert all(p.abs().max() > 0 for n, p in engine.engine.module.named_parameters() if "lora_B" in n)
+
+
 @pytest.mark.parametrize("zero_stage", [0, 1, 2, 3])
 def test_save_load_continues_with_identical_losses(base, dist_world, tmp_path, zero_stage):
     # Dropout on: the resumed run must draw the same masks as the uninterrupted one.
@@ -294,6 +305,20 @@ def test_eval_step_does_not_update(trained):
     for name, value in engine.engine.module.named_parameters():
         if value.requires_grad:
             assert torch.equal(value, state[name]), name
+
+
+def test_loss_takes_labels_already_shifted(trained):
+    # The shards give labels[t] = token t + 1; HF's own loss on unshifted labels over one more
+    # token scores the same T positions, so both must agree (a second shift would not).
+    engine, _ = trained
+    ids = torch.randint(0, 16, (MICRO, SEQ + 1), generator=torch.Generator().manual_seed(5))
+    got = engine.eval_step(iter([(ids[:, :-1], ids[:, 1:])] * 2))
+    model = engine.engine.module
+    model.eval()
+    with torch.no_grad():
+        expected = model(input_ids=ids, labels=ids, use_cache=False).loss.item()
+    model.train()
+    assert got == pytest.approx(expected, rel=1e-6)
 
 
 def test_write_hf_merged_matches_the_peft_model(base, trained, tmp_path):
