@@ -392,6 +392,11 @@ class LoraEngine:
             raise ValueError(f"{folder}: checkpoint was trained on base model {client.get('lora_base_model')!r}, "
                              f"not on lora.base_model '{self.cfg.lora.base_model}' (configs differ)")
 
+    def memory_report(self) -> dict[str, Any]:
+        """Trainable parameters and gradient / AdamW state bytes, LoRA vs a full fine-tune, of the whole
+        model (`estimate_memory_report`; cheap, for printing at the start of a run)."""
+        return estimate_memory_report(self.engine.module, self.cfg.lora)
+
     def adapter_state(self) -> dict[str, torch.Tensor]:
         """CPU float32 copies of the LoRA tensors (PeftModel.state_dict() names), gathered under ZeRO-3."""
         trainable = [(n, p) for n, p in self.engine.module.named_parameters() if p.requires_grad]
@@ -508,11 +513,15 @@ def lora_memory_report(model: nn.Module | str, lora: LoraSection, seq_len: int =
     peft_model.train()
     adapted = _measure_step(peft_model, trainable, input_ids)
 
-    full_params = sum(p.numel() for p in params)
-    lora_params = sum(p.numel() for p in trainable)
-    weight_bytes = _tensor_bytes(params)
-    lora_weight_bytes = _tensor_bytes(peft_model.parameters())
-    full["weight_bytes"], adapted["weight_bytes"] = weight_bytes, lora_weight_bytes
+    full["weight_bytes"], adapted["weight_bytes"] = _tensor_bytes(params), _tensor_bytes(peft_model.parameters())
+    full["trainable_params"] = sum(p.numel() for p in params)
+    adapted["trainable_params"] = sum(p.numel() for p in trainable)
+    adapted["trainable_tensors"] = len(trainable)
+    return _report(model.config.model_type, lora, full, adapted, "measured after one AdamW step")
+
+
+def _report(model_type: str, lora: LoraSection, full: dict[str, int], adapted: dict[str, int],
+            method: str) -> dict[str, Any]:
     for side in (full, adapted):
         side["total_bytes"] = side["weight_bytes"] + side["grad_bytes"] + side["optimizer_bytes"]
 
@@ -520,19 +529,50 @@ def lora_memory_report(model: nn.Module | str, lora: LoraSection, seq_len: int =
         return 100.0 * (1.0 - adapted[key] / full[key])
 
     return {
-        "model_type": model.config.model_type,
+        "model_type": model_type,
         "rank": lora.rank,
-        "target_modules": target_modules(lora, model.config.model_type),
-        "params": full_params,
-        "full": {"trainable_params": full_params, **full},
-        "lora": {"trainable_params": lora_params, "trainable_tensors": len(trainable), **adapted},
-        "trainable_percent": 100.0 * lora_params / full_params,
+        "target_modules": target_modules(lora, model_type),
+        "method": method,
+        "params": full["trainable_params"],
+        "full": full,
+        "lora": adapted,
+        "trainable_percent": 100.0 * adapted["trainable_params"] / full["trainable_params"],
         "reduction_percent": {key: reduction(key) for key in ("optimizer_bytes", "grad_bytes", "total_bytes")},
     }
 
 
+def estimate_memory_report(peft_model: nn.Module, lora: LoraSection) -> dict[str, Any]:
+    """`lora_memory_report`'s numbers for a live peft model, computed instead of measured.
+
+    For the start of a real run: no copy of the model, no step. fp32 AdamW keeps exp_avg and
+    exp_avg_sq (8 bytes per parameter) and a 4-byte step per tensor, which is exactly what
+    `lora_memory_report` measures (tests/trainers/test_lora.py checks it); gradients and weights
+    take the parameters' dtype. Whole-model numbers: ZeRO divides gradients and optimizer state
+    over the data-parallel ranks (stage 2 and 1), and stage 3 the weights too. Reads ZeRO-3
+    partitioned parameters' full sizes (ds_numel).
+    """
+    def numel(p: torch.Tensor) -> int:
+        return int(getattr(p, "ds_numel", p.numel()))
+
+    params = list(peft_model.parameters())
+    base = [p for p in params if not p.requires_grad]
+    trainable = [p for p in params if p.requires_grad]
+
+    def side(tensors: list[torch.Tensor], weights: list[torch.Tensor]) -> dict[str, int]:
+        return {"trainable_params": sum(numel(p) for p in tensors),
+                "grad_bytes": sum(numel(p) * p.element_size() for p in tensors),
+                "optimizer_bytes": sum(8 * numel(p) + 4 for p in tensors),
+                "weight_bytes": sum(numel(p) * p.element_size() for p in weights)}
+
+    full = side(base, base)
+    adapted = side(trainable, params)
+    adapted["trainable_tensors"] = len(trainable)
+    model_type = peft_model.get_base_model().config.model_type
+    return _report(model_type, lora, full, adapted, "estimated for fp32 AdamW")
+
+
 def format_memory_report(report: dict[str, Any]) -> str:
-    """The report of `lora_memory_report` as a short fixed-width table."""
+    """A report of `lora_memory_report` or `estimate_memory_report` as a short fixed-width table."""
     def mib(n: int) -> str:
         return f"{n / 2**20:,.1f} MiB"
 
@@ -541,7 +581,8 @@ def format_memory_report(report: dict[str, Any]) -> str:
         ("", "full fine-tune", f"LoRA r={report['rank']}", "reduction"),
         ("trainable params", f"{full['trainable_params']:,}", f"{lora['trainable_params']:,}",
          f"{100 - report['trainable_percent']:.2f}%"),
-        ("optimizer state", mib(full["optimizer_bytes"]), mib(lora["optimizer_bytes"]), f"{red['optimizer_bytes']:.2f}%"),
+        ("optimizer state", mib(full["optimizer_bytes"]), mib(lora["optimizer_bytes"]),
+         f"{red['optimizer_bytes']:.2f}%"),
         ("gradients", mib(full["grad_bytes"]), mib(lora["grad_bytes"]), f"{red['grad_bytes']:.2f}%"),
         ("weights", mib(full["weight_bytes"]), mib(lora["weight_bytes"]),
          f"{100 * (1 - lora['weight_bytes'] / full['weight_bytes']):.2f}%"),
@@ -549,7 +590,7 @@ def format_memory_report(report: dict[str, Any]) -> str:
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [f"LoRA memory ({report['model_type']}, {report['params']:,} params, targets "
-             f"{','.join(report['target_modules'])}; measured after one AdamW step, activations not counted)"]
+             f"{','.join(report['target_modules'])}; {report['method']}, activations not counted)"]
     lines += ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
               for r in rows]
     return "\n".join(lines)
@@ -557,4 +598,4 @@ def format_memory_report(report: dict[str, Any]) -> str:
 
 __all__ = ["DEFAULT_TARGET_MODULES", "default_target_modules", "target_modules", "lora_config", "check_lora_inputs",
            "tokenizer_folder", "load_base_model", "wrap_lora", "shifted_loss", "deepspeed_config", "LoraEngine",
-           "write_lora_folder", "lora_memory_report", "format_memory_report"]
+           "write_lora_folder", "lora_memory_report", "estimate_memory_report", "format_memory_report"]

@@ -20,8 +20,8 @@ from pipelines.shard.tokenizer_files import tokenizer_hash  # noqa: E402
 from trainers.config import (DataSection, LoraSection, OptimSection, ParallelSection, TrainConfig,  # noqa: E402
                              TrainSection)
 from trainers.lora import (DEFAULT_TARGET_MODULES, LoraEngine, check_lora_inputs, default_target_modules,  # noqa: E402
-                           deepspeed_config, format_memory_report, load_base_model, lora_memory_report,
-                           write_lora_folder)
+                           deepspeed_config, estimate_memory_report, format_memory_report, load_base_model,
+                           lora_memory_report, write_lora_folder)
 from trainers.schedule import lr_at  # noqa: E402
 
 WORKER = Path(__file__).with_name("lora_worker.py")
@@ -375,6 +375,7 @@ def test_zero3_gathers_the_adapters_for_export(base, trained, dist_world, tmp_pa
     # steps (A's second moment starts at 0 while B = 0), hence the loose tolerance.
     for name in a2:
         torch.testing.assert_close(a3[name], a2[name], atol=1e-3, rtol=1e-2)
+    assert engine3.memory_report() == engine2.memory_report()  # full sizes of partitioned parameters
     engine3.write_hf(str(tmp_path / "hf3"), str(base))
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "hf3", local_files_only=True)
     torch.testing.assert_close(_logits(merged, PROBE), _logits(engine3.engine.module, PROBE), atol=1e-5, rtol=0)
@@ -410,6 +411,18 @@ def test_memory_report_measures_adamw_state(base):
     assert "optimizer state" in table and f"{lora['trainable_params']:,}" in table
 
 
+def test_estimated_report_equals_the_measured_one(base, trained):
+    engine, _ = trained
+    measured = lora_memory_report(load_base_model(str(base)), engine.cfg.lora)
+    estimated = engine.memory_report()
+    assert estimated["method"].startswith("estimated") and measured["method"].startswith("measured")
+    for side in ("full", "lora"):
+        assert estimated[side] == measured[side], side
+    assert estimated["reduction_percent"] == measured["reduction_percent"]
+    assert "estimated for fp32 AdamW" in format_memory_report(estimated)
+    assert estimate_memory_report(engine.engine.module, engine.cfg.lora) == estimated
+
+
 # ---------------------------------------------------------------------------------------
 # Data parallelism: 2 processes (ZeRO-2) vs 1 process on the same global batch
 # ---------------------------------------------------------------------------------------
@@ -440,3 +453,4 @@ def test_dp2_zero2_matches_one_process(base, tmp_path):
     rel = max(abs(a - b) / abs(a) for a, b in zip(ref, got))
     assert rel < 1e-5, (ref, got, rel)
     assert ref[-1] < ref[0]
+
