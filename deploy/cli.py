@@ -42,7 +42,7 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     for action in parser._actions:
         if action.metavar == "BOOL":
             # a bare boolean flag (`--stream`) means true; `--stream false` still works
-            action.nargs, action.const, action.metavar = "?", "true", "[BOOL]"
+            action.nargs, action.const = "?", "true"
     return parser
 
 
