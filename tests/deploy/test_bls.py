@@ -1,5 +1,6 @@
 """The generation model's BLS path (how it runs in the NGC image) on the wheel's server: `<name>` is
-served by a Python stand-in for the onnxruntime backend with the published config's exact tensors."""
+served by a Python stand-in for the onnxruntime backend with the published config's exact tensors,
+and `onnx_runner: auto` must find it ready and call it instead of opening the graph itself."""
 
 import json
 import re
@@ -24,7 +25,7 @@ STANDIN = Path(__file__).parent / "onnx_standin" / "model.py"
 def server(export_dir, tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     publish(export_dir, PublishConfig(repository=str(repo), name="tiny", generate=GenerationModelConfig(
-        onnx_runner="bls", response_cache=False, stream_model=False)))
+        onnx_runner="auto", response_cache=False, stream_model=False)))
     config = repo / "tiny" / "config.pbtxt"
     # same inputs, outputs and max_batch_size; only the backend differs (and no batcher, for one-by-one runs)
     text = config.read_text().replace('platform: "onnxruntime_onnx"', 'backend: "python"')
