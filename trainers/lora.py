@@ -290,6 +290,7 @@ class LoraEngine:
         optimizer = torch.optim.AdamW(trainable, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
                                       weight_decay=o.weight_decay)
         schedule = lr_lambda(lr=o.lr, min_lr=o.min_lr, warmup_steps=o.warmup_steps, total_steps=cfg.train.steps)
+        self._schedule = schedule
 
         # A callable, so DeepSpeed builds the scheduler on the optimizer it really steps and saves
         # the scheduler's state in its checkpoints.
@@ -373,15 +374,19 @@ class LoraEngine:
 
     def load(self, folder: str) -> None:
         """Restore what `save` wrote; one-line error when it is missing or from another base model."""
-        trainable = {n for n, p in self.engine.module.named_parameters() if p.requires_grad}
+        # Under ZeRO-3 the module's tensors in the checkpoint are empty placeholders (the values are in
+        # the optimizer's partitions), so only their names can be compared.
+        partitioned = self.cfg.parallel.zero_stage == 3
+        trainable = {n: None if partitioned else tuple(p.shape)
+                     for n, p in self.engine.module.named_parameters() if p.requires_grad}
 
         def load_adapters(src: dict, dst: nn.Module) -> None:
-            if set(src) != trainable:
-                raise ValueError(f"{folder}: checkpoint holds {len(src)} tensors, expected the {len(trainable)} "
-                                 f"LoRA tensors of this model (different lora.rank/target_modules?)")
-            result = dst.load_state_dict(src, strict=False)
-            if result.unexpected_keys:
-                raise ValueError(f"{folder}: unexpected tensors {result.unexpected_keys[:3]}")
+            shapes = {n: None if partitioned else tuple(t.shape) for n, t in src.items()}
+            if shapes != trainable:
+                differ = sorted(set(shapes.items()) ^ set(trainable.items()))[:2]
+                raise ValueError(f"{folder}: checkpoint's LoRA tensors do not fit this model's (lora.rank or "
+                                 f"lora.target_modules changed?), e.g. {differ}")
+            dst.load_state_dict(src, strict=False)
 
         if not os.path.isdir(os.path.join(folder, CHECKPOINT_TAG)):
             raise FileNotFoundError(f"{folder}: no DeepSpeed checkpoint (tag {CHECKPOINT_TAG!r})")
@@ -391,6 +396,8 @@ class LoraEngine:
         if client.get("lora_base_config") != self.base_config.to_json_string(use_diff=False):
             raise ValueError(f"{folder}: checkpoint was trained on base model {client.get('lora_base_model')!r}, "
                              f"not on lora.base_model '{self.cfg.lora.base_model}' (configs differ)")
+        steps = self.engine.global_steps
+        self._last_lr = self.cfg.optim.lr * self._schedule(max(0, steps - 1))
 
     def memory_report(self) -> dict[str, Any]:
         """Trainable parameters and gradient / AdamW state bytes, LoRA vs a full fine-tune, of the whole

@@ -268,12 +268,16 @@ def test_save_load_continues_with_identical_losses(base, dist_world, tmp_path, z
     cfg = _cfg(base, zero_stage=zero_stage, dropout=0.1)
     first = LoraEngine(cfg, world_size=1, rank=0)
     it = _micro_batches()
-    before = [first.train_step(it) for _ in range(3)]
+    before, first_lrs = [], []
+    for _ in range(3):
+        before.append(first.train_step(it))
+        first_lrs.append(first.lr())
     first.save(str(tmp_path / "ckpt"))
     after = [first.train_step(it) for _ in range(2)]
     lr_after = first.lr()
     resumed = LoraEngine(cfg, world_size=1, rank=0)
     resumed.load(str(tmp_path / "ckpt"))
+    assert resumed.lr() == pytest.approx(first_lrs[2])  # the lr of the last step before the save
     it = _micro_batches(start=3)
     again = [resumed.train_step(it) for _ in range(2)]
     assert again == after, (before, after, again)
@@ -290,8 +294,12 @@ def test_load_refuses_other_lora_shapes_and_missing_checkpoints(base, trained, t
     other.lora.rank = 4
     with pytest.raises(FileNotFoundError, match=r"no DeepSpeed checkpoint"):
         LoraEngine(other, world_size=1, rank=0).load(str(tmp_path / "nothing"))
-    with pytest.raises(Exception, match=r"size mismatch|different lora.rank"):
+    with pytest.raises(ValueError, match=r"LoRA tensors do not fit this model's .*lora_A.*\(4, 128\)"):
         LoraEngine(other, world_size=1, rank=0).load(str(tmp_path / "ckpt"))
+    fewer = _cfg(base)
+    fewer.lora.target_modules = ["q_proj", "v_proj"]
+    with pytest.raises(ValueError, match=r"LoRA tensors do not fit this model's"):
+        LoraEngine(fewer, world_size=1, rank=0).load(str(tmp_path / "ckpt"))
 
 
 def test_eval_step_does_not_update(trained):
