@@ -97,7 +97,7 @@ class TritonPythonModel:
         stops = self.export.get("stop_token_ids")
         if stops is None:
             eos = self.export.get("eos_token_id")
-            stops = [] if eos is None else [eos]
+            stops = [] if eos is None else eos if isinstance(eos, list) else [eos]
         self.stop_token_ids = tuple(int(t) for t in stops)
         self.onnx_model = params["onnx_model"]
         self.onnx_runner = params.get("onnx_runner", "auto")
