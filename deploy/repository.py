@@ -107,6 +107,8 @@ def list_models(repository: str) -> dict[str, str]:
     """Model name -> its backend ('onnxruntime' for platform onnxruntime_onnx, 'python', ...) for every
     model folder of the repository that has a config.pbtxt."""
     fs, root = repository_fs(repository)
+    if not fs.isdir(root):
+        raise PublishError(f"model repository {repository} does not exist")
     models = {}
     for path in sorted(fs.ls(root, detail=False)):
         name = path.rstrip("/").rsplit("/", 1)[-1]
