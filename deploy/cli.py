@@ -51,18 +51,18 @@ class CommandError(RuntimeError):
 
 
 def _publish(args: argparse.Namespace, cfg: PublishConfig) -> int:
-    from deploy.repository import PublishError, publish
+    from deploy.repository import RepositoryError, publish
 
     try:
         done = publish(args.export_dir, cfg)
-    except PublishError as e:
+    except RepositoryError as e:
         raise CommandError(str(e)) from None
     print(f"published {cfg.name} version {done.version} to {done.repository}: {', '.join(done.models)}")
     return 0
 
 
 def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
-    from deploy.repository import PublishError, list_models
+    from deploy.repository import RepositoryError, list_models
     from deploy.server import METRICS_PATH, ServerError, TritonServer, available_backends, find_triton
 
     if not cfg.repository:
@@ -70,7 +70,7 @@ def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
     try:
         models = list_models(cfg.repository)
         backends = available_backends(find_triton())
-    except (PublishError, ServerError, OSError) as e:
+    except (RepositoryError, ServerError, OSError) as e:
         raise CommandError(str(e)) from None
     if cfg.models:
         unknown = sorted(set(cfg.models) - set(models))

@@ -31,8 +31,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_VERSION = 2**63 - 1
 
 
-class PublishError(RuntimeError):
-    """A publish that cannot be done; the message is one line and nothing was left half-written."""
+class RepositoryError(RuntimeError):
+    """A repository that cannot be read or published to; the message is one line, and a failed publish
+    leaves nothing half-written."""
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,17 @@ class Published:
 
 
 def validate_name(name: Any) -> str:
-    """The model name, or PublishError when it is not one plain folder name."""
+    """The model name, or RepositoryError when it is not one plain folder name."""
     if not isinstance(name, str) or not _NAME.match(name):
-        raise PublishError(f"invalid model name {name!r}: use 1-64 letters, digits, '_' or '-', starting with a "
+        raise RepositoryError(f"invalid model name {name!r}: use 1-64 letters, digits, '_' or '-', starting with a "
                            "letter or digit (no '/', '..' or spaces)")
     return name
 
 
 def validate_version(version: Any) -> int:
-    """The version, or PublishError when it is not a positive integer Triton accepts."""
+    """The version, or RepositoryError when it is not a positive integer Triton accepts."""
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
-        raise PublishError(f"invalid version {version!r}: versions are positive integers")
+        raise RepositoryError(f"invalid version {version!r}: versions are positive integers")
     return version
 
 
@@ -64,35 +65,35 @@ def read_export(export_dir: str | os.PathLike) -> dict[str, Any]:
     folder = Path(export_dir)
     manifest = folder / "export.json"
     if not folder.is_dir():
-        raise PublishError(f"export folder {folder} does not exist")
+        raise RepositoryError(f"export folder {folder} does not exist")
     if not manifest.is_file():
-        raise PublishError(f"{folder} has no export.json: the export is incomplete or not a fullchain export "
+        raise RepositoryError(f"{folder} has no export.json: the export is incomplete or not a fullchain export "
                            "(run `fullchain export` to completion first)")
     try:
         export = json.loads(manifest.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise PublishError(f"{manifest} is not valid JSON: {e}") from None
+        raise RepositoryError(f"{manifest} is not valid JSON: {e}") from None
     if export.get("format") != EXPORT_FORMAT:
-        raise PublishError(f"{manifest}: format is {export.get('format')!r}, expected {EXPORT_FORMAT!r}")
+        raise RepositoryError(f"{manifest}: format is {export.get('format')!r}, expected {EXPORT_FORMAT!r}")
     for key in ("model_file", "inputs", "outputs"):
         if key not in export:
-            raise PublishError(f"{manifest} has no '{key}'")
+            raise RepositoryError(f"{manifest} has no '{key}'")
     needed = [export["model_file"], export.get("external_data_file"), "kv_decoding.py", "tokenizer.json"]
     needed = [f for f in needed if f]
     missing = [f for f in needed if not (folder / f).is_file()]
     if missing:
-        raise PublishError(f"export folder {folder} lacks {', '.join(missing)}")
+        raise RepositoryError(f"export folder {folder} lacks {', '.join(missing)}")
     return export
 
 
 def repository_fs(repository: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem and root path of a repository given as a local path or fsspec URL."""
     if not repository:
-        raise PublishError("no repository given (--repository PATH_OR_URL)")
+        raise RepositoryError("no repository given (--repository PATH_OR_URL)")
     try:
         return fsspec.core.url_to_fs(repository)
     except (ImportError, ValueError) as e:
-        raise PublishError(f"cannot open repository {repository}: {e}") from None
+        raise RepositoryError(f"cannot open repository {repository}: {e}") from None
 
 
 def model_versions(fs: fsspec.AbstractFileSystem, model_dir: str) -> list[int]:
@@ -108,7 +109,7 @@ def list_models(repository: str) -> dict[str, str]:
     model folder of the repository that has a config.pbtxt."""
     fs, root = repository_fs(repository)
     if not fs.isdir(root):
-        raise PublishError(f"model repository {repository} does not exist")
+        raise RepositoryError(f"model repository {repository} does not exist")
     models = {}
     for path in sorted(fs.ls(root, detail=False)):
         name = path.rstrip("/").rsplit("/", 1)[-1]
@@ -145,7 +146,7 @@ class _Writer:
     def rename_new(self, src: str, dst: str) -> None:
         """Move src to dst; dst must not exist (a version is never overwritten)."""
         if self.fs.exists(dst):
-            raise PublishError(f"{dst} appeared while publishing; versions are never overwritten")
+            raise RepositoryError(f"{dst} appeared while publishing; versions are never overwritten")
         if isinstance(self.fs, LocalFileSystem):
             # os.rename is atomic and refuses a non-empty target; shutil.move would move *into* it
             os.rename(src, dst)
@@ -214,7 +215,7 @@ def publish(export_dir: str | os.PathLike, cfg: PublishConfig) -> Published:
         writer.remove_created()
         reason = e.strerror or type(e).__name__
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        raise PublishError(f"cannot write to repository {cfg.repository}: {reason}{where}") from None
+        raise RepositoryError(f"cannot write to repository {cfg.repository}: {reason}{where}") from None
     except BaseException:
         writer.remove_created()
         raise
@@ -227,7 +228,7 @@ def _choose_version(fs: fsspec.AbstractFileSystem, root: str, models: list[str],
         return (existing[-1] + 1) if existing else 1
     version = validate_version(wanted)
     if version in existing:
-        raise PublishError(f"version {version} of {models[0]} already exists in {root}; versions are never "
+        raise RepositoryError(f"version {version} of {models[0]} already exists in {root}; versions are never "
                            f"overwritten (next free: {existing[-1] + 1})")
     return version
 
@@ -235,5 +236,5 @@ def _choose_version(fs: fsspec.AbstractFileSystem, root: str, models: list[str],
 def _check_compatible(fs: fsspec.AbstractFileSystem, config_path: str, export: dict[str, Any]) -> None:
     # all versions of a model share one config.pbtxt: a new version must take the same tensors
     if fs.isfile(config_path) and onnx_io_text(export) not in fs.cat_file(config_path).decode("utf-8"):
-        raise PublishError(f"{config_path} declares other inputs/outputs than this export (e.g. another number "
+        raise RepositoryError(f"{config_path} declares other inputs/outputs than this export (e.g. another number "
                            "of layers); publish it under a new name")

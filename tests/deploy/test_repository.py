@@ -8,7 +8,7 @@ import fsspec
 import pytest
 
 from deploy.config import GenerationModelConfig, PublishConfig
-from deploy.repository import PublishError, list_models, model_versions, publish, validate_name, validate_version
+from deploy.repository import RepositoryError, list_models, model_versions, publish, validate_name, validate_version
 
 
 def tree(fs, root):
@@ -27,14 +27,14 @@ def memory_repo():
 
 @pytest.mark.parametrize("name", ["..", "a/b", "", "a b", "-x", ".hidden", "x" * 65, "a\\b", "ü", None])
 def test_bad_names_are_refused_in_one_line(name):
-    with pytest.raises(PublishError, match="invalid model name") as e:
+    with pytest.raises(RepositoryError, match="invalid model name") as e:
         validate_name(name)
     assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("version", [0, -1, True, "1", 1.0, 2**63])
 def test_bad_versions_are_refused(version):
-    with pytest.raises(PublishError, match="invalid version"):
+    with pytest.raises(RepositoryError, match="invalid version"):
         validate_version(version)
 
 
@@ -66,7 +66,7 @@ def test_an_existing_version_is_never_overwritten(export_dir, memory_repo):
     fs, root = fsspec.core.url_to_fs(memory_repo)
     publish(export_dir, PublishConfig(repository=memory_repo, name="tiny", version=3))
     before = {f: fs.cat_file(f"{root}/{f}") for f in tree(fs, root)}
-    with pytest.raises(PublishError, match="version 3 of tiny already exists.*next free: 4"):
+    with pytest.raises(RepositoryError, match="version 3 of tiny already exists.*next free: 4"):
         publish(export_dir, PublishConfig(repository=memory_repo, name="tiny", version=3))
     assert {f: fs.cat_file(f"{root}/{f}") for f in tree(fs, root)} == before
     assert publish(export_dir, PublishConfig(repository=memory_repo, name="tiny")).version == 4
@@ -87,7 +87,7 @@ def test_export_without_export_json_is_refused(export_dir, tmp_path):
     incomplete = tmp_path / "incomplete"
     shutil.copytree(export_dir, incomplete)
     (incomplete / "export.json").unlink()
-    with pytest.raises(PublishError, match="has no export.json"):
+    with pytest.raises(RepositoryError, match="has no export.json"):
         publish(incomplete, PublishConfig(repository=str(tmp_path / "repo"), name="tiny"))
     assert not (tmp_path / "repo").exists()
 
@@ -95,7 +95,7 @@ def test_export_without_export_json_is_refused(export_dir, tmp_path):
 def test_unwritable_repository_fails_in_one_line_and_writes_nothing(export_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(PublishError, match="cannot write to repository") as e:
+    with pytest.raises(RepositoryError, match="cannot write to repository") as e:
         publish(export_dir, PublishConfig(repository=str(blocker / "repo"), name="tiny"))
     assert "\n" not in str(e.value)
     assert blocker.read_text() == "not a folder"
@@ -106,7 +106,7 @@ def test_failure_half_way_removes_what_the_publish_wrote(export_dir, tmp_path):
     repo.mkdir()
     # the ONNX model's version is written and renamed first; then the generation model's folder cannot be made
     (repo / "tiny_generate").write_text("a file where a model folder should be")
-    with pytest.raises(PublishError, match="cannot write to repository"):
+    with pytest.raises(RepositoryError, match="cannot write to repository"):
         publish(export_dir, PublishConfig(repository=str(repo), name="tiny"))
     assert sorted(p.name for p in repo.iterdir()) == ["tiny_generate"]
 
@@ -119,6 +119,6 @@ def test_a_new_version_must_take_the_same_tensors(export_dir, tmp_path):
     (other / "export.json").write_text(json.dumps(meta))
     repo = str(tmp_path / "repo")
     publish(export_dir, PublishConfig(repository=repo, name="tiny"))
-    with pytest.raises(PublishError, match="declares other inputs/outputs"):
+    with pytest.raises(RepositoryError, match="declares other inputs/outputs"):
         publish(other, PublishConfig(repository=repo, name="tiny"))
     assert model_versions(fsspec.filesystem("file"), f"{repo}/tiny") == [1]
