@@ -22,7 +22,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from exporters import kv_decoding
-from exporters.onnx_graph import MODEL_FILE, save_onnx, weight_bytes
+from exporters.onnx_graph import MODEL_FILE, file_bytes, save_onnx
 
 PRECISIONS = {"dynamic": "int8-dynamic", "static": "int8-static", "none": "fp32"}
 # static mode quantizes only the matrix products: quantizing Add/Mul/Softmax activations of a decoder
@@ -68,10 +68,8 @@ def quantize_graph(fp32_path: str, output_path: str, mode: str, per_channel: boo
     "static"; static needs `calibration` feeds)."""
     if mode == "static" and not calibration:
         raise ValueError("static quantization needs calibration feeds")
-    fp32 = onnx.load(fp32_path, load_external_data=True)
-    # the INT8 graph is about a quarter of the FP32 one; only a large model needs external data at all
-    external = weight_bytes(fp32) > external_data_threshold_bytes
-    del fp32
+    # the scratch graphs keep the FP32 graph's layout; the final one is laid out by its own size
+    external = file_bytes(fp32_path) > external_data_threshold_bytes
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(output_path))) as scratch:
         source = fp32_path
         if preprocess:
