@@ -87,7 +87,7 @@ def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = TritonServer(cfg, load)
+    server = TritonServer(cfg, load, log_path=cfg.log_file or None)
     try:
         server.start()
     except ServerError as e:

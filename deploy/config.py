@@ -107,6 +107,7 @@ class ServeConfig:
     stop_timeout_s: float = option(30.0, "How long to wait after SIGTERM before killing the server.")
     cache_dir: str = option("", "Where the prepared backend folder is kept; default: ~/.cache/fullchain/triton.")
     log_verbose: int = option(0, "Triton's --log-verbose level.")
+    log_file: str = option("", "Append the server's log to this file instead of printing it.")
 
     def __post_init__(self) -> None:
         for name in ("http_port", "grpc_port", "metrics_port"):
