@@ -19,7 +19,7 @@ from typing import Any, Callable
 import onnxruntime as ort
 
 from exporters import kv_decoding
-from exporters.config import ExportConfig
+from exporters.config import MIN_SEQ_LEN, ExportConfig
 from exporters.hf_folder import (ExportError, ModelFacts, check_hf_folder, load_model, load_tokenizer,
                                  tokenizer_files)
 from exporters.onnx_graph import DATA_FILE, MODEL_FILE, OPSET, export_decoder, file_bytes, graph_io
@@ -50,7 +50,12 @@ def export_model(hf_dir: str, output: str, config: ExportConfig | None = None,
     tokenizer = load_tokenizer(hf_dir)
     target = Path(output).absolute()
     _check_output(target, config.overwrite)
-    text = load_windows(config.validation.manifest, tokenizer, facts.vocab_size, config.validation.seq_len,
+    # a window longer than the model's positions would score positions it was never trained on
+    seq_len = min(config.validation.seq_len, facts.max_positions)
+    if seq_len < MIN_SEQ_LEN:
+        raise ExportError(f"{hf_dir}: the model has {facts.max_positions} positions, fewer than the "
+                          f"{MIN_SEQ_LEN} the validation needs")
+    text = load_windows(config.validation.manifest, tokenizer, facts.vocab_size, seq_len,
                         config.validation.windows + _calibration_extra(config))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +106,7 @@ def _build(hf_dir: str, staging: Path, facts: ModelFacts, tokenizer: Any, text: 
     report = measure(model, fp32_run, int8_run, spec, evaluation, facts.eos_token_ids, config.validation, step)
     report.update({
         "source": os.path.abspath(hf_dir), "precision": PRECISIONS[mode], "validation_text": text.source,
-        "windows": len(evaluation), "seq_len": config.validation.seq_len,
+        "windows": len(evaluation), "seq_len": len(evaluation[0]),
         "sizes_bytes": {"pytorch": _weights_bytes(hf_dir), "onnx_fp32": file_bytes(str(fp32_path)),
                         **({"onnx_int8": file_bytes(str(staging / MODEL_FILE))} if mode != "none" else {})},
     })

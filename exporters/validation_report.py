@@ -169,9 +169,13 @@ def measure(model: Any, fp32_run: kv_decoding.Run, int8_run: kv_decoding.Run | N
     ppl_torch, _ = window_scores(torch_logits(model), windows)
     ppl_fp32, top1_fp32 = window_scores(onnx_logits(fp32_run, spec), windows)
     prompts = _prompts(windows)
+    new_tokens = config.greedy_tokens
+    if spec.max_positions is not None:
+        # kv_decoding stops at the model's last position; generate() would run past it
+        new_tokens = min(new_tokens, spec.max_positions - max(len(p) for p in prompts))
     progress("validation: greedy generation, PyTorch and ONNX")
-    torch_greedy = greedy_tokens_torch(model, prompts, config.greedy_tokens, spec.pad_token_id, stop)
-    fp32_greedy = greedy_tokens_onnx(fp32_run, spec, prompts, config.greedy_tokens, stop)
+    torch_greedy = greedy_tokens_torch(model, prompts, new_tokens, spec.pad_token_id, stop)
+    fp32_greedy = greedy_tokens_onnx(fp32_run, spec, prompts, new_tokens, stop)
     engines = {"pytorch_eager": lambda n: torch_step_times(model, prompts[0], n),
                "onnx_fp32": lambda n: onnx_step_times(fp32_run, spec, prompts[0], n)}
     report: dict[str, Any] = {
@@ -188,7 +192,7 @@ def measure(model: Any, fp32_run: kv_decoding.Run, int8_run: kv_decoding.Run | N
         progress("validation: the INT8 graph (perplexity, top-1 agreement, greedy)")
         ppl_int8, top1_int8 = window_scores(onnx_logits(int8_run, spec), windows)
         delta = 100.0 * (ppl_int8 - ppl_fp32) / ppl_fp32
-        int8_greedy = greedy_tokens_onnx(int8_run, spec, prompts, config.greedy_tokens, stop)
+        int8_greedy = greedy_tokens_onnx(int8_run, spec, prompts, new_tokens, stop)
         report["perplexity"].update({"onnx_int8": ppl_int8, "int8_delta_pct": delta})
         report["top1_agreement_int8_fp32"] = float((top1_int8 == top1_fp32).mean())
         report["greedy"].update({"onnx_int8": int8_greedy, "onnx_int8_equal": int8_greedy == torch_greedy})

@@ -262,3 +262,10 @@ def test_sampling_through_the_graph_is_seeded(exported):
     second = kv_decoding.generate(run, spec_of(exported), [[1, 5, 6], [1, 9]], params)
     assert [g.tokens for g in first] == [g.tokens for g in second]
     assert np.all([0 <= t < 400 for g in first for t in g.tokens])
+
+
+def test_windows_are_cut_to_the_model_positions(tmp_path):
+    hf = tiny_causal_lm(str(tmp_path / "hf"), max_positions=24)
+    out = export_model(hf, str(tmp_path / "out"), fast_config(quantize=QuantizeConfig(mode="none")))
+    report = json.loads((out / "report.json").read_text())
+    assert report["seq_len"] == 24 and report["checks"]["greedy_equal"]["passed"]
