@@ -2,11 +2,11 @@
 
 Two wrappings of the same layers (`trainers.parallelize.pipeline_layer_specs`):
 
-- ZeRO stage 0/1 (any pp): a `deepspeed.pipe.PipelineModule` driven by `PipelineEngine.train_batch`,
-  which runs the 1F1B schedule over the grad-accum micro-batches.
-- ZeRO stage 2/3 (pp must be 1; DeepSpeed refuses them with pipelines): the same layers in an
-  `nn.Sequential` under the plain `DeepSpeedEngine`, with a `PipelineParallelGrid` as the model-
-  parallel unit so ZeRO partitions over the data-parallel group only.
+- pp > 1: a `deepspeed.pipe.PipelineModule` driven by `PipelineEngine.train_batch`, which runs
+  the 1F1B schedule over the grad-accum micro-batches (ZeRO 0/1; DeepSpeed refuses 2/3 here).
+- pp = 1: the same layers in an `nn.Sequential` under the plain `DeepSpeedEngine` (any ZeRO
+  stage), with a `PipelineParallelGrid` as the model-parallel unit so ZeRO partitions over the
+  data-parallel group only and tensor-parallel groups exist without a pipeline.
 
 Either way every layer keeps its global index as its name (embed 0, blocks 1..L, norm L+1,
 head L+2), so weights load from and save to one layout: per (stage, tp rank) safetensors files
@@ -83,7 +83,7 @@ class PretrainEngine:
         topo = make_topology(dims)
         coord = topo.get_coord(rank)
         self.stage, self.tp_rank, self.dp_rank, self.dp_size = coord.pipe, coord.model, coord.data, dims.dp
-        self.pipelined = cfg.parallel.zero_stage <= 1
+        self.pipelined = dims.pp > 1
         on_gpu = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR", "cuda") != "cpu"
         ds_config = deepspeed_config(cfg, dims, on_gpu)
         schedule = lr_lambda(lr=cfg.optim.lr, min_lr=cfg.optim.min_lr, warmup_steps=cfg.optim.warmup_steps,
@@ -131,11 +131,11 @@ class PretrainEngine:
             return float(self.engine.train_batch(data_iter=micro_batches))
         total = torch.zeros(())
         for _ in range(self.cfg.train.grad_accum_steps):
-            input_ids, labels = next(micro_batches)
+            input_ids, labels = (t.to(self.engine.device) for t in next(micro_batches))
             loss = lm_loss(self.engine(input_ids), labels)
             self.engine.backward(loss)
             self.engine.step()
-            total += loss.detach().float()
+            total += loss.detach().float().cpu()
         return self._dp_mean(total / self.cfg.train.grad_accum_steps)
 
     @torch.no_grad()
@@ -147,8 +147,8 @@ class PretrainEngine:
         self.engine.eval()
         total = torch.zeros(())
         for _ in range(self.cfg.train.grad_accum_steps):
-            input_ids, labels = next(micro_batches)
-            total += lm_loss(self.engine(input_ids), labels).float()
+            input_ids, labels = (t.to(self.engine.device) for t in next(micro_batches))
+            total += lm_loss(self.engine(input_ids), labels).float().cpu()
         self.engine.train()
         return self._dp_mean(total / self.cfg.train.grad_accum_steps)
 

@@ -181,11 +181,13 @@ def test_merge_weight_shards_inverts_pipeline_and_tensor_split(tmp_path):
 
 
 def test_layouts_and_zero_stages_give_the_same_losses(shards, tmp_path):
-    """dp=2 with ZeRO 1, 2 and 3, and dp=2 x pp=2 x tp=2 on 8 processes: same data, same losses."""
+    """dp=2 with ZeRO 1, 2 and 3 (plain engine), dp=2 x tp=2, and dp=2 x pp=2 x tp=2 on 8 processes
+    (pipeline engine): same data, same losses."""
     runs = {}
     for name, extra, nproc in (("zero1", ["--parallel.zero-stage", "1"], 2),
                                ("zero2", ["--parallel.zero-stage", "2"], 2),
                                ("zero3", ["--parallel.zero-stage", "3"], 2),
+                               ("dp2tp2", ["--parallel.tp", "2"], 4),
                                ("dp2pp2tp2", ["--parallel.pp", "2", "--parallel.tp", "2"], 8)):
         out = tmp_path / name
         _train(shards, out, *extra, nproc=nproc)
