@@ -25,7 +25,7 @@ from exporters.hf_folder import (ExportError, ModelFacts, check_hf_folder, load_
 from exporters.onnx_graph import DATA_FILE, MODEL_FILE, OPSET, export_decoder, file_bytes, graph_io
 from exporters.quantize import PRECISIONS, calibration_feeds, quantize_graph
 from exporters.validation_report import failures, markdown, measure, table
-from exporters.validation_text import load_windows
+from exporters.validation_text import ValidationText, load_windows
 
 EXPORT_FORMAT = "fullchain-onnx-export"
 FORMAT_VERSION = 1
@@ -71,7 +71,7 @@ def export_model(hf_dir: str, output: str, config: ExportConfig | None = None,
     return target
 
 
-def _build(hf_dir: str, staging: Path, facts: ModelFacts, tokenizer: Any, text: Any, config: ExportConfig,
+def _build(hf_dir: str, staging: Path, facts: ModelFacts, tokenizer: Any, text: ValidationText, config: ExportConfig,
            say: Progress) -> None:
     started = time.perf_counter()
 
