@@ -73,6 +73,7 @@ def export_model(hf_dir: str, output: str, config: ExportConfig | None = None,
 
 def _build(hf_dir: str, staging: Path, facts: ModelFacts, tokenizer: Any, text: ValidationText, config: ExportConfig,
            say: Progress) -> None:
+    """Write the whole export into `staging`, export.json last; ExportError when a check fails."""
     started = time.perf_counter()
 
     def step(line: str) -> None:
