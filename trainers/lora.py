@@ -16,6 +16,7 @@ which takes HF-style labels aligned with the inputs).
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 from pathlib import Path
@@ -225,6 +226,13 @@ def shifted_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
                            ignore_index=IGNORE_INDEX)
 
 
+def _config_fingerprint(config) -> str:
+    """The model config as sorted JSON without its folder path, so a moved base model still matches."""
+    values = config.to_dict()
+    values.pop("_name_or_path", None)
+    return json.dumps(values, sort_keys=True, default=str)
+
+
 def _on_cpu() -> bool:
     from deepspeed.accelerator import get_accelerator
 
@@ -368,7 +376,7 @@ class LoraEngine:
         the base model's path and config so `load` refuses another base model.
         """
         client = {"lora_base_model": os.path.abspath(self.cfg.lora.base_model),
-                  "lora_base_config": self.base_config.to_json_string(use_diff=False)}
+                  "lora_base_config": _config_fingerprint(self.base_config)}
         self.engine.save_checkpoint(folder, tag=CHECKPOINT_TAG, client_state=client,
                                     exclude_frozen_parameters=True)
 
@@ -393,7 +401,7 @@ class LoraEngine:
         path, client = self.engine.load_checkpoint(folder, tag=CHECKPOINT_TAG, custom_load_fn=load_adapters)
         if path is None:
             raise FileNotFoundError(f"{folder}: DeepSpeed could not load the checkpoint (tag {CHECKPOINT_TAG!r})")
-        if client.get("lora_base_config") != self.base_config.to_json_string(use_diff=False):
+        if client.get("lora_base_config") != _config_fingerprint(self.base_config):
             raise ValueError(f"{folder}: checkpoint was trained on base model {client.get('lora_base_model')!r}, "
                              f"not on lora.base_model '{self.cfg.lora.base_model}' (configs differ)")
         steps = self.engine.global_steps

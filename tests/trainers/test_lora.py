@@ -5,6 +5,7 @@ report, and loss parity of 2 data-parallel processes under ZeRO-2 with 1 process
 import dataclasses
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -296,6 +297,14 @@ def test_load_refuses_other_lora_shapes_and_missing_checkpoints(base, trained, t
         LoraEngine(other, world_size=1, rank=0).load(str(tmp_path / "nothing"))
     with pytest.raises(ValueError, match=r"LoRA tensors do not fit this model's .*lora_A.*\(4, 128\)"):
         LoraEngine(other, world_size=1, rank=0).load(str(tmp_path / "ckpt"))
+    moved = tmp_path / "moved"
+    shutil.copytree(base, moved)
+    LoraEngine(_cfg(moved), world_size=1, rank=0).load(str(tmp_path / "ckpt"))  # same model, another folder
+    config = json.loads((moved / "config.json").read_text())
+    config["rms_norm_eps"] = config["rms_norm_eps"] * 10
+    (moved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"checkpoint was trained on base model .*base.*configs differ"):
+        LoraEngine(_cfg(moved), world_size=1, rank=0).load(str(tmp_path / "ckpt"))
     fewer = _cfg(base)
     fewer.lora.target_modules = ["q_proj", "v_proj"]
     with pytest.raises(ValueError, match=r"LoRA tensors do not fit this model's"):
