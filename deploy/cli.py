@@ -39,10 +39,6 @@ def build_parser(command: str) -> argparse.ArgumentParser:
         parser.add_argument("prompt", metavar="PROMPT", help="The text to continue.")
     parser.add_argument("--config", metavar="YAML", help="Config file; flags override its values.")
     add_config_flags(parser, CONFIGS[command])
-    for action in parser._actions:
-        if action.metavar == "BOOL":
-            # a bare boolean flag (`--stream`) means true; `--stream false` still works
-            action.nargs, action.const = "?", "true"
     return parser
 
 

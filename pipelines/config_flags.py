@@ -32,9 +32,11 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type,
             title = f"{section} options (YAML section '{section}:')" if section else "run options"
             groups[section] = parser.add_argument_group(title)
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        # A bare boolean flag (`--stream`) means true; `--stream false` still works.
+        bare = {"nargs": "?", "const": "true"} if hint is bool else {}
         groups[section].add_argument(
             flag_name(path), dest=path, default=argparse.SUPPRESS, metavar=type_name(hint).upper(),
-            help=f"{f.metadata['help']} [default: {default!r}]".replace("%", "%%"))
+            help=f"{f.metadata['help']} [default: {default!r}]".replace("%", "%%"), **bare)
 
 
 def config_overrides(args: argparse.Namespace, cls: type) -> dict[str, str]:

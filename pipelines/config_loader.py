@@ -119,7 +119,9 @@ def _parse_flag(text: str, hint: Any, key: str) -> Any:
     if base is not hint and text.strip() in ("null", "~"):
         return None
     if typing.get_origin(base) is list and not text.lstrip().startswith("["):
-        value: Any = [part.strip() for part in text.split(",") if part.strip()]
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        item = _strip_optional(typing.get_args(base)[0])
+        value: Any = parts if item is str else [yaml.safe_load(part) for part in parts]
     elif base is str:
         value = text
     else:

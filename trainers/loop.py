@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import time
+import warnings
 from dataclasses import asdict
 from typing import Any, Iterator
 
@@ -49,6 +50,10 @@ def init_distributed(gpu: bool) -> None:
     if not gpu:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     import deepspeed
+
+    # DeepSpeed 0.19 calls all_gather_into_tensor, which torch 2.13 deprecates once per call site:
+    # noise users cannot act on.
+    warnings.filterwarnings("ignore", message=".*all_gather_into_tensor.*", category=FutureWarning)
 
     if gpu:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -210,8 +215,9 @@ def _start_line(cfg: TrainConfig, plan: RunPlan) -> str:
 def _progress(cfg: TrainConfig, plan: RunPlan, enabled: bool):
     from tqdm import tqdm
 
+    # Redirected to a file (CI, `make demo | tee`), every refresh would be kept: refresh seldom.
     return tqdm(total=cfg.train.steps, initial=plan.start_step, unit="step", disable=not enabled,
-                file=sys.stderr, dynamic_ncols=True, desc="train")
+                file=sys.stderr, dynamic_ncols=True, desc="train", mininterval=0.5 if sys.stderr.isatty() else 15)
 
 
 def summary_table(summary: dict[str, Any]) -> str:
