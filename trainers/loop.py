@@ -97,6 +97,10 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.train.seed)
     engine = build_engine(cfg, plan)
     dp_rank = engine.dp_rank
+    if cfg.mode == "lora" and rank == 0:
+        from trainers.lora import format_memory_report
+
+        print(format_memory_report(engine.memory_report()), file=sys.stderr)
 
     train_stream = ShardStream(plan.manifest_dir, "train", cfg.data.seq_len, cfg.train.micro_batch_size,
                                rank=dp_rank, world_size=plan.dims.dp, num_workers=cfg.data.num_workers,

@@ -112,7 +112,14 @@ def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool) -> RunPlan:
         os.path.abspath(cfg.data.manifest))
     tokenizer_dir = os.path.join(manifest_dir, manifest["tokenizer"]["path"])
     model = None
-    if cfg.mode == "pretrain":
+    if cfg.mode == "lora":
+        from trainers.lora import check_lora_inputs
+
+        try:
+            check_lora_inputs(cfg, manifest)
+        except ValueError as e:
+            raise TrainConfigError(str(e)) from None
+    else:
         model, _ = model_config(cfg, int(manifest["tokenizer"]["vocab_size"]))
         try:
             dims.validate(world_size, model)

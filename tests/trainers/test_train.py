@@ -281,3 +281,30 @@ def test_hf_init_pipeline_tensor_parallel_and_export(shards, tmp_path):
     a, b = load_file(str(out / "hf" / "model.safetensors")), load_file(str(again / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((again / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
+
+
+def test_lora_mode_trains_and_writes_a_merged_hf_folder(shards, tmp_path):
+    """`--mode lora` through the same loop: memory report at start, checkpoints, a merged HF folder
+    whose weights moved away from the base model's; a base model of another vocabulary is refused."""
+    from transformers import AutoModelForCausalLM
+
+    base = write_hf_llama(str(tmp_path / "base"))
+    out = tmp_path / "run"
+    result = _train(shards, out, "--mode", "lora", "--lora.base-model", base, "--train.steps", "4",
+                    "--eval.every", "2", "--lora.dropout", "0")
+    assert "optimizer" in result.stderr.lower()  # the LoRA vs full fine-tune memory table
+    assert sorted(_losses(out, "val/loss")) == [2, 4]
+    tuned = AutoModelForCausalLM.from_pretrained(out / "hf").eval()
+    original = AutoModelForCausalLM.from_pretrained(base).eval()
+    ids = torch.randint(0, original.config.vocab_size, (1, 16), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert not torch.allclose(tuned(ids).logits, original(ids).logits, atol=1e-4)
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    other = tmp_path / "other"
+    LlamaForCausalLM(LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(other)
+    refused = _train(shards, tmp_path / "refused", "--mode", "lora", "--lora.base-model", str(other), check=False)
+    assert refused.returncode == 2
+    assert "has a vocabulary of 100" in refused.stderr.strip().splitlines()[-1]

@@ -8,6 +8,7 @@ from pipelines.sample_models import tiny_causal_lm, tiny_tokenizer
 from pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
 from pipelines.shard.samples import encode_sample
 from pipelines.shard.tar_writing import shard_bytes
+from pipelines.shard.tokenizer_files import tokenizer_hash
 
 WORDS = ("the cat dog sat ran on under a mat log big small red blue quick slow and then "
          "river stone tree bird sang flew over house garden").split()
@@ -39,7 +40,11 @@ def write_text_shards(root: str, docs: int = 400, train_shards: int = 4, seed: i
                 fh.write(data)
             entries.append(shard_entry(split, path, len(samples), sum(x.tokens for x in samples), data))
     files = sorted(os.listdir(os.path.join(root, "tokenizer")))
-    info = {"source": "given", "path": "tokenizer", "files": files, "sha256": "0" * 64,
+    contents = {}
+    for name in files:
+        with open(os.path.join(root, "tokenizer", name), "rb") as fh:
+            contents[name] = fh.read()
+    info = {"source": "given", "path": "tokenizer", "files": files, "sha256": tokenizer_hash(contents),
             "vocab_size": len(tokenizer), "eos_id": eos, "eos_token": tokenizer.eos_token}
     manifest = build_manifest(entries, docs, {}, info, "uint16", {}, [])
     with open(os.path.join(root, "manifest.json"), "wb") as fh:
