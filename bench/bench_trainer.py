@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.config_loader import load_config  # noqa: E402
 from trainers.config import MODEL_PRESETS, TrainConfig  # noqa: E402
-from trainers.model import Decoder, ModelConfig, loss as lm_loss  # noqa: E402
+from trainers.model import Decoder, ModelConfig, shifted_loss  # noqa: E402
 from trainers.parallelize import ParallelDims  # noqa: E402
 
 # Dense bf16 tensor-core peaks (vendor datasheets, SXM parts), for MFU.
@@ -63,7 +63,7 @@ def plain_step(cfg: ModelConfig, args, device):
     def step():
         ids, labels = (t.to(device) for t in next(it))
         with autocast:
-            value = lm_loss(model(ids), labels)
+            value = shifted_loss(model(ids), labels)
         value.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

@@ -24,12 +24,11 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
 from trainers.config import LoraSection, TrainConfig
 from trainers.engine import MicroBatches
-from trainers.model import IGNORE_INDEX
+from trainers.model import shifted_loss
 from trainers.schedule import lr_lambda
 
 # Attention and MLP projections per `config.model_type`: adapting all of them (not only q/v) is
@@ -217,13 +216,6 @@ def wrap_lora(model: nn.Module, lora: LoraSection, seed: int, base_model: str = 
 
     torch.manual_seed(seed)
     return get_peft_model(model, lora_config(lora, model.config.model_type, base_model))
-
-
-def shifted_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of logits[b, t] against labels[b, t] (labels already shifted), in float32."""
-    vocab = logits.shape[-1]
-    return F.cross_entropy(logits.float().reshape(-1, vocab), labels.to(logits.device).reshape(-1),  # [B*T, V]
-                           ignore_index=IGNORE_INDEX)
 
 
 def _config_fingerprint(config) -> str:
@@ -612,5 +604,5 @@ def format_memory_report(report: dict[str, Any]) -> str:
 
 
 __all__ = ["DEFAULT_TARGET_MODULES", "default_target_modules", "target_modules", "lora_config", "check_lora_inputs",
-           "tokenizer_folder", "load_base_model", "wrap_lora", "shifted_loss", "deepspeed_config", "LoraEngine",
+           "tokenizer_folder", "load_base_model", "wrap_lora", "deepspeed_config", "LoraEngine",
            "write_lora_folder", "lora_memory_report", "estimate_memory_report", "format_memory_report"]

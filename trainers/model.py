@@ -317,6 +317,17 @@ def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
                            ignore_index=IGNORE_INDEX)
 
 
+def shifted_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of logits[b, t] against labels[b, t], labels != -100, in float32.
+
+    For labels that are already the next tokens (what `trainers.data` yields: labels[t] is the
+    token after input t), so no shift happens here; `loss` is the variant for aligned labels.
+    """
+    vocab = logits.shape[-1]
+    return F.cross_entropy(logits.float().reshape(-1, vocab), labels.to(logits.device).reshape(-1),  # [B*T, V]
+                           ignore_index=IGNORE_INDEX)
+
+
 # ---------------------------------------------------------------------------------------
 # Hugging Face interop
 # ---------------------------------------------------------------------------------------
@@ -476,7 +487,8 @@ def load_hf_folder(folder: str | os.PathLike) -> tuple[Decoder, ModelConfig]:
 
 
 __all__ = [
-    "RMSNorm", "rotary_cos_sin", "repeat_kv", "Attention", "MLP", "Block", "ModelConfig", "Decoder", "loss", "debug_config",
+    "RMSNorm", "rotary_cos_sin", "repeat_kv", "Attention", "MLP", "Block", "ModelConfig", "Decoder", "loss",
+    "shifted_loss", "debug_config",
     "llama_1b_config", "llama_8b_config", "to_hf_config", "from_hf_config", "to_hf_state_dict",
     "from_hf_state_dict", "save_hf_folder", "load_hf_folder", "IGNORE_INDEX",
 ]

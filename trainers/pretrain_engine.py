@@ -26,7 +26,7 @@ from torch.utils.checkpoint import checkpoint
 
 from trainers.config import TrainConfig
 from trainers.engine import MicroBatches
-from trainers.model import ModelConfig, loss as lm_loss
+from trainers.model import ModelConfig, shifted_loss
 from trainers.parallelize import (ParallelDims, TPBlock, TPGroup, load_full_weights, make_topology,
                                   mark_model_parallel, pipeline_layer_specs)
 from trainers.schedule import lr_lambda
@@ -104,7 +104,7 @@ class PretrainEngine:
             from deepspeed.pipe import PipelineModule
 
             module = PipelineModule(
-                layers=pipeline_layer_specs(model_cfg, tp), loss_fn=lm_loss, topology=topo,
+                layers=pipeline_layer_specs(model_cfg, tp), loss_fn=shifted_loss, topology=topo,
                 partition_method=f"type:{TPBlock.__name__}",
                 activation_checkpoint_interval=1 if cfg.train.activation_checkpointing else 0)
             tp.group = module.mpu().get_slice_parallel_group()
@@ -132,7 +132,7 @@ class PretrainEngine:
         total = torch.zeros(())
         for _ in range(self.cfg.train.grad_accum_steps):
             input_ids, labels = (t.to(self.engine.device) for t in next(micro_batches))
-            loss = lm_loss(self.engine(input_ids), labels)
+            loss = shifted_loss(self.engine(input_ids), labels)
             self.engine.backward(loss)
             self.engine.step()
             total += loss.detach().float().cpu()
@@ -148,7 +148,7 @@ class PretrainEngine:
         total = torch.zeros(())
         for _ in range(self.cfg.train.grad_accum_steps):
             input_ids, labels = (t.to(self.engine.device) for t in next(micro_batches))
-            total += lm_loss(self.engine(input_ids), labels).float().cpu()
+            total += shifted_loss(self.engine(input_ids), labels).float().cpu()
         self.engine.train()
         return self._dp_mean(total / self.cfg.train.grad_accum_steps)
 
