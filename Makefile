@@ -8,6 +8,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 DEMO_DOCS ?= 5000
 DEMO_DIR ?= demo-output
+DEMO_PORT ?= 18000
 
 BIN := $(VENV)/bin
 DEMO_LM = --ppl-filter.model $(DEMO_DIR)/models/lm
@@ -34,6 +35,14 @@ demo: $(INSTALLED)
 	$(BIN)/fullchain backtranslate --config examples/demo.yaml $(DEMO_MT) --input $(DEMO_DIR)/ppl_filter --output $(DEMO_DIR)/backtranslate
 	$(BIN)/fullchain shard --config examples/demo.yaml --input $(DEMO_DIR)/backtranslate --output $(DEMO_DIR)/shards
 	$(BIN)/fullchain prepare --config examples/demo.yaml $(DEMO_LM) $(DEMO_MT) --input $(DEMO_DIR)/corpus --output $(DEMO_DIR)/prepare
+	$(BIN)/fullchain train --config examples/train-demo.yaml --nproc-per-node 2 --data.manifest $(DEMO_DIR)/shards --output $(DEMO_DIR)/train
+	$(BIN)/fullchain export $(DEMO_DIR)/train/hf --output $(DEMO_DIR)/export --validation.manifest $(DEMO_DIR)/shards
+	$(BIN)/fullchain publish $(DEMO_DIR)/export --repository $(DEMO_DIR)/triton --name demo
+	$(BIN)/fullchain serve --repository $(DEMO_DIR)/triton --http-port $(DEMO_PORT) \
+	    --grpc-port $$(($(DEMO_PORT) + 1)) --metrics-port $$(($(DEMO_PORT) + 2)) --log-file $(DEMO_DIR)/triton.log & pid=$$!; \
+	  for i in $$(seq 120); do curl -sf localhost:$(DEMO_PORT)/v2/health/ready && break; sleep 1; done; \
+	  $(BIN)/fullchain generate "The river that runs through" --url localhost:$(DEMO_PORT) --max-tokens 24; rc=$$?; \
+	  kill -INT $$pid; wait $$pid; exit $$rc
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q

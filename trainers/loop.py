@@ -154,7 +154,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
             window_loss, window_steps = window_loss + loss, window_steps + 1
             tokens_per_s = (step - plan.start_step) * plan.tokens_per_step / max(train_seconds, 1e-9)
             progress.update(1)
-            progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}")
+            progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
             if metrics and (step % cfg.log.every == 0 or step == cfg.train.steps):
                 elapsed = time.perf_counter() - window_start
                 metrics.write(step, {"train/loss": window_loss / window_steps, "train/lr": lr,
