@@ -137,6 +137,7 @@ def main() -> int:
     parser.add_argument("--train-batch", type=int, default=4)
     parser.add_argument("--latency-tokens", type=int, default=64)
     parser.add_argument("--mode", default="dynamic", choices=("dynamic", "static"))
+    parser.add_argument("--static-format", default="qdq", choices=("qdq", "qoperator"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads; 0 keeps torch's default.")
     parser.add_argument("--keep", metavar="DIR", help="Write the model and export here instead of a temp folder; "
@@ -154,9 +155,10 @@ def main() -> int:
         build_model_folder(args, work, described)
     with open(described, encoding="utf-8") as fh:
         model_line = json.load(fh)["description"]
-    export_config = ExportConfig(overwrite=True, quantize=QuantizeConfig(mode=args.mode), validation=ValidationConfig(
-        manifest=os.path.join(work, "shards"), seq_len=128, windows=8, latency_tokens=args.latency_tokens,
-        max_ppl_delta_pct=1e9))
+    quantize = QuantizeConfig(mode=args.mode, static_format=args.static_format)
+    validation = ValidationConfig(manifest=os.path.join(work, "shards"), seq_len=128, windows=8,
+                                  latency_tokens=args.latency_tokens, max_ppl_delta_pct=1e9)
+    export_config = ExportConfig(overwrite=True, quantize=quantize, validation=validation)
     folder = export_model(os.path.join(work, "hf"), os.path.join(work, "export"), export_config,
                           progress=lambda line: print(line, file=sys.stderr, flush=True))
     report = json.loads((folder / "report.json").read_text())
@@ -164,7 +166,8 @@ def main() -> int:
     speedup = latency["pytorch_eager"] / latency["onnx_int8"]
     size_share = sizes["onnx_int8"] / sizes["pytorch"]
     delta = report["perplexity"]["int8_delta_pct"]
-    print(f"model: {model_line}; INT8 {args.mode}; {torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs")
+    how = f"static {args.static_format}" if args.mode == "static" else "dynamic"
+    print(f"model: {model_line}; INT8 {how}; {torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs")
     print(table(report))
     print(f"INT8 vs PyTorch eager: {speedup:.2f}x faster per token "
           f"(aim >= 2x: {'met' if speedup >= 2 else 'NOT met'}), "

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pipelines.options import option
 
 QUANTIZE_MODES = ("dynamic", "static", "none")
+STATIC_FORMATS = ("qdq", "qoperator")
 # protobuf cannot serialize one message over 2 GiB; stay a little below it
 PROTO_LIMIT_BYTES = 2_000_000_000
 MIN_SEQ_LEN = 16
@@ -35,10 +36,15 @@ class QuantizeConfig:
     preprocess: bool = option(True, "Run ONNX Runtime's quantization pre-processing (shape inference and graph "
                                     "optimisation) on the FP32 graph first, as ORT recommends.")
     calibration_windows: int = option(16, "Static mode: validation windows used to calibrate activation ranges.")
+    static_format: str = option("qdq", "Static mode: qdq (QuantizeLinear/DequantizeLinear around float ops, "
+                                       "portable; slow on the CPU) or qoperator (integer ops such as "
+                                       "QLinearMatMul; fast on the CPU).")
 
     def __post_init__(self) -> None:
         if self.mode not in QUANTIZE_MODES:
             raise ValueError(f"mode must be one of {', '.join(QUANTIZE_MODES)}, got {self.mode!r}")
+        if self.static_format not in STATIC_FORMATS:
+            raise ValueError(f"static_format must be one of {', '.join(STATIC_FORMATS)}, got {self.static_format!r}")
         if self.calibration_windows < 1:
             raise ValueError(f"calibration_windows must be >= 1, got {self.calibration_windows}")
 

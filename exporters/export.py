@@ -8,6 +8,7 @@ so a failed or interrupted export leaves no half-written output.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -102,7 +103,7 @@ def _build(hf_dir: str, staging: Path, facts: ModelFacts, tokenizer: Any, text: 
         step(f"quantizing to INT8 ({mode}, per_channel={config.quantize.per_channel}, "
              f"preprocess={config.quantize.preprocess})")
         quantize_graph(str(fp32_path), str(staging / MODEL_FILE), mode, config.quantize.per_channel,
-                       config.quantize.preprocess, threshold, calibration)
+                       config.quantize.preprocess, threshold, calibration, config.quantize.static_format)
         int8_run = kv_decoding.session_runner(_session(staging / MODEL_FILE))
     report = measure(model, fp32_run, int8_run, spec, evaluation, facts.eos_token_ids, config.validation, step)
     report.update({
@@ -126,7 +127,8 @@ def _build(hf_dir: str, staging: Path, facts: ModelFacts, tokenizer: Any, text: 
         "format": EXPORT_FORMAT, "format_version": FORMAT_VERSION, "model_file": MODEL_FILE,
         "external_data_file": DATA_FILE if (staging / DATA_FILE).is_file() else None,
         "fp32_model_file": None if mode == "none" else f"{FP32_DIR}/{MODEL_FILE}",
-        "precision": PRECISIONS[mode], "opset": OPSET, "inputs": inputs, "outputs": outputs,
+        "precision": PRECISIONS[mode], "quantize": dataclasses.asdict(config.quantize), "opset": OPSET,
+        "inputs": inputs, "outputs": outputs,
         "num_layers": facts.num_layers, "num_kv_heads": facts.num_kv_heads, "head_dim": facts.head_dim,
         "vocab_size": facts.vocab_size, "max_positions": facts.max_positions,
         "eos_token_id": facts.eos_token_ids[0] if facts.eos_token_ids else None,

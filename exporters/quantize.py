@@ -2,8 +2,11 @@
 
 - dynamic (default): weights INT8 per output channel, activations quantized on the fly per call;
   needs no data and suits a decoder whose activation ranges vary from step to step.
-- static: QDQ nodes on MatMul inputs with activation ranges calibrated (MinMax) on feeds built
-  from validation text, so nothing is computed at run time to find ranges.
+- static: activation ranges calibrated (MinMax) on feeds built from validation text, so nothing
+  is computed at run time to find ranges; MatMul and Gather quantized. Format "qdq" (default):
+  QuantizeLinear/DequantizeLinear pairs around float operators, ORT's recommended portable form;
+  on the CPU the MatMuls then stay float and dequantize their weights every call (slow).
+  Format "qoperator": integer operators (QLinearMatMul), fast on the CPU.
 
 Both start, when `preprocess` is on, from ONNX Runtime's pre-processing (symbolic shape inference
 and offline graph optimisation), as its quantization guide recommends.
@@ -25,9 +28,9 @@ from exporters import kv_decoding
 from exporters.onnx_graph import MODEL_FILE, file_bytes, save_onnx
 
 PRECISIONS = {"dynamic": "int8-dynamic", "static": "int8-static", "none": "fp32"}
-# static mode quantizes only the matrix products: quantizing Add/Mul/Softmax activations of a decoder
-# costs far more accuracy than it saves time
-STATIC_OP_TYPES = ["MatMul"]
+# static mode quantizes the matrix products and the embedding lookup: quantizing the Add/Mul/Softmax
+# activations of a decoder costs far more accuracy than it saves time
+STATIC_OP_TYPES = ["MatMul", "Gather"]
 
 
 class FeedReader(CalibrationDataReader):
@@ -62,10 +65,10 @@ def calibration_feeds(run: kv_decoding.Run, spec: kv_decoding.DecoderSpec,
 
 
 def quantize_graph(fp32_path: str, output_path: str, mode: str, per_channel: bool, preprocess: bool,
-                   external_data_threshold_bytes: int,
-                   calibration: Sequence[dict[str, np.ndarray]] | None = None) -> None:
+                   external_data_threshold_bytes: int, calibration: Sequence[dict[str, np.ndarray]] | None = None,
+                   static_format: str = "qdq") -> None:
     """Write the INT8 graph of the FP32 ONNX file `fp32_path` to `output_path` (mode "dynamic" or
-    "static"; static needs `calibration` feeds)."""
+    "static"; static needs `calibration` feeds and takes `static_format` "qdq" or "qoperator")."""
     if mode == "static" and not calibration:
         raise ValueError("static quantization needs calibration feeds")
     # the scratch graphs keep the FP32 graph's layout; the final one is laid out by its own size
@@ -80,10 +83,16 @@ def quantize_graph(fp32_path: str, output_path: str, mode: str, per_channel: boo
         if mode == "dynamic":
             quantize_dynamic(source, quantized, per_channel=per_channel, weight_type=QuantType.QInt8,
                              use_external_data_format=external)
-        else:
+        elif static_format == "qdq":
             quantize_static(source, quantized, FeedReader(calibration), quant_format=QuantFormat.QDQ,
                             op_types_to_quantize=STATIC_OP_TYPES, per_channel=per_channel,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax, use_external_data_format=external,
                             extra_options={"ActivationSymmetric": True})
+        else:
+            # integer operators (QLinearMatMul) take unsigned activations with a zero point on x86
+            quantize_static(source, quantized, FeedReader(calibration), quant_format=QuantFormat.QOperator,
+                            op_types_to_quantize=STATIC_OP_TYPES, per_channel=per_channel,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax, use_external_data_format=external)
         save_onnx(onnx.load(quantized), output_path, external_data_threshold_bytes)

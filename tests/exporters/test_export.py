@@ -137,14 +137,16 @@ def test_export_folder_contents(exported, hf_dir):
     assert not [p for p in exported.parent.iterdir() if p.name.startswith(".")]
 
 
-def test_static_quantization_and_external_data(hf_dir, tmp_path):
-    config = fast_config(quantize=QuantizeConfig(mode="static", calibration_windows=2),
+@pytest.mark.parametrize("static_format,int8_op", [("qdq", "QuantizeLinear"), ("qoperator", "QLinearMatMul")])
+def test_static_quantization_and_external_data(hf_dir, tmp_path, static_format, int8_op):
+    config = fast_config(quantize=QuantizeConfig(mode="static", calibration_windows=2, static_format=static_format),
                          graph=GraphConfig(external_data_threshold_bytes=0))
     out = export_model(hf_dir, str(tmp_path / "out"), config)
     meta = json.loads((out / "export.json").read_text())
     assert meta["precision"] == "int8-static" and meta["external_data_file"] == "model.onnx.data"
+    assert meta["quantize"]["static_format"] == static_format
     assert (out / "model.onnx.data").is_file() and (out / "fp32" / "model.onnx.data").is_file()
-    assert "QuantizeLinear" in {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert int8_op in {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
     run = kv_decoding.session_runner(session(out / "model.onnx"))
     assert kv_decoding.generate(run, spec_of(out), [[1, 7, 8]], kv_decoding.SamplingParams(max_tokens=3))
 
