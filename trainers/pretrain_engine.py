@@ -106,7 +106,10 @@ class PretrainEngine:
             module = PipelineModule(
                 layers=pipeline_layer_specs(model_cfg, tp), loss_fn=shifted_loss, topology=topo,
                 partition_method=f"type:{TPBlock.__name__}",
-                activation_checkpoint_interval=1 if cfg.train.activation_checkpointing else 0)
+                activation_checkpoint_interval=1 if cfg.train.activation_checkpointing else 0,
+                # Only the blocks: a checkpointed embedding gets integer inputs and DeepSpeed's
+                # reentrant checkpoint would cut its gradient.
+                checkpointable_layers=[TPBlock.__name__])
             tp.group = module.mpu().get_slice_parallel_group()
             mpu = None
         else:

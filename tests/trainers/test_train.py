@@ -311,3 +311,18 @@ def test_lora_mode_trains_and_writes_a_merged_hf_folder(shards, tmp_path):
     refused = _train(shards, tmp_path / "refused", "--mode", "lora", "--lora.base-model", str(other), check=False)
     assert refused.returncode == 2
     assert "has a vocabulary of 100" in refused.stderr.strip().splitlines()[-1]
+
+
+def test_activation_checkpointing_gives_the_same_losses(shards, tmp_path):
+    """Recomputing blocks in backward changes memory, not numbers: plain engine and pipeline."""
+    extra = ["--eval.every", "0", "--train.steps", "4"]
+    _train(shards, tmp_path / "plain", *extra)
+    _train(shards, tmp_path / "plain_ac", *extra, "--train.activation-checkpointing", "true")
+    _train(shards, tmp_path / "pipe_ac", *extra, "--train.activation-checkpointing", "true", "--parallel.pp", "2",
+           nproc=2)
+    reference = _losses(tmp_path / "plain")
+    assert len(reference) == 4
+    for name in ("plain_ac", "pipe_ac"):
+        got = _losses(tmp_path / name)
+        for step, value in reference.items():
+            assert got[step] == pytest.approx(value, rel=1e-5), (name, step)
