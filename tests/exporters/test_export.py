@@ -271,3 +271,14 @@ def test_windows_are_cut_to_the_model_positions(tmp_path):
     out = export_model(hf, str(tmp_path / "out"), fast_config(quantize=QuantizeConfig(mode="none")))
     report = json.loads((out / "report.json").read_text())
     assert report["seq_len"] == 24 and report["checks"]["greedy_equal"]["passed"]
+
+
+def test_yaml_config_and_its_errors(hf_dir, tmp_path, capsys):
+    config = tmp_path / "export.yaml"
+    config.write_text("quantize:\n  mode: none\nvalidation:\n  seq_len: 32\n  windows: 2\n  latency_tokens: 2\n")
+    assert main("export", [hf_dir, "--output", str(tmp_path / "out"), "--config", str(config)]) == 0
+    assert json.loads((tmp_path / "out" / "export.json").read_text())["precision"] == "fp32"
+    config.write_text("quantize:\n  modes: none\n")
+    assert main("export", [hf_dir, "--output", str(tmp_path / "again"), "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("fullchain export: error:") and "export.yaml:2" in err and "quantize.modes" in err
