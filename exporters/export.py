@@ -174,7 +174,11 @@ def _calibration_extra(config: ExportConfig) -> int:
 
 
 def _session(path: Path) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    # ONNX Runtime's idle worker threads spin for a while after each run; PyTorch, timed in turns
+    # with it in this process, then fights them for the cores and looks tens of times slower.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _pad_id(facts: ModelFacts, tokenizer: Any) -> int:
