@@ -150,6 +150,19 @@ def test_metrics_drop_records_after_the_resume_step(tmp_path):
     assert [r["step"] for r in read_metrics(str(tmp_path / "metrics.jsonl"))] == [1, 2, 3]
 
 
+def test_metrics_reach_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    writer = MetricsWriter(str(tmp_path), ["tensorboard"], start_step=0)
+    for step in (1, 2):
+        writer.write(step, {"train/loss": 3.0 - step, "train/note": "text is skipped"})
+    writer.close()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(1, 2.0), (2, 1.0)]
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
 def test_merge_weight_shards_inverts_pipeline_and_tensor_split(tmp_path):
     from safetensors.torch import save_file
 
