@@ -12,6 +12,9 @@ from typing import Iterator, Protocol
 
 import torch
 
+from trainers.config import TrainConfig
+from trainers.parallelize import ParallelDims, deepspeed_config
+
 MicroBatches = Iterator[tuple[torch.Tensor, torch.Tensor]]  # (input_ids, labels), each [micro_batch, seq_len]
 
 
@@ -40,3 +43,12 @@ class StepEngine(Protocol):
 
     def write_hf(self, folder: str, tokenizer_dir: str) -> None:
         """Write a consolidated Hugging Face folder (rank 0 writes; others help gather)."""
+
+
+def run_deepspeed_config(cfg: TrainConfig, dims: ParallelDims, *, with_optimizer: bool, on_gpu: bool) -> dict:
+    """The DeepSpeed config of a training run, from its TrainConfig (both engines use it)."""
+    t, o = cfg.train, cfg.optim
+    return deepspeed_config(dims, micro_batch=t.micro_batch_size, grad_accum=t.grad_accum_steps, lr=o.lr,
+                            betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay,
+                            gradient_clipping=o.grad_clip, zero_stage=cfg.parallel.zero_stage,
+                            precision=t.precision, optimizer=with_optimizer, torch_adam=not on_gpu)

@@ -27,8 +27,9 @@ import torch.distributed as dist
 from torch import nn
 
 from trainers.config import LoraSection, TrainConfig
-from trainers.engine import MicroBatches
+from trainers.engine import MicroBatches, run_deepspeed_config
 from trainers.model import shifted_loss
+from trainers.parallelize import ParallelDims
 from trainers.schedule import lr_lambda
 
 # Attention and MLP projections per `config.model_type`: adapting all of them (not only q/v) is
@@ -240,20 +241,7 @@ def deepspeed_config(cfg: TrainConfig, dp_size: int) -> dict:
     if t.precision == "fp16" and _on_cpu():
         raise ValueError("train.precision fp16 is not supported on CPU (DeepSpeed's loss scaler needs a GPU); "
                          "use bf16 or fp32")
-    config = {
-        "train_batch_size": t.micro_batch_size * t.grad_accum_steps * dp_size,
-        "train_micro_batch_size_per_gpu": t.micro_batch_size,
-        "gradient_accumulation_steps": t.grad_accum_steps,
-        "gradient_clipping": cfg.optim.grad_clip,
-        "zero_optimization": {"stage": cfg.parallel.zero_stage},
-        "steps_per_print": 10**9,
-        "wall_clock_breakdown": False,
-    }
-    if t.precision == "bf16":
-        config["bf16"] = {"enabled": True}
-    elif t.precision == "fp16":
-        config["fp16"] = {"enabled": True, "initial_scale_power": 16}
-    return config
+    return run_deepspeed_config(cfg, ParallelDims(dp=dp_size), with_optimizer=False, on_gpu=not _on_cpu())
 
 
 class LoraEngine:

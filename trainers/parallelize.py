@@ -282,21 +282,30 @@ def mark_model_parallel(named_params: Iterable[tuple[str, nn.Parameter]], tp_ran
 
 def deepspeed_config(dims: ParallelDims, *, micro_batch: int, grad_accum: int, lr: float = 1e-3,
                      betas: tuple[float, float] = (0.9, 0.95), eps: float = 1e-8, weight_decay: float = 0.1,
-                     gradient_clipping: float = 1.0, zero_stage: int = 1) -> dict:
-    """fp32 DeepSpeed config: ZeRO-1 (2/3 do not work with pp > 1), torch AdamW, constant lr."""
+                     gradient_clipping: float = 1.0, zero_stage: int = 1, precision: str = "fp32",
+                     optimizer: bool = True, torch_adam: bool = True) -> dict:
+    """DeepSpeed JSON config: batch sizes, ZeRO stage (2/3 do not work with pp > 1), clipping,
+    precision, and (unless `optimizer` is False, when the caller passes its own) AdamW; torch's
+    AdamW when `torch_adam`, DeepSpeed's fused one otherwise (GPU)."""
     if zero_stage > 1 and dims.pp > 1:
         raise ValueError("ZeRO-2/3 are incompatible with pipeline parallelism (pp > 1); use zero_stage <= 1")
-    return {
+    config = {
         "train_batch_size": micro_batch * grad_accum * dims.dp,
         "train_micro_batch_size_per_gpu": micro_batch,
         "gradient_accumulation_steps": grad_accum,
         "gradient_clipping": gradient_clipping,
         "zero_optimization": {"stage": zero_stage},
-        "optimizer": {"type": "AdamW", "params": {"lr": lr, "betas": list(betas), "eps": eps,
-                                                  "weight_decay": weight_decay, "torch_adam": True}},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
+    if optimizer:
+        config["optimizer"] = {"type": "AdamW", "params": {"lr": lr, "betas": list(betas), "eps": eps,
+                                                           "weight_decay": weight_decay, "torch_adam": torch_adam}}
+    if precision == "bf16":
+        config["bf16"] = {"enabled": True}
+    elif precision == "fp16":
+        config["fp16"] = {"enabled": True, "initial_scale_power": 16}
+    return config
 
 
 __all__ = ["ParallelDims", "make_topology", "TPGroup", "TPBlock", "Embed", "FinalNorm", "LMHead",

@@ -25,34 +25,13 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from trainers.config import TrainConfig
-from trainers.engine import MicroBatches
+from trainers.engine import MicroBatches, run_deepspeed_config
 from trainers.model import ModelConfig, shifted_loss
 from trainers.parallelize import (ParallelDims, TPBlock, TPGroup, load_full_weights, make_topology,
                                   mark_model_parallel, pipeline_layer_specs)
 from trainers.schedule import lr_lambda
 
 WEIGHTS_DIR = "weights"
-
-
-def deepspeed_config(cfg: TrainConfig, dims: ParallelDims, on_gpu: bool) -> dict:
-    """The DeepSpeed JSON config of a run (batch, ZeRO, precision, AdamW, clipping)."""
-    t, o = cfg.train, cfg.optim
-    config = {
-        "train_batch_size": t.micro_batch_size * t.grad_accum_steps * dims.dp,
-        "train_micro_batch_size_per_gpu": t.micro_batch_size,
-        "gradient_accumulation_steps": t.grad_accum_steps,
-        "gradient_clipping": o.grad_clip,
-        "zero_optimization": {"stage": cfg.parallel.zero_stage},
-        "optimizer": {"type": "AdamW", "params": {"lr": o.lr, "betas": [o.beta1, o.beta2], "eps": o.eps,
-                                                  "weight_decay": o.weight_decay, "torch_adam": not on_gpu}},
-        "steps_per_print": 10**9,
-        "wall_clock_breakdown": False,
-    }
-    if t.precision == "bf16":
-        config["bf16"] = {"enabled": True}
-    elif t.precision == "fp16":
-        config["fp16"] = {"enabled": True, "initial_scale_power": 16}
-    return config
 
 
 class _Layers(nn.Sequential):
@@ -85,7 +64,7 @@ class PretrainEngine:
         self.stage, self.tp_rank, self.dp_rank, self.dp_size = coord.pipe, coord.model, coord.data, dims.dp
         self.pipelined = dims.pp > 1
         on_gpu = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR", "cuda") != "cpu"
-        ds_config = deepspeed_config(cfg, dims, on_gpu)
+        ds_config = run_deepspeed_config(cfg, dims, with_optimizer=True, on_gpu=on_gpu)
         schedule = lr_lambda(lr=cfg.optim.lr, min_lr=cfg.optim.min_lr, warmup_steps=cfg.optim.warmup_steps,
                              total_steps=cfg.train.steps)
 
