@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from pipelines.document import Document
-from pipelines.shard.manifest import ManifestError, build_manifest, manifest_bytes, shard_entry
-from pipelines.shard.samples import encode_sample
-from pipelines.shard.tar_writing import shard_bytes
+from pipelines.shard.manifest import ManifestError
+from .train_fixtures import write_shard_output
 from trainers.data import ShardLoader, ShardStream, epoch_order, read_shard_ids, validate_manifest_for_training
 
 EOS = 0
@@ -32,22 +31,8 @@ def write_output(root, train_shards=8, val_shards=1, docs=120):
     all_docs = _docs(docs)
     val_docs = all_docs[: docs // 10]
     train_docs = all_docs[docs // 10:]
-    entries = []
-    for split, split_docs, count in (("train", train_docs, train_shards), ("val", val_docs, val_shards)):
-        os.makedirs(os.path.join(root, split), exist_ok=True)
-        for s in range(count):
-            samples = [encode_sample(d, ids, "uint16") for d, ids in split_docs[s::count]]
-            data = shard_bytes(samples)
-            path = f"{split}/shard-{s:06d}.tar"
-            with open(os.path.join(root, path), "wb") as fh:
-                fh.write(data)
-            entries.append(shard_entry(split, path, len(samples), sum(x.tokens for x in samples), data))
-    written = sum(e["samples"] for e in entries)
-    manifest = build_manifest(entries, written, {"empty_after_tokenization": 0},
-                              {"source": "given", "eos_id": EOS, "vocab_size": 65535}, "uint16", {}, [])
-    with open(os.path.join(root, "manifest.json"), "wb") as fh:
-        fh.write(manifest_bytes(manifest))
-    return manifest
+    return write_shard_output(root, {"train": (train_docs, train_shards), "val": (val_docs, val_shards)},
+                              {"source": "given", "eos_id": EOS, "vocab_size": 65535}, {"empty_after_tokenization": 0})
 
 
 def _split_tokens(root, manifest, split):

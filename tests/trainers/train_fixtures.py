@@ -21,16 +21,12 @@ def _texts(n: int, seed: int) -> list[str]:
                      for _ in range(rng.randint(2, 6))) for _ in range(n)]
 
 
-def write_text_shards(root: str, docs: int = 400, train_shards: int = 4, seed: int = 0) -> dict:
-    """A `fullchain shard`-style output in `root`: train/ and val/ tars, tokenizer/, manifest.json."""
-    tokenizer = tiny_tokenizer()
-    tokenizer.save_pretrained(os.path.join(root, "tokenizer"))
-    eos = tokenizer.eos_token_id
-    texts = _texts(docs, seed)
-    encoded = [(Document(id=f"doc.{i}", text=t), tokenizer.encode(t) + [eos]) for i, t in enumerate(texts)]
-    val, train = encoded[: docs // 10], encoded[docs // 10:]
+def write_shard_output(root: str, splits: dict[str, tuple[list, int]], tokenizer_info: dict,
+                       skipped: dict[str, int]) -> dict:
+    """Tars of (Document, token ids) items per split, dealt round-robin into `count` shards, and
+    the manifest.json that `fullchain shard` would write for them; returns the manifest."""
     entries = []
-    for split, items, count in (("train", train, train_shards), ("val", val, 1)):
+    for split, (items, count) in splits.items():
         os.makedirs(os.path.join(root, split), exist_ok=True)
         for s in range(count):
             samples = [encode_sample(d, ids, "uint16") for d, ids in items[s::count]]
@@ -39,6 +35,21 @@ def write_text_shards(root: str, docs: int = 400, train_shards: int = 4, seed: i
             with open(os.path.join(root, path), "wb") as fh:
                 fh.write(data)
             entries.append(shard_entry(split, path, len(samples), sum(x.tokens for x in samples), data))
+    written = sum(e["samples"] for e in entries)
+    manifest = build_manifest(entries, written + sum(skipped.values()), skipped, tokenizer_info, "uint16", {}, [])
+    with open(os.path.join(root, "manifest.json"), "wb") as fh:
+        fh.write(manifest_bytes(manifest))
+    return manifest
+
+
+def write_text_shards(root: str, docs: int = 400, train_shards: int = 4, seed: int = 0) -> dict:
+    """A `fullchain shard`-style output in `root`: train/ and val/ tars, tokenizer/, manifest.json."""
+    tokenizer = tiny_tokenizer()
+    tokenizer.save_pretrained(os.path.join(root, "tokenizer"))
+    eos = tokenizer.eos_token_id
+    texts = _texts(docs, seed)
+    encoded = [(Document(id=f"doc.{i}", text=t), tokenizer.encode(t) + [eos]) for i, t in enumerate(texts)]
+    val, train = encoded[: docs // 10], encoded[docs // 10:]
     files = sorted(os.listdir(os.path.join(root, "tokenizer")))
     contents = {}
     for name in files:
@@ -46,10 +57,7 @@ def write_text_shards(root: str, docs: int = 400, train_shards: int = 4, seed: i
             contents[name] = fh.read()
     info = {"source": "given", "path": "tokenizer", "files": files, "sha256": tokenizer_hash(contents),
             "vocab_size": len(tokenizer), "eos_id": eos, "eos_token": tokenizer.eos_token}
-    manifest = build_manifest(entries, docs, {}, info, "uint16", {}, [])
-    with open(os.path.join(root, "manifest.json"), "wb") as fh:
-        fh.write(manifest_bytes(manifest))
-    return manifest
+    return write_shard_output(root, {"train": (train, train_shards), "val": (val, 1)}, info, {})
 
 
 def write_hf_llama(path: str, seed: int = 0) -> str:
