@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 
@@ -52,25 +51,12 @@ def _is_rank0() -> bool:
 
 
 def _relaunch(nproc: int, argv: list[str]) -> int:
-    """Re-run this command under torchrun with `nproc` local processes."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    rest, skip = [], False
-    for i, arg in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if arg == "--nproc-per-node":
-            skip = True
-            continue
-        if arg.startswith("--nproc-per-node="):
-            continue
-        rest.append(arg)
+    """Re-run this command under torchrun with `nproc` local processes (on a free port). The
+    workers see RANK set and train instead of relaunching."""
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-           "--master_addr=127.0.0.1", f"--master_port={port}", "-m", "pipelines.cli", "train", *rest]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "pipelines.cli", "train", *argv]
     return subprocess.call(cmd, env=env)
 
 

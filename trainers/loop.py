@@ -144,10 +144,10 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     val_loss = None
     try:
         for step in range(plan.start_step + 1, cfg.train.steps + 1):
-            lr = engine.lr()
             t0 = time.perf_counter()
             loss = engine.train_step(batches)
             train_seconds += time.perf_counter() - t0
+            lr = engine.lr()
             if not math.isfinite(loss):
                 raise NonFiniteLoss(f"loss is {loss} at step {step}; training stopped. Last good checkpoint: "
                                     f"{last_good or 'none'}")

@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import nn
 
 from trainers.config import LoraSection, TrainConfig
-from trainers.engine import MicroBatches, run_deepspeed_config
+from trainers.engine import MicroBatches, MicroBatchSteps, run_deepspeed_config
 from trainers.model import shifted_loss
 from trainers.parallelize import ParallelDims
 from trainers.schedule import lr_lambda
@@ -244,7 +244,7 @@ def deepspeed_config(cfg: TrainConfig, dp_size: int) -> dict:
     return run_deepspeed_config(cfg, ParallelDims(dp=dp_size), with_optimizer=False, on_gpu=not _on_cpu())
 
 
-class LoraEngine:
+class LoraEngine(MicroBatchSteps):
     """A `StepEngine`: a peft LoRA model under DeepSpeed data parallelism + ZeRO.
 
     Build it on every rank with the world size and this rank. Each rank is its own data-parallel
@@ -262,6 +262,7 @@ class LoraEngine:
                              f"{dist.get_rank()} of {dist.get_world_size()}")
         self.cfg = cfg
         self.dp_rank, self.dp_size = rank, world_size
+        self.grad_accum = cfg.train.grad_accum_steps
         self.reads_data = True
         self.saves_data_state = True
         ds_config = deepspeed_config(cfg, world_size)
@@ -306,46 +307,11 @@ class LoraEngine:
     def train_step(self, micro_batches: MicroBatches) -> float:
         """One optimizer step over grad_accum micro-batches; the mean loss over all dp ranks."""
         self._seed_dropout()
-        self._last_lr = float(self.engine.get_lr()[0])
-        total = torch.zeros((), dtype=torch.float32)
-        for _ in range(self.cfg.train.grad_accum_steps):
-            input_ids, labels = next(micro_batches)
-            loss = self._forward_loss(input_ids, labels)
-            self.engine.backward(loss)
-            # DeepSpeed steps the optimizer only at the accumulation boundary (the last micro-batch).
-            self.engine.step()
-            total += loss.detach().float().cpu()
-        return self._dp_mean(total / self.cfg.train.grad_accum_steps)
+        return self.accumulated_train_step(micro_batches, self._forward_loss)
 
-    @torch.no_grad()
     def eval_step(self, micro_batches: MicroBatches) -> float:
         """Mean loss over grad_accum micro-batches (dropout off, no update); equal on all ranks."""
-        self.engine.eval()
-        total = torch.zeros((), dtype=torch.float32)
-        try:
-            for _ in range(self.cfg.train.grad_accum_steps):
-                input_ids, labels = next(micro_batches)
-                total += self._forward_loss(input_ids, labels).float().cpu()
-        finally:
-            self.engine.train()
-        return self._dp_mean(total / self.cfg.train.grad_accum_steps)
-
-    def _dp_mean(self, value: torch.Tensor) -> float:
-        if self.dp_size > 1:
-            # gloo reduces CPU tensors; NCCL needs them on the device.
-            value = value.to(self.engine.device)
-            dist.all_reduce(value)
-            value = value / self.dp_size
-        return float(value)
-
-    def lr(self) -> float:
-        """The learning rate the last train_step used (before any step: the first step's)."""
-        return self._last_lr
-
-    def grad_norm(self) -> float | None:
-        """Global gradient norm before clipping at the last step (None when DeepSpeed did not record it)."""
-        norm = self.engine.get_global_grad_norm()
-        return None if norm is None else float(norm)
+        return self.accumulated_eval_step(micro_batches, self._forward_loss)
 
     # -- state ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from trainers.config import TrainConfig
-from trainers.engine import MicroBatches, run_deepspeed_config
+from trainers.engine import MicroBatches, MicroBatchSteps, run_deepspeed_config
 from trainers.model import ModelConfig, shifted_loss
 from trainers.parallelize import (ParallelDims, TPBlock, TPGroup, load_full_weights, make_topology,
                                   mark_model_parallel, pipeline_layer_specs)
@@ -50,7 +50,7 @@ class _Layers(nn.Sequential):
         return x
 
 
-class PretrainEngine:
+class PretrainEngine(MicroBatchSteps):
     """A `StepEngine` for `trainers.model.Decoder` shapes; build on every rank after init_distributed."""
 
     def __init__(self, cfg: TrainConfig, model_cfg: ModelConfig, dims: ParallelDims,
@@ -105,49 +105,28 @@ class PretrainEngine:
         self.reads_data = (not self.pipelined) or self.stage in (0, dims.pp - 1)
         self.saves_data_state = self.stage == 0 and self.tp_rank == 0
         self.dp_group = self.engine.mpu.get_data_parallel_group() if self.pipelined else mpu.get_data_parallel_group()
+        self.grad_accum = cfg.train.grad_accum_steps
+        self._last_lr = float(self.engine.get_lr()[0])
 
     # -- steps ----------------------------------------------------------------------------
 
+    def _micro_loss(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        device = self.engine.device
+        return shifted_loss(self.engine(input_ids.to(device)), labels.to(device))
+
     def train_step(self, micro_batches: MicroBatches) -> float:
-        if self.pipelined:
-            return float(self.engine.train_batch(data_iter=micro_batches))
-        total = torch.zeros(())
-        for _ in range(self.cfg.train.grad_accum_steps):
-            input_ids, labels = (t.to(self.engine.device) for t in next(micro_batches))
-            loss = shifted_loss(self.engine(input_ids), labels)
-            self.engine.backward(loss)
-            self.engine.step()
-            total += loss.detach().float().cpu()
-        return self._dp_mean(total / self.cfg.train.grad_accum_steps)
+        if not self.pipelined:
+            return self.accumulated_train_step(micro_batches, self._micro_loss)
+        self._last_lr = float(self.engine.get_lr()[0])
+        return float(self.engine.train_batch(data_iter=micro_batches))
 
-    @torch.no_grad()
     def eval_step(self, micro_batches: MicroBatches) -> float:
-        if self.pipelined:
+        if not self.pipelined:
+            return self.accumulated_eval_step(micro_batches, self._micro_loss)
+        with torch.no_grad():
             loss = self.engine.eval_batch(data_iter=micro_batches)
-            self.engine.module.train()
-            return self._dp_mean(loss.detach().float())
-        self.engine.eval()
-        total = torch.zeros(())
-        for _ in range(self.cfg.train.grad_accum_steps):
-            input_ids, labels = (t.to(self.engine.device) for t in next(micro_batches))
-            total += shifted_loss(self.engine(input_ids), labels).float().cpu()
-        self.engine.train()
-        return self._dp_mean(total / self.cfg.train.grad_accum_steps)
-
-    def _dp_mean(self, value: torch.Tensor) -> float:
-        value = value.detach().float().reshape(()).cpu().clone()
-        if self.dp_size > 1:
-            dist.all_reduce(value, group=self.dp_group)
-            value /= self.dp_size
-        return float(value)
-
-    def lr(self) -> float:
-        return float(self.engine.get_lr()[0])
-
-    def grad_norm(self) -> float | None:
-        """Global gradient norm before clipping at the last step (None when DeepSpeed did not record it)."""
-        norm = self.engine.get_global_grad_norm()
-        return None if norm is None else float(norm)
+        self.engine.module.train()
+        return self.dp_mean(loss)
 
     # -- state ----------------------------------------------------------------------------
 
