@@ -15,7 +15,7 @@ DEMO_LM = --ppl-filter.model $(DEMO_DIR)/models/lm
 DEMO_MT = --backtranslate.forward-model $(DEMO_DIR)/models/mt --backtranslate.backward-model $(DEMO_DIR)/models/mt
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test install clean-demo wheel
+.PHONY: demo test fuzz install clean-demo wheel
 
 install: $(INSTALLED)
 
@@ -46,6 +46,10 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q
+
+# The fuzzing and chaos tiers with their long budgets (make test runs the same tests with short ones).
+fuzz: $(INSTALLED)
+	HYPOTHESIS_PROFILE=fuzz FULLCHAIN_CHAOS_ROUNDS=10 $(BIN)/python -m pytest -q -m "fuzz or chaos"
 
 wheel: $(INSTALLED)
 	$(BIN)/pip wheel --no-deps -w dist .

@@ -1,12 +1,21 @@
-"""Fixtures shared by test modules."""
+"""Fixtures shared by test modules, and the hypothesis profiles of the fuzzing tier."""
 
 import os
 import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# `make test` runs every fuzz test with a budget that fits the suite's 15 minutes; `make fuzz`
+# selects the long profile (HYPOTHESIS_PROFILE=fuzz) for many more examples per test.
+settings.register_profile("default", max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("fuzz", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")
