@@ -3,26 +3,131 @@
 Config classes are dataclasses whose fields carry their default and help text
 (`pipelines.options.option`). This module checks every key and value against those
 fields and fails with one line naming the file, the line and the key.
+
+Every YAML the project reads (run configs, runners.yaml, flag values) goes through
+`compose_yaml` / `yaml_value`: plain values only (no `!!python` tags), no duplicate keys, and
+aliases that expand to at most MAX_YAML_VALUES values, so a tiny file cannot make a huge
+config or a huge error message.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import reprlib
 import types
 import typing
 from typing import Any, Iterator
 
 import yaml
 
+# A real config holds a few hundred values; aliases expanding past this are a bomb, not a config.
+MAX_YAML_VALUES = 10_000
+MAX_MESSAGE_CHARS = 600
+_EXCERPT = reprlib.Repr()
+_EXCERPT.maxlevel, _EXCERPT.maxdict, _EXCERPT.maxlist, _EXCERPT.maxtuple, _EXCERPT.maxset = 2, 4, 4, 4, 4
+_EXCERPT.maxstring, _EXCERPT.maxother, _EXCERPT.maxlong = 60, 60, 40
+# the tags SafeLoader can build: plain data, nothing that names Python code
+_SAFE_TAGS = frozenset(tag for tag in yaml.SafeLoader.yaml_constructors if tag is not None)
+
 
 class ConfigError(ValueError):
-    """A config file or flag that does not fit the config classes; the message is one line."""
+    """A config file or flag that does not fit the config classes; the message is one line.
+
+    The message is kept to one line and at most MAX_MESSAGE_CHARS characters whatever it was
+    built from, so an error can never print a user's value at length."""
+
+    def __init__(self, message: str):
+        one_line = " ".join(str(message).splitlines())
+        if len(one_line) > MAX_MESSAGE_CHARS:
+            one_line = f"{one_line[:MAX_MESSAGE_CHARS]}... (message cut at {MAX_MESSAGE_CHARS} characters)"
+        super().__init__(one_line)
 
 
 class ModelCheckError(ConfigError):
     """A configured model or tokenizer that cannot serve its stage, found before any work starts;
     the message is one line naming the option and the problem."""
+
+
+def excerpt(value: Any) -> str:
+    """A short repr of `value` for error messages: long strings, lists and dicts are cut."""
+    return _EXCERPT.repr(value)
+
+
+def compose_yaml(source: Any, where: str) -> yaml.Node | None:
+    """The checked YAML node graph of `source` (text or a text stream); `where` names it in errors
+    (a file path, or `flag --key`). Raises ConfigError for invalid YAML, tags that are not plain
+    data, duplicate keys, and aliases that expand beyond MAX_YAML_VALUES values."""
+    try:
+        root = yaml.compose(source, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f"{where}:{mark.line + 1}" if mark else where
+        raise ConfigError(f"{at}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{where}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: invalid YAML: nested too deeply") from None
+    if root is not None:
+        _check_graph(root, where)
+    return root
+
+
+def yaml_value(node: yaml.Node, where: str) -> Any:
+    """The plain Python value of a node returned by `compose_yaml` (its graph already checked)."""
+    try:
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: {getattr(e, 'problem', None) or e}") from None
+
+
+def _check_graph(root: yaml.Node, where: str) -> None:
+    # Iterative post-order walk: the expanded size of each node is memoised by identity, so an
+    # alias costs one lookup and a bomb is measured without being expanded.
+    expanded: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            expanded[key] = 1 + sum(expanded[id(c)] for c in _children(node))
+            if expanded[key] > MAX_YAML_VALUES:
+                raise ConfigError(f"{where}:{node.start_mark.line + 1}: YAML holds more than {MAX_YAML_VALUES:,} "
+                                  f"values once its aliases are expanded")
+            continue
+        if key in expanded:
+            continue
+        if key in on_path:
+            raise ConfigError(f"{where}:{node.start_mark.line + 1}: a YAML alias refers to itself")
+        if node.tag not in _SAFE_TAGS:
+            raise ConfigError(f"{where}:{node.start_mark.line + 1}: YAML tag {excerpt(node.tag)} is not allowed "
+                              f"in a config (plain values only)")
+        if isinstance(node, yaml.MappingNode):
+            _check_unique_keys(node, where)
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in expanded)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_unique_keys(node: yaml.MappingNode, where: str) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            continue
+        line = key_node.start_mark.line + 1
+        first = seen.setdefault((key_node.tag, key_node.value), line)
+        if first != line:
+            raise ConfigError(f"{where}:{line}: duplicate key {excerpt(key_node.value)} (first at line {first})")
 
 
 def field_paths(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
@@ -62,13 +167,9 @@ def load_config(cls: type, path: str | None = None, overrides: dict[str, str] | 
     if path:
         try:
             with open(path, encoding="utf-8") as fh:
-                root = yaml.compose(fh)
+                root = compose_yaml(fh, path)
         except OSError as e:
             raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else path
-            raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
         if root is not None:
             _collect_yaml(cls, root, path, "", values)
     for key, text in (overrides or {}).items():
@@ -85,12 +186,12 @@ def is_config_class(hint: Any) -> bool:
 def _leaf_type(cls: type, key: str, where: str) -> Any:
     leaves = {p: h for p, _, h in field_paths(cls)}
     if key not in leaves:
-        raise ConfigError(f"{where}: unknown option '{key}'{_suggest(key, leaves)}")
+        raise ConfigError(f"{where}: unknown option {excerpt(key)}{_suggest(key, leaves)}")
     return leaves[key]
 
 
 def _suggest(key: str, known: Any) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -105,12 +206,12 @@ def _collect_yaml(cls: type, node: yaml.Node, path: str, prefix: str, out: dict)
         key = key_node.value
         key_where = f"{path}:{key_node.start_mark.line + 1}"
         if key not in names:
-            raise ConfigError(f"{key_where}: unknown key '{prefix}{key}'{_suggest(key, names)}")
+            raise ConfigError(f"{key_where}: unknown key {excerpt(prefix + str(key))}{_suggest(key, names)}")
         hint = hints[key]
         if is_config_class(hint):
             _collect_yaml(hint, value_node, path, f"{prefix}{key}.", out)
             continue
-        value = yaml.SafeLoader("").construct_object(value_node, deep=True)
+        value = yaml_value(value_node, key_where)
         out[f"{prefix}{key}"] = (_coerce(value, hint, f"{prefix}{key}", key_where), key_where)
 
 
@@ -121,15 +222,18 @@ def _parse_flag(text: str, hint: Any, key: str) -> Any:
     if typing.get_origin(base) is list and not text.lstrip().startswith("["):
         parts = [part.strip() for part in text.split(",") if part.strip()]
         item = _strip_optional(typing.get_args(base)[0])
-        value: Any = parts if item is str else [yaml.safe_load(part) for part in parts]
+        value: Any = parts if item is str else [_flag_yaml(part, key) for part in parts]
     elif base is str:
         value = text
     else:
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise ConfigError(f"flag --{key}: cannot parse {text!r} as {type_name(hint)}") from None
+        value = _flag_yaml(text, key)
     return _coerce(value, hint, key, f"flag --{key}")
+
+
+def _flag_yaml(text: str, key: str) -> Any:
+    where = f"flag --{key}"
+    node = compose_yaml(text, where)
+    return None if node is None else yaml_value(node, where)
 
 
 def _strip_optional(hint: Any) -> Any:
@@ -142,7 +246,7 @@ def _strip_optional(hint: Any) -> Any:
 
 def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
     def fail() -> typing.NoReturn:
-        raise ConfigError(f"{where}: '{key}' must be {type_name(hint)}, got {value!r}")
+        raise ConfigError(f"{where}: '{key}' must be {type_name(hint)}, got {excerpt(value)}")
 
     if value is None:
         if hint is type(None) or type(None) in typing.get_args(hint):
