@@ -8,6 +8,8 @@ A rule section with an `enabled` flag is switched off with it; a threshold is sw
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 from dataclasses import dataclass
 from typing import NoReturn
@@ -30,6 +32,32 @@ C4_POLICY_SUBSTRINGS = [
 ]
 C4_TERMINAL_PUNCTUATION = [".", "!", "?", '"', "'", "。", "！", "？", "”", "’", "」", "』"]
 C4_CITATION_PATTERN = r"\[\d*\]|\[edit\]|\[citation needed\]|\[编辑\]"
+
+
+def pipeline_language(code: str) -> str:
+    """The code the pipeline uses for a langdetect code: Chinese variants fold into 'zh'."""
+    return "zh" if code.startswith("zh") else code
+
+
+def detectable_languages() -> frozenset[str]:
+    """Every language code language identification can report: langdetect's profiles (zh-cn and
+    zh-tw among them) and 'zh', the pipeline's code for both. A config naming another code would
+    never match a document."""
+    from langdetect.detector_factory import PROFILES_DIRECTORY
+
+    names = os.listdir(PROFILES_DIRECTORY)
+    return frozenset(names) | {pipeline_language(name) for name in names}
+
+
+def check_language_codes(name: str, codes: list[str]) -> None:
+    """Raise ValueError naming `name` when a code is not one language identification reports."""
+    known = detectable_languages()
+    unknown = [code for code in codes if code not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0].lower(), sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        _fail(name, f"entries must be language codes langdetect reports ({len(known)} codes, e.g. en, zh, de)"
+              f"{hint}", unknown[0])
 
 
 def _fail(name: str, requirement: str, value: object) -> NoReturn:
@@ -155,9 +183,7 @@ class LangIdConfig:
     def __post_init__(self) -> None:
         _check_fraction("min_probability", self.min_probability)
         _check_positive("prefix_chars", self.prefix_chars)
-        for lang in self.languages:
-            if not lang or lang != lang.strip().lower():
-                _fail("languages", "entries must be non-empty lower-case codes", lang)
+        check_language_codes("languages", self.languages)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
-from pipelines.clean.config import LangIdConfig
+from pipelines.clean.config import LangIdConfig, pipeline_language
 from pipelines.clean.failure import Failure
 
 UNDETERMINED = "und"
@@ -36,11 +36,6 @@ class LanguageGuess(NamedTuple):
 
 
 UNDETERMINED_GUESS = LanguageGuess(UNDETERMINED, 0.0, UNDETERMINED)
-
-
-def pipeline_language(code: str) -> str:
-    """The code the pipeline uses for a langdetect code: Chinese variants fold into 'zh'."""
-    return "zh" if code.startswith("zh") else code
 
 
 class LanguageIdentifier:

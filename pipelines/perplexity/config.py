@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipelines.options import option
+from pipelines.clean.config import check_language_codes
 from pipelines.perplexity.scoring import BUCKETS, lang_thresholds
 
 MODES = ("absolute", "percentile")
@@ -64,7 +65,8 @@ class PerplexityConfig:
         if self.max_ppl is not None and self.max_ppl <= 0:
             raise ValueError(f"max_ppl must be positive or null, got {self.max_ppl}")
         try:
-            lang_thresholds(self.max_ppl_by_lang)
+            # "" is the language of documents no stage identified
+            check_language_codes("languages", [lang for lang in lang_thresholds(self.max_ppl_by_lang) if lang])
         except ValueError as e:
             raise ValueError(f"max_ppl_by_lang: {e}") from None
         if not 0.0 < self.head_max_percentile < self.middle_max_percentile < 100.0:

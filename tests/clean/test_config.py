@@ -35,6 +35,8 @@ def test_mutable_defaults_are_not_shared():
         (lambda: LangIdConfig(min_probability=1.5), "min_probability"),
         (lambda: LangIdConfig(prefix_chars=0), "prefix_chars"),
         (lambda: LangIdConfig(languages=["EN"]), "languages"),
+        (lambda: LangIdConfig(languages=["en", "eng"]), "languages"),
+        (lambda: LangIdConfig(languages=["zh-hk"]), "languages"),
         (lambda: EncodingConfig(max_bad_byte_fraction=-0.1), "max_bad_byte_fraction"),
         (lambda: GopherQualityConfig(min_words=200, max_words=100), "min_words"),
         (lambda: GopherQualityConfig(min_alpha_words_ratio=2.0), "min_alpha_words_ratio"),
@@ -78,3 +80,18 @@ def test_the_project_config_loader_reads_the_tree(tmp_path):
     path.write_text("langid:\n  min_probability: 1.5\n")
     with pytest.raises(ConfigError, match="min_probability must be within"):
         load_config(CleanConfig, str(path))
+
+
+def test_language_codes_are_the_ones_language_identification_reports():
+    assert LangIdConfig(languages=["en", "zh", "zh-tw", "ja", "sw"]).languages[-1] == "sw"
+    with pytest.raises(ValueError, match=r"languages entries must be language codes .*\(did you mean 'en'\?\), "
+                                         r"got 'EN'"):
+        LangIdConfig(languages=["EN"])
+
+
+def test_unknown_language_in_perplexity_thresholds_is_refused():
+    from pipelines.perplexity.config import PerplexityConfig
+
+    assert PerplexityConfig(model="m", max_ppl_by_lang=["en=800", "=900"]).max_ppl_by_lang == ["en=800", "=900"]
+    with pytest.raises(ValueError, match=r"max_ppl_by_lang: languages entries .* got 'eng'"):
+        PerplexityConfig(model="m", max_ppl_by_lang=["eng=800"])
