@@ -34,10 +34,14 @@ class Document:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Document":
-        """Inverse of `to_row`; accepts `meta` as a JSON string, a dict or missing."""
+        """Inverse of `to_row`; accepts `meta` as a JSON string, a dict or missing.
+
+        Raises ValueError when `meta` is not a JSON object (json.JSONDecodeError is one)."""
         meta = row.get("meta") or {}
         if isinstance(meta, str):
             meta = json.loads(meta) if meta else {}
+        if not isinstance(meta, dict):
+            raise ValueError(f"meta is a JSON {type(meta).__name__}, not an object")
         return cls(
             id=row["id"],
             text=row["text"],
@@ -70,5 +74,6 @@ class Rejected:
 def stable_id(source_key: str, position: int) -> str:
     """Id of a document that came without one: a hash of its source path (relative to the
     input root, so moving the corpus keeps ids) and its position in that file."""
-    digest = hashlib.blake2b(f"{source_key}\x00{position}".encode("utf-8"), digest_size=10)
+    # surrogateescape: a file name that is not UTF-8 hashes its original bytes instead of failing.
+    digest = hashlib.blake2b(f"{source_key}\x00{position}".encode("utf-8", "surrogateescape"), digest_size=10)
     return digest.hexdigest()

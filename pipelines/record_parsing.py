@@ -2,16 +2,21 @@
 
 Pure functions: no Beam here. Every problem with a record becomes a `Rejected` with stage
 "read", a reason from READ_REJECTION_REASONS and a detail naming file and line, so a bad
-record never stops a job and is never silently dropped.
+record never stops a job and is never silently dropped. A Document that leaves here can be
+written by every later stage: its strings are valid Unicode and its metadata serialises as JSON.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from typing import Any, Iterable, Iterator
 
+import pyarrow as pa
+
 from pipelines.clean.config import EncodingConfig
-from pipelines.clean.encoding import decode_bytes
+from pipelines.clean.encoding import decode_bytes, first_lone_surrogate
 from pipelines.document import Document, Rejected, stable_id
 from pipelines.input_files import InputFile
 from pipelines.job_config import ReadConfig
@@ -26,18 +31,66 @@ READ_REJECTION_REASONS = (
     "unreadable_file",
 )
 STAGE_COLUMNS = frozenset({"id", "text", "lang", "source", "meta"})
+# json.dumps, pickle (Beam's coders) and the JSON parser recurse once per level against the
+# interpreter's limit of 1000 frames, shared with the stack of whatever stage handles the record:
+# a record the parser accepted at 900 levels can still break a later stage. 100 leaves room.
+MAX_NESTING_DEPTH = 100
+# A lone surrogate reaches a JSON record only through a \uD800-\uDFFF escape: the decoded line
+# itself never holds one. Only lines with such an escape need their strings checked.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# What converting a Parquet value to Python raises: invalid UTF-8 in a string column
+# (UnicodeDecodeError), dates and durations out of Python's range (OverflowError), an unknown
+# time zone (a KeyError from pytz), and Arrow's own conversion errors.
+_VALUE_CONVERSION_ERRORS = (ValueError, ArithmeticError, LookupError, pa.ArrowException)
 
 
 def read_rejection(file: InputFile, position: int, reason: str, detail: str, text: str = "",
                    doc_id: str | None = None) -> Rejected:
     """A read-stage rejection for the record at `position` of `file` (line number, row or 0)."""
-    where = f"{file.path}:{position}" if position else file.path
-    doc = Document(id=doc_id or stable_id(file.key, position), text=text, source=file.path)
+    where = f"{_printable(file.path)}:{position}" if position else _printable(file.path)
+    doc = Document(id=doc_id or stable_id(file.key, position), text=text, source=_printable(file.path))
     return Rejected(doc=doc, stage=READ_STAGE, reason=reason, detail=f"{where}: {detail}")
 
 
+def storage_problem(value: Any, field: str = "", check_strings: bool = True,
+                    depth: int = 1) -> tuple[str, str] | None:
+    """Why a parsed record (or its field named `field`) cannot be stored, as (reason, detail):
+    `bad_encoding` for a string or key holding a lone surrogate, `malformed_json` for objects and
+    arrays nested deeper than MAX_NESTING_DEPTH or an integer too long to write as JSON. None when
+    every later stage can write it. `check_strings=False` skips the string checks (for records
+    whose source cannot hold a lone surrogate)."""
+    name = field or "record"
+    if isinstance(value, str):
+        at = first_lone_surrogate(value) if check_strings else None
+        if at is not None:
+            return "bad_encoding", (f"field '{name}' is not valid Unicode: lone surrogate "
+                                    f"U+{ord(value[at]):04X} at character {at}")
+        return None
+    if isinstance(value, int):
+        return _int_problem(value, name)
+    if not isinstance(value, (dict, list)):
+        return None
+    if depth > MAX_NESTING_DEPTH:
+        return "malformed_json", f"field '{name}' nests objects/arrays deeper than {MAX_NESTING_DEPTH} levels"
+    if isinstance(value, list):
+        items: Iterable[tuple[str, Any]] = ((f"{name}[{i}]", item) for i, item in enumerate(value))
+    else:
+        items = []
+        for key, item in value.items():
+            if check_strings and first_lone_surrogate(key) is not None:
+                return "bad_encoding", f"field name '{_printable(key)}' in '{name}' is not valid Unicode (lone surrogate)"
+            items.append((f"{field}.{_printable(key)}" if field else _printable(key), item))
+    for sub, item in items:
+        problem = storage_problem(item, sub, check_strings, depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
 def document_from_record(record: Any, file: InputFile, position: int, cfg: ReadConfig) -> Document | Rejected:
-    """A JSON object or Parquet row as a Document: `text` required, `id` optional, the rest is meta."""
+    """A JSON object or Parquet row as a Document: `text` required, `id` optional, the rest is meta.
+
+    `record` must already have passed `storage_problem`."""
     if not isinstance(record, dict):
         return read_rejection(file, position, "malformed_json", f"expected a JSON object, got {type(record).__name__}")
     given_id = record.get(cfg.id_field)
@@ -48,7 +101,7 @@ def document_from_record(record: Any, file: InputFile, position: int, cfg: ReadC
         return read_rejection(file, position, "missing_text", f"field '{cfg.text_field}' {problem}",
                               text=_preview(record), doc_id=doc_id)
     meta = {k: v for k, v in record.items() if k not in (cfg.text_field, cfg.id_field)}
-    return Document(id=doc_id, text=text, source=file.path, meta=meta)
+    return Document(id=doc_id, text=text, source=_printable(file.path), meta=meta)
 
 
 def decode_record(raw: bytes, encoding: EncodingConfig) -> tuple[str | None, str]:
@@ -63,7 +116,10 @@ def decode_record(raw: bytes, encoding: EncodingConfig) -> tuple[str | None, str
 
 def parse_json_line(raw: bytes, file: InputFile, lineno: int, cfg: ReadConfig,
                     encoding: EncodingConfig) -> Document | Rejected:
-    """One line of a JSONL file (1-based `lineno`) as a Document, or the reason it cannot be one."""
+    """One line of a JSONL file (1-based `lineno`) as a Document, or the reason it cannot be one.
+
+    Never raises: whatever the JSON parser refuses (syntax, nesting past its recursion limit,
+    integers over Python's digit limit) is `malformed_json`."""
     if len(raw) > cfg.max_record_bytes:
         return read_rejection(file, lineno, "too_large", f"record of {len(raw):,} bytes exceeds "
                                                          f"read.max_record_bytes={cfg.max_record_bytes:,}")
@@ -74,6 +130,13 @@ def parse_json_line(raw: bytes, file: InputFile, lineno: int, cfg: ReadConfig,
         record = json.loads(text)
     except json.JSONDecodeError as e:
         return read_rejection(file, lineno, "malformed_json", f"{e.msg} at column {e.colno}", text=text)
+    except (ValueError, RecursionError, MemoryError) as e:
+        # The parser's limits: too deep a nesting, an integer over sys.get_int_max_str_digits(),
+        # or a structure too large for memory. The line is bad, not the job.
+        return read_rejection(file, lineno, "malformed_json", f"{type(e).__name__}: {_first_line(e)}", text=text)
+    problem = storage_problem(record, check_strings=_SURROGATE_ESCAPE.search(raw) is not None)
+    if problem is not None:
+        return read_rejection(file, lineno, *problem, text=text)
     doc = document_from_record(record, file, lineno, cfg)
     if note and isinstance(doc, Document):
         doc.meta["encoding_repair"] = note
@@ -90,7 +153,7 @@ def parse_text_file(raw: bytes, file: InputFile, cfg: ReadConfig, encoding: Enco
     text, note = decode_record(raw, encoding)
     if text is None:
         return read_rejection(file, 0, "bad_encoding", note)
-    doc = Document(id=stable_id(file.key, 0), text=text, source=file.path)
+    doc = Document(id=stable_id(file.key, 0), text=text, source=_printable(file.path))
     if note:
         doc.meta["encoding_repair"] = note
     return doc
@@ -102,17 +165,118 @@ def documents_from_rows(rows: Iterable[dict], file: InputFile, cfg: ReadConfig, 
     its ids, language and metadata; any other Parquet file is read like JSON objects."""
     from_stage = STAGE_COLUMNS <= columns
     for offset, row in enumerate(rows):
-        position = start + offset + 1
-        if from_stage and isinstance(row.get("text"), str) and row.get("id"):
-            yield Document.from_row(row)
+        yield _document_from_row(row, file, start + offset + 1, cfg, from_stage)
+
+
+def documents_from_batch(batch: pa.RecordBatch, file: InputFile, cfg: ReadConfig, start: int = 0,
+                         columns: frozenset[str] = frozenset()) -> Iterator[Document | Rejected]:
+    """A Parquet record batch as Documents, like `documents_from_rows`. A value Python cannot
+    decode (invalid UTF-8 in a string column another tool wrote, a date out of range) rejects
+    its row as `bad_encoding` naming the column; the other rows of the batch are read."""
+    names = batch.schema.names
+    values = [_column_values(column) for column in batch.columns]
+    from_stage = STAGE_COLUMNS <= columns
+    for i in range(batch.num_rows):
+        position = start + i + 1
+        row = {name: column[i] for name, column in zip(names, values)}
+        undecodable = next(((name, v) for name, v in row.items() if isinstance(v, _Undecodable)), None)
+        if undecodable is not None:
+            name, value = undecodable
+            yield read_rejection(file, position, "bad_encoding",
+                                 f"column '{_printable(name)}' cannot be decoded: {value.error}")
         else:
-            yield document_from_record(_jsonable(row), file, position, cfg)
+            yield _document_from_row(row, file, position, cfg, from_stage)
 
 
-def _jsonable(row: dict) -> dict:
-    # Parquet values such as timestamps or decimals must survive json.dumps of the meta column.
-    return {k: v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v)
-            for k, v in row.items()}
+class _Undecodable:
+    """A Parquet value whose conversion to Python failed, standing in for it in its row."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException):
+        self.error = f"{type(error).__name__}: {_first_line(error)}"
+
+
+def _column_values(column: pa.Array) -> list:
+    try:
+        return column.to_pylist()
+    except _VALUE_CONVERSION_ERRORS:
+        # One bad value fails the whole column; convert value by value to find the rows it spoils.
+        return [_scalar_value(column, i) for i in range(len(column))]
+
+
+def _scalar_value(column: pa.Array, i: int) -> Any:
+    try:
+        return column[i].as_py()
+    except _VALUE_CONVERSION_ERRORS as e:
+        return _Undecodable(e)
+
+
+def _document_from_row(row: dict, file: InputFile, position: int, cfg: ReadConfig,
+                       from_stage: bool) -> Document | Rejected:
+    if from_stage and _is_stage_row(row):
+        return _stage_document(row, file, position)
+    record = _jsonable(row)
+    problem = storage_problem(record)
+    if problem is not None:
+        return read_rejection(file, position, *problem)
+    return document_from_record(record, file, position, cfg)
+
+
+def _is_stage_row(row: dict) -> bool:
+    return (isinstance(row.get("id"), str) and bool(row["id"]) and isinstance(row.get("text"), str)
+            and all(isinstance(row.get(k), (str, type(None))) for k in ("lang", "source"))
+            and isinstance(row.get("meta"), (str, dict, type(None))))
+
+
+def _stage_document(row: dict, file: InputFile, position: int) -> Document | Rejected:
+    for column in ("id", "text", "lang", "source"):
+        problem = storage_problem(row.get(column), column)
+        if problem is not None:
+            return read_rejection(file, position, *problem)
+    try:
+        doc = Document.from_row(row)
+    except (ValueError, RecursionError) as e:
+        # A stage writes meta as a JSON object; another tool's file may hold anything there.
+        return read_rejection(file, position, "malformed_json", f"column 'meta': {type(e).__name__}: "
+                                                                f"{_first_line(e)}", doc_id=row["id"])
+    problem = storage_problem(doc.meta, "meta")
+    if problem is not None:
+        return read_rejection(file, position, *problem, doc_id=doc.id)
+    return doc
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    # Parquet values such as timestamps or decimals, also inside lists and structs, must survive
+    # json.dumps of the meta column. Past the nesting limit storage_problem rejects the record.
+    if isinstance(value, (str, int, float, bool, type(None))) or depth > MAX_NESTING_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in value]
+    return str(value)
+
+
+def _int_problem(value: int, name: str) -> tuple[str, str] | None:
+    limit = sys.get_int_max_str_digits()
+    # bit_length * log10(2) bounds the digit count; only integers near the limit are converted.
+    if not limit or value.bit_length() * 0.30103 < limit - 1:
+        return None
+    try:
+        int.__repr__(value)
+    except ValueError as e:
+        return "malformed_json", f"field '{name}': {_first_line(e)}"
+    return None
+
+
+def _printable(text: str) -> str:
+    # Names and paths go into details and ids; a lone surrogate there would break the write.
+    return text if first_lone_surrogate(text) is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).split("\n", 1)[0][:300]
 
 
 def _preview(record: dict, limit: int = 2000) -> str:

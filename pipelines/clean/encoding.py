@@ -41,6 +41,20 @@ def binary_note(text: str, max_control_fraction: float) -> str | None:
     return None
 
 
+def first_lone_surrogate(text: str) -> int | None:
+    """Index of the first lone surrogate (U+D800..U+DFFF) in `text`, or None when `text` is valid
+    Unicode that UTF-8 can encode. Such characters come from JSON escapes like "\\ud800" and make
+    every later write of the text (Parquet, tar shards, tokenizers) fail."""
+    if text.isascii():
+        return None
+    try:
+        # One C-level encode is several times faster than a regex scan for the same answer.
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return e.start
+    return None
+
+
 def _looks_like_cp1252(data: bytes, bad_utf8_bytes: int) -> bool:
     non_ascii = len(data) - len(data.translate(None, _HIGH_BYTES))
     # Where most high bytes form valid UTF-8 sequences the input is damaged UTF-8, and reading
