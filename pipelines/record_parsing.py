@@ -49,7 +49,9 @@ def read_rejection(file: InputFile, position: int, reason: str, detail: str, tex
     """A read-stage rejection for the record at `position` of `file` (line number, row or 0)."""
     where = f"{_printable(file.path)}:{position}" if position else _printable(file.path)
     doc = Document(id=doc_id or stable_id(file.key, position), text=text, source=_printable(file.path))
-    return Rejected(doc=doc, stage=READ_STAGE, reason=reason, detail=f"{where}: {detail}")
+    # Arrow's messages span lines; a detail is one line whatever the error said.
+    one_line = "; ".join(part.strip() for part in detail.splitlines() if part.strip())
+    return Rejected(doc=doc, stage=READ_STAGE, reason=reason, detail=f"{where}: {one_line}")
 
 
 def storage_problem(value: Any, field: str = "", check_strings: bool = True,
@@ -133,7 +135,7 @@ def parse_json_line(raw: bytes, file: InputFile, lineno: int, cfg: ReadConfig,
     except (ValueError, RecursionError, MemoryError) as e:
         # The parser's limits: too deep a nesting, an integer over sys.get_int_max_str_digits(),
         # or a structure too large for memory. The line is bad, not the job.
-        return read_rejection(file, lineno, "malformed_json", f"{type(e).__name__}: {_first_line(e)}", text=text)
+        return read_rejection(file, lineno, "malformed_json", f"{type(e).__name__}: {e}", text=text)
     problem = storage_problem(record, check_strings=_SURROGATE_ESCAPE.search(raw) is not None)
     if problem is not None:
         return read_rejection(file, lineno, *problem, text=text)
@@ -194,7 +196,7 @@ class _Undecodable:
     __slots__ = ("error",)
 
     def __init__(self, error: BaseException):
-        self.error = f"{type(error).__name__}: {_first_line(error)}"
+        self.error = f"{type(error).__name__}: {error}"
 
 
 def _column_values(column: pa.Array) -> list:
@@ -239,7 +241,7 @@ def _stage_document(row: dict, file: InputFile, position: int) -> Document | Rej
     except (ValueError, RecursionError) as e:
         # A stage writes meta as a JSON object; another tool's file may hold anything there.
         return read_rejection(file, position, "malformed_json", f"column 'meta': {type(e).__name__}: "
-                                                                f"{_first_line(e)}", doc_id=row["id"])
+                                                                f"{e}", doc_id=row["id"])
     problem = storage_problem(doc.meta, "meta")
     if problem is not None:
         return read_rejection(file, position, *problem, doc_id=doc.id)
@@ -266,17 +268,13 @@ def _int_problem(value: int, name: str) -> tuple[str, str] | None:
     try:
         int.__repr__(value)
     except ValueError as e:
-        return "malformed_json", f"field '{name}': {_first_line(e)}"
+        return "malformed_json", f"field '{name}': {e}"
     return None
 
 
 def _printable(text: str) -> str:
     # Names and paths go into details and ids; a lone surrogate there would break the write.
     return text if first_lone_surrogate(text) is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).split("\n", 1)[0][:300]
 
 
 def _preview(record: dict, limit: int = 2000) -> str:
