@@ -18,6 +18,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from pipelines.atomic_write import temporary_name, write_atomically
 from pipelines.clean.config import EncodingConfig
 from pipelines.config_loader import ConfigError
 from pipelines.document import Document, Rejected
@@ -25,6 +26,7 @@ from pipelines.input_files import LEDGER_FILE, InputFile
 from pipelines.job_config import ReadConfig
 from pipelines.ledger import build_ledger
 from pipelines.record_parsing import documents_from_rows, parse_json_line, parse_text_file, read_rejection
+from pipelines.stage_folder import describe_part
 
 DOCUMENTS = "documents"
 REJECTED = "rejected"
@@ -178,8 +180,10 @@ class WriteStageOutput(beam.PTransform):
     Input: a dict with `inputs` (the PCollections whose elements count as the stage's input),
     `kept` (Documents), `rejected` (Rejected), optionally `added` (Documents the stage created) and
     `upstream` (the ledger of the stage before, when both run in one job). The ledger is computed
-    from the data itself, and the job fails if input + added != kept + rejected. The transform's
-    output is a PCollection holding the ledger.
+    from the data itself, and the job fails if input + added != kept + rejected. Its `parts` give
+    each written data part's path, rows, bytes and sha256, so a later stage can check the folder
+    (pipelines.stage_folder.read_stage_folder). The transform's output is a PCollection holding
+    the ledger.
     """
 
     def __init__(self, output: str, stage: str, params: dict[str, Any], inputs: list[str], runner: str,
@@ -201,6 +205,8 @@ class WriteStageOutput(beam.PTransform):
             | "WriteKept" >> beam.io.WriteToParquet(
                 FileSystems.join(self._output, "data", "part"), KEPT_SCHEMA, file_name_suffix=".parquet")
         )
+        # WriteToParquet yields each part's final name once it is in place.
+        kept_parts = kept_writes | "DescribeKeptParts" >> beam.Map(describe_part)
         rejected_writes = (
             rejected
             | "RejectedRows" >> beam.Map(Rejected.to_row)
@@ -233,25 +239,25 @@ class WriteStageOutput(beam.PTransform):
             | "BuildLedger" >> beam.Map(
                 _ledger_from_counts, si.AsSingleton(input_count), si.AsSingleton(kept_count),
                 si.AsList(reason_counts), si.AsSingleton(added_count), si.AsSingleton(added_kept_count),
-                si.AsList(upstream),
+                si.AsList(upstream), si.AsList(kept_parts),
                 # waiting on the writes makes ledger.json the last file written: its presence marks completion
-                si.AsList(kept_writes), si.AsList(rejected_writes),
+                si.AsList(rejected_writes),
                 stage=stage, ledger_args=self._ledger_args)
             | "WriteLedger" >> beam.Map(write_ledger, self._output)
         )
 
 
-def _ledger_from_counts(_, n_input, n_kept, reasons, n_added, n_added_kept, in_job_upstream, _kept_files,
+def _ledger_from_counts(_, n_input, n_kept, reasons, n_added, n_added_kept, in_job_upstream, kept_parts,
                         _rejected_files, stage, ledger_args):
     args = dict(ledger_args, upstream=ledger_args["upstream"] + list(in_job_upstream))
-    return build_ledger(stage, n_input, n_kept, reasons, added=n_added, added_kept=n_added_kept, **args)
+    return build_ledger(stage, n_input, n_kept, reasons, parts=kept_parts, added=n_added, added_kept=n_added_kept,
+                        **args)
 
 
 def write_json(content: dict, path: str) -> dict:
-    """Write `content` as indented JSON to `path` (any Beam filesystem); returns it."""
-    with FileSystems.create(path, mime_type="application/json",
-                            compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        fh.write(json.dumps(content, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
+    """Write `content` as indented JSON to `path` (any Beam filesystem); returns it. The file
+    appears complete or not at all: its presence is what marks an output finished."""
+    write_atomically(path, json.dumps(content, indent=2, ensure_ascii=False, default=str).encode("utf-8"))
     return content
 
 
@@ -289,9 +295,18 @@ def prepare_output(output: str, marker: str = LEDGER_FILE, stage_folders: list[s
     stale_prefixes = tuple(FileSystems.join(f, sub) + "/" for f in folders for sub in ("data", "rejected"))
     stage_ledgers = {FileSystems.join(f, LEDGER_FILE) for f in folders}
     kept_prefixes = tuple(FileSystems.join(output, m) + "/" for m in managed_folders)
+    # a run killed while writing a ledger (or the marker) leaves its temporary file
+    json_folders = {f.rstrip("/") for f in folders} | {output.rstrip("/")}
+    ledger_temporary, marker_temporary = temporary_name(LEDGER_FILE), temporary_name(marker)
+
+    def is_temporary(path: str) -> bool:
+        folder, name = path.rsplit("/", 1)
+        return folder in json_folders and bool(ledger_temporary.match(name) or marker_temporary.match(name))
+
     stale, foreign = [], []
     for path in existing:
-        if path == marker_path or path in stage_ledgers or path.startswith(stale_prefixes):
+        if (path == marker_path or path in stage_ledgers or path.startswith(stale_prefixes)
+                or is_temporary(path)):
             stale.append(path)
         elif not path.startswith(kept_prefixes):
             foreign.append(path)

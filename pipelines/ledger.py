@@ -1,31 +1,46 @@
 """The ledger of a data stage: what came in, what was kept, what was rejected and why.
 
 `build_ledger` is pure; the Beam layer feeds it counts computed as data (so the ledger is
-exact on every runner) and checks the invariant input == kept + rejected.
+exact on every runner) and checks the invariant input == kept + rejected. `validate_ledger`
+checks a ledger read back from a stage folder before a later stage trusts it.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+# One entry of a ledger's `parts`: a data part file of the stage folder (path relative to it).
+PART_FIELDS = {"path": str, "rows": int, "bytes": int, "sha256": str}
+DATA_FOLDER = "data"
+_COUNT_FIELDS = ("input", "kept", "rejected_total")
+
 
 class LedgerImbalance(RuntimeError):
     """Documents were lost or invented between a stage's input and its outputs."""
 
 
+class LedgerError(ValueError):
+    """A ledger.json that is not a complete, consistent ledger."""
+
+
 def build_ledger(stage: str, input_count: int, kept: int, rejected: Iterable[tuple[str, int]],
                  params: dict[str, Any], inputs: list[str], runner: str,
-                 upstream: list[dict] | None = None, added: int = 0, added_kept: int = 0) -> dict[str, Any]:
+                 parts: list[dict[str, Any]], upstream: list[dict] | None = None, added: int = 0,
+                 added_kept: int = 0) -> dict[str, Any]:
     """The ledger.json content of a stage; raises LedgerImbalance if the counts do not add up.
 
     `added` counts documents the stage created (augmentations), `added_kept` those of them kept:
-    then input + added == kept + rejected.
+    then input + added == kept + rejected. `parts` describes each written data part file
+    (PART_FIELDS); their rows must sum to `kept`.
     """
     by_reason = dict(sorted(rejected))
     total = sum(by_reason.values())
     if input_count + added != kept + total:
         came_in = f"input {input_count}" + (f" + added {added}" if added else "")
         raise LedgerImbalance(f"{stage}: {came_in} != kept {kept} + rejected {total} ({by_reason})")
+    written = sum(part["rows"] for part in parts)
+    if written != kept:
+        raise LedgerImbalance(f"{stage}: kept {kept} but the data parts hold {written} rows")
     extra = {"added": added, "added_kept": added_kept} if added else {}
     return {
         "stage": stage,
@@ -38,7 +53,63 @@ def build_ledger(stage: str, input_count: int, kept: int, rejected: Iterable[tup
         "inputs": inputs,
         "runner": runner,
         "upstream": upstream or [],
+        "parts": sorted(parts, key=lambda part: part["path"]),
     }
+
+
+def validate_ledger(ledger: Any) -> dict[str, Any]:
+    """Return `ledger` if it has every key a later stage relies on, with consistent counts and
+    `parts` whose rows sum to `kept`; else raise LedgerError naming the first problem."""
+    if not isinstance(ledger, dict):
+        raise LedgerError("not a JSON object")
+    missing = [key for key in ("stage", *_COUNT_FIELDS, "rejected", "upstream") if key not in ledger]
+    if missing:
+        raise LedgerError(f"lacks {', '.join(missing)}")
+    if "parts" not in ledger:
+        raise LedgerError("has no 'parts' (written by a fullchain before part checksums); "
+                          "re-run the stage that wrote it")
+    if not isinstance(ledger["stage"], str):
+        raise LedgerError("'stage' is not a string")
+    for key in (*_COUNT_FIELDS, "added"):
+        if key in ledger and not _is_count(ledger[key]):
+            raise LedgerError(f"'{key}' is not a non-negative integer")
+    rejected = ledger["rejected"]
+    if not isinstance(rejected, dict) or not all(_is_count(n) for n in rejected.values()):
+        raise LedgerError("'rejected' is not an object of reason -> count")
+    if sum(rejected.values()) != ledger["rejected_total"]:
+        raise LedgerError(f"'rejected' sums to {sum(rejected.values())}, not rejected_total "
+                          f"{ledger['rejected_total']}")
+    if ledger["input"] + ledger.get("added", 0) != ledger["kept"] + ledger["rejected_total"]:
+        raise LedgerError("input + added != kept + rejected_total")
+    if not isinstance(ledger["upstream"], list):
+        raise LedgerError("'upstream' is not a list")
+    _validate_parts(ledger["parts"], ledger["kept"])
+    return ledger
+
+
+def _validate_parts(parts: Any, kept: int) -> None:
+    if not isinstance(parts, list):
+        raise LedgerError("'parts' is not a list")
+    seen = set()
+    for i, part in enumerate(parts):
+        if not isinstance(part, dict):
+            raise LedgerError(f"parts[{i}] is not an object")
+        for name, kind in PART_FIELDS.items():
+            if not isinstance(part.get(name), kind) or isinstance(part.get(name), bool):
+                raise LedgerError(f"parts[{i}].{name} missing or not {kind.__name__}")
+        folder, _, name = part["path"].partition("/")
+        if folder != DATA_FOLDER or not name or "/" in name or name.startswith("."):
+            raise LedgerError(f"parts[{i}].path {part['path']!r} is not a file directly in {DATA_FOLDER}/")
+        if part["path"] in seen:
+            raise LedgerError(f"parts[{i}]: {part['path']} is listed twice")
+        seen.add(part["path"])
+    rows = sum(part["rows"] for part in parts)
+    if rows != kept:
+        raise LedgerError(f"its parts hold {rows} rows but 'kept' is {kept}")
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def ledger_table(ledger: dict[str, Any]) -> str:

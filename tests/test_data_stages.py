@@ -15,6 +15,7 @@ from pipelines.config_loader import load_config
 from pipelines.job_config import RunConfig
 from pipelines.ledger import ledger_counter_values
 from pipelines.sample_corpus import generate_corpus, write_jsonl
+from pipelines.stage_folder import read_stage_folder
 from pipelines.stage_job import run_stage
 
 from .clean.samples import CHINESE, ENGLISH
@@ -38,6 +39,11 @@ def assert_balanced(outcome, output):
     assert ledger["input"] == ledger["kept"] + sum(ledger["rejected"].values())
     assert ledger["kept"] == len(rows(output, "data"))
     assert ledger["rejected_total"] == len(rows(output, "rejected"))
+    # every data part is in the ledger with its rows, and the folder verifies as a later stage's input
+    assert sorted(p["path"] for p in ledger["parts"]) == sorted(
+        os.path.relpath(f, output) for f in glob.glob(os.path.join(output, "data", "*")) if os.path.isfile(f))
+    assert sum(p["rows"] for p in ledger["parts"]) == ledger["kept"]
+    assert read_stage_folder(output)[0] == ledger
     assert outcome.counters == ledger_counter_values(ledger)  # Beam metrics agree with the data
 
 

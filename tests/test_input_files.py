@@ -7,6 +7,8 @@ import pytest
 from pipelines.config_loader import ConfigError
 from pipelines.input_files import file_format, resolve_input
 
+from .test_stage_folders import write_stage_folder
+
 
 def test_formats_by_extension():
     assert file_format("a/b.jsonl.gz") == "jsonl"
@@ -28,12 +30,14 @@ def test_folder_glob_and_keys_relative_to_root(tmp_path):
 
 
 def test_stage_folder_reads_its_data_and_ledger(tmp_path):
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "part-0.parquet").write_bytes(b"")
-    (tmp_path / "ledger.json").write_text(json.dumps({"stage": "clean", "input": 3}))
-    resolved = resolve_input(str(tmp_path))
-    assert [f.format for f in resolved.files] == ["parquet"]
+    write_stage_folder(tmp_path / "clean")
+    resolved = resolve_input(str(tmp_path / "clean"))
+    assert [f.format for f in resolved.files] == ["parquet", "parquet"]
     assert resolved.upstream_ledgers[0]["stage"] == "clean"
+    # a hand-made ledger is not a stage's: it lacks the counts and parts that are checked
+    (tmp_path / "clean" / "ledger.json").write_text(json.dumps({"stage": "clean", "input": 3}))
+    with pytest.raises(ConfigError, match="not a valid ledger: lacks kept"):
+        resolve_input(str(tmp_path / "clean"))
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -2,12 +2,19 @@
 
 import pytest
 
-from pipelines.ledger import LedgerImbalance, build_ledger, ledger_counter_values, ledger_table
+from pipelines.ledger import (
+    LedgerError, LedgerImbalance, build_ledger, ledger_counter_values, ledger_table, validate_ledger,
+)
+
+
+def parts(*rows):
+    return [{"path": f"data/part-{i:05d}-of-{len(rows):05d}.parquet", "rows": n, "bytes": 100 + n, "sha256": "0" * 64}
+            for i, n in enumerate(rows)]
 
 
 def test_balanced_ledger_and_table():
     ledger = build_ledger("clean", 10, 7, [("too_long", 1), ("blocklist", 2)], params={"a": 1},
-                          inputs=["x.jsonl"], runner="local")
+                          inputs=["x.jsonl"], runner="local", parts=parts(3, 4))
     assert ledger["rejected"] == {"blocklist": 2, "too_long": 1}
     assert ledger["rejected_total"] == 3
     table = ledger_table(ledger)
@@ -16,20 +23,49 @@ def test_balanced_ledger_and_table():
 
 def test_imbalance_is_an_error():
     with pytest.raises(LedgerImbalance, match="input 10 != kept 7 \\+ rejected 2"):
-        build_ledger("dedup", 10, 7, [("near_duplicate", 2)], params={}, inputs=[], runner="local")
+        build_ledger("dedup", 10, 7, [("near_duplicate", 2)], params={}, inputs=[], runner="local",
+                     parts=parts(7))
 
 
 def test_counter_values_expected_from_a_ledger():
     ledger = build_ledger("dedup", 5, 3, [("near_duplicate", 2), ("duplicate_id", 0)], params={}, inputs=[],
-                          runner="local")
+                          runner="local", parts=parts(3))
     assert ledger_counter_values(ledger) == {"dedup.kept": 3, "dedup.rejected.near_duplicate": 2}
 
 
 def test_added_documents_balance_against_kept_and_rejected():
     ledger = build_ledger("backtranslate", 10, 13, [("roundtrip_drift", 2)], params={}, inputs=[],
-                          runner="local", added=5, added_kept=3)
+                          runner="local", added=5, added_kept=3, parts=parts(13))
     assert (ledger["added"], ledger["added_kept"]) == (5, 3)
     assert "added and kept" in ledger_table(ledger)
     with pytest.raises(LedgerImbalance, match="input 10 \\+ added 5 != kept 12"):
         build_ledger("backtranslate", 10, 12, [("roundtrip_drift", 2)], params={}, inputs=[], runner="local",
-                     added=5)
+                     added=5, parts=parts(12))
+
+
+def test_kept_must_equal_the_rows_of_the_written_parts():
+    with pytest.raises(LedgerImbalance, match="kept 7 but the data parts hold 6 rows"):
+        build_ledger("clean", 10, 7, [("too_long", 3)], params={}, inputs=[], runner="local", parts=parts(3, 3))
+
+
+def valid_ledger():
+    return build_ledger("clean", 10, 7, [("too_long", 3)], params={}, inputs=[], runner="local", parts=parts(3, 4))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda l: [], "not a JSON object"),
+    (lambda l: {}, "lacks stage, input, kept, rejected_total, rejected, upstream"),
+    (lambda l: {k: v for k, v in l.items() if k != "parts"}, "has no 'parts'.*re-run the stage"),
+    (lambda l: {**l, "kept": "7"}, "'kept' is not a non-negative integer"),
+    (lambda l: {**l, "kept": True}, "'kept' is not a non-negative integer"),
+    (lambda l: {**l, "rejected": {"too_long": 2}}, "'rejected' sums to 2, not rejected_total 3"),
+    (lambda l: {**l, "input": 11}, "input \\+ added != kept \\+ rejected_total"),
+    (lambda l: {**l, "parts": l["parts"][:1]}, "its parts hold 3 rows but 'kept' is 7"),
+    (lambda l: {**l, "parts": [{**l["parts"][0], "sha256": None}, l["parts"][1]]}, "parts\\[0\\].sha256 missing"),
+    (lambda l: {**l, "parts": [{**l["parts"][0], "path": "../x.parquet"}, l["parts"][1]]}, "not a file directly in data/"),
+    (lambda l: {**l, "parts": [l["parts"][0], {**l["parts"][1], "path": l["parts"][0]["path"]}]}, "listed twice"),
+])
+def test_validate_ledger_names_the_first_problem(change, message):
+    assert validate_ledger(valid_ledger()) == valid_ledger()
+    with pytest.raises(LedgerError, match=message):
+        validate_ledger(change(valid_ledger()))

@@ -11,11 +11,11 @@ are all complete.
 from __future__ import annotations
 
 import re
-import uuid
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.atomic_write import temporary_name, write_atomically
 from pipelines.config_loader import ConfigError
 from pipelines.shard.assignment import SPLITS
 from pipelines.shard.manifest import MANIFEST_FILE
@@ -24,19 +24,8 @@ from pipelines.shard.tokenizer_files import TokenizerFiles
 TOKENIZER_FOLDER = "tokenizer"
 OWN_FOLDERS = (*SPLITS, TOKENIZER_FOLDER)
 _OWN_SPLIT_FILE = re.compile(r"^\.?shard-\d{6}\.tar(\.tmp-[0-9a-f]+)?$")
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Write `data` to `path` via a temporary `.NAME.tmp-RANDOM` in the same folder and a rename."""
-    folder, name = path.rsplit("/", 1)
-    temporary = FileSystems.join(folder, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
-    with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        fh.write(data)
-    if "://" in path and FileSystems.exists(path):
-        # an object store's rename is copy + delete and may refuse an existing destination;
-        # a local rename replaces it atomically
-        FileSystems.delete([path])
-    FileSystems.rename([temporary], [path])
+# what a run killed while writing its manifest leaves
+_MANIFEST_TEMPORARY = temporary_name(MANIFEST_FILE)
 
 
 def check_output(output: str) -> None:
@@ -51,7 +40,8 @@ def check_output(output: str) -> None:
         for meta in result.metadata_list:
             relative = meta.path.rstrip("/")[len(root) + 1:]
             top, _, rest = relative.partition("/")
-            ours = (relative == MANIFEST_FILE or (top in OWN_FOLDERS and not rest) or top == TOKENIZER_FOLDER
+            ours = (relative == MANIFEST_FILE or _MANIFEST_TEMPORARY.match(relative)
+                    or (top in OWN_FOLDERS and not rest) or top == TOKENIZER_FOLDER
                     or (top in SPLITS and _OWN_SPLIT_FILE.match(rest)))
             if not ours:
                 raise ConfigError(f"output '{output}' holds '{relative}', which is not part of a shard "
