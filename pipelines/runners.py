@@ -17,6 +17,14 @@ from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentP
 from pipelines.config_loader import ConfigError
 
 RUNNERS_FILE_ENV = "FULLCHAIN_RUNNERS"
+# Integer Beam options whose smaller values Beam accepts and then fails on (or misreads) once the
+# job runs: checked with the other options, before anything starts. 0 means "pick for me" for
+# direct_num_workers (one worker per CPU core) and the Dataflow sizes.
+OPTION_MINIMUMS = {
+    "direct_num_workers": 0, "direct_runner_bundle_repeat": 0, "num_workers": 0, "max_num_workers": 0,
+    "disk_size_gb": 0, "number_of_worker_harness_threads": 1, "max_cache_memory_usage_mb": 0,
+    "job_port": 0, "artifact_port": 0, "expansion_port": 0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,17 +90,35 @@ def pipeline_options(profile: RunnerProfile, extra_args: list[str] = ()) -> Pipe
     before the job starts.
     """
     argv = profile.beam_args() + list(extra_args)
-    unknown = _unknown_flags(argv)
+    try:
+        values, unknown = _parse(argv)
+    except _BadOptionValue as e:
+        raise ConfigError(f"Beam options of profile '{profile.name}': {e}") from None
+    unknown = [arg for arg in unknown if arg.startswith("-")]
     if unknown:
         raise ConfigError(f"unknown Beam option(s) for profile '{profile.name}': {' '.join(unknown)}")
+    for name, minimum in OPTION_MINIMUMS.items():
+        value = getattr(values, name, None)
+        if value is not None and value < minimum:
+            raise ConfigError(f"Beam option --{name}={value} for profile '{profile.name}': must be >= {minimum}")
     return PipelineOptions(argv)
 
 
-def _unknown_flags(argv: list[str]) -> list[str]:
-    # The same parser Beam builds in PipelineOptions.get_all_options, which only warns.
-    parser = _BeamArgumentParser(allow_abbrev=False)
+class _BadOptionValue(ValueError):
+    """A Beam flag whose value its type or choices refuse."""
+
+
+class _StrictParser(_BeamArgumentParser):
+    # argparse's error() prints the whole usage and exits; one line is enough.
+    def error(self, message):
+        raise _BadOptionValue(message)
+
+
+def _parse(argv: list[str]):
+    # The same parser Beam builds in PipelineOptions.get_all_options, which only warns about
+    # unknown flags and exits the process on a bad value.
+    parser = _StrictParser(allow_abbrev=False)
     classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
     for cls in classes.values():
         cls._add_argparse_args(parser)
-    _, unknown = parser.parse_known_args(argv)
-    return [arg for arg in unknown if arg.startswith("-")]
+    return parser.parse_known_args(argv)

@@ -22,6 +22,7 @@ from pipelines.beam_io import (
 from pipelines.config_loader import ConfigError
 from pipelines.input_files import ResolvedInput, resolve_input
 from pipelines.job_config import PREPARE_STAGES, RunConfig
+from pipelines.output_path import check_output_path
 from pipelines.runners import default_runners_file, load_profiles, pipeline_options
 from pipelines.stage_outputs import StageOutputs
 
@@ -210,6 +211,8 @@ def run_stage(stage: str, cfg: RunConfig, beam_args: list[str]) -> StageOutcome:
     stages = cfg.prepare.stages if stage == "prepare" else [stage]
     if any(s not in STAGE_TRANSFORMS and s != "shard" for s in stages):
         raise ConfigError(f"unknown stage '{stage}'")
+    # before anything below deletes or writes: an output over an input would destroy it
+    check_output_path(cfg.output, cfg.input)
     options = stage_options(cfg, beam_args)
     for name in stages:
         preflight(name, cfg)
