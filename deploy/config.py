@@ -19,7 +19,63 @@ METRICS_PORT = 8002
 INSTANCE_KINDS = ("cpu", "gpu")
 ONNX_RUNNERS = ("auto", "bls", "onnxruntime")
 PROTOCOLS = ("http", "grpc")
-_VERSION_POLICY = re.compile(r"^(all|latest:[1-9][0-9]*|specific:[1-9][0-9]*(,[1-9][0-9]*)*)$")
+_VERSION_POLICY = re.compile(r"all|latest:[1-9][0-9]*|specific:[1-9][0-9]*(,[1-9][0-9]*)*")
+
+# Model names become folder names, URL path segments and tritonserver arguments: one plain segment.
+# A published name leaves room for the longest suffix publish adds (`_generate_cached`).
+PUBLISHED_NAME_MAX = 64
+MODEL_NAME_MAX = PUBLISHED_NAME_MAX + len("_generate_cached")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+# Triton reads version folders with std::stoll: an int64, and a value beyond it aborts the whole server
+MAX_VERSION = 2**63 - 1
+_VERSION_FOLDER = re.compile(r"[1-9][0-9]*")
+INT64_MAX = 2**63 - 1
+
+# The admin key guards every Triton API that changes server state (fullchain serve and deploy/k8s)
+ADMIN_HEADER = "fullchain-admin-key"
+# Triton expects a restricted gRPC protocol's header with this prefix (the HTTP header has none)
+GRPC_ADMIN_HEADER = f"triton-grpc-protocol-{ADMIN_HEADER}"
+RESTRICTED_APIS = ("model-repository", "shared-memory", "logging", "trace")
+ADMIN_KEY_ENV = "FULLCHAIN_ADMIN_KEY"
+_ADMIN_KEY = re.compile(r"[A-Za-z0-9._~-]{16,256}")
+
+
+def check_model_name(name: object, max_len: int = MODEL_NAME_MAX) -> str:
+    """`name` when it is one plain model name (letters, digits, '_', '-'; the whole string); else
+    ValueError in one line."""
+    if not isinstance(name, str) or len(name) > max_len or not _MODEL_NAME.fullmatch(name):
+        raise ValueError(f"invalid model name {name!r}: use 1-{max_len} letters, digits, '_' or '-', starting with "
+                         "a letter or digit (no '/', '..', spaces or control characters)")
+    return name
+
+
+def check_version(version: object) -> int:
+    """`version` when it is a version Triton accepts (1..2^63-1); else ValueError in one line."""
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        raise ValueError(f"invalid version {version!r}: versions are integers within 1..{MAX_VERSION}")
+    return version
+
+
+def version_of_folder(folder: str) -> int:
+    """The version a model's sub-folder holds: its name must be exactly a version (no sign, no leading
+    zeros, nothing after the digits); else ValueError in one line."""
+    if not _VERSION_FOLDER.fullmatch(folder) or int(folder) > MAX_VERSION:
+        raise ValueError(f"invalid version folder {folder!r}: versions are integers within 1..{MAX_VERSION} "
+                         "without leading zeros")
+    return int(folder)
+
+
+def check_admin_key(key: str, where: str) -> str:
+    """The admin key when it is 16-256 characters of [A-Za-z0-9._~-] (a header value that Triton's
+    `<apis>:<header>=<key>` flag parses back unchanged); else ValueError naming where it came from."""
+    if not _ADMIN_KEY.fullmatch(key):
+        raise ValueError(f"the admin key in {where} must be 16-256 characters of letters, digits and '._~-'")
+    return key
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer within {low}..{high}, got {value!r}")
 
 
 @dataclass
@@ -57,12 +113,16 @@ class GenerationModelConfig:
     stream_model: bool = option(True, "Also write <name>_generate_stream, a decoupled model that streams tokens.")
     default_max_tokens: int = option(64, "max_tokens when a request leaves it out.")
     max_tokens_limit: int = option(1024, "Largest max_tokens a request may ask for.")
+    max_prompt_bytes: int = option(0, "Longest prompt in UTF-8 bytes, refused before it is tokenized "
+                                      "(0: 32 bytes per position of the model, or 1 MiB when it has no limit).")
     instance_count: int = option(1, "Python-backend instances (processes) per generation model.")
     ort_threads: int = option(1, "ONNX Runtime intra-op threads per instance in the onnxruntime runner (0: all cores).")
 
     def __post_init__(self) -> None:
         if self.onnx_runner not in ONNX_RUNNERS:
             raise ValueError(f"onnx_runner must be one of {', '.join(ONNX_RUNNERS)}, got {self.onnx_runner!r}")
+        _check_int("max_tokens_limit", self.max_tokens_limit, 1, INT64_MAX)
+        _check_int("max_prompt_bytes", self.max_prompt_bytes, 0, INT64_MAX)
         if not 1 <= self.default_max_tokens <= self.max_tokens_limit:
             raise ValueError(f"default_max_tokens must be within 1..max_tokens_limit ({self.max_tokens_limit}), "
                              f"got {self.default_max_tokens}")
@@ -86,7 +146,11 @@ class PublishConfig:
     def __post_init__(self) -> None:
         if self.instance_kind not in INSTANCE_KINDS:
             raise ValueError(f"instance_kind must be 'cpu' or 'gpu', got {self.instance_kind!r}")
-        if not _VERSION_POLICY.match(self.version_policy):
+        if self.name:
+            check_model_name(self.name, PUBLISHED_NAME_MAX)
+        if self.version is not None:
+            check_version(self.version)
+        if not _VERSION_POLICY.fullmatch(self.version_policy):
             raise ValueError(f"version_policy must be 'latest:N', 'all' or 'specific:N,M', got {self.version_policy!r}")
         if self.instance_count < 1:
             raise ValueError(f"instance_count must be >= 1, got {self.instance_count}")
@@ -108,8 +172,16 @@ class ServeConfig:
     cache_dir: str = option("", "Where the prepared backend folder is kept; default: ~/.cache/fullchain/triton.")
     log_verbose: int = option(0, "Triton's --log-verbose level.")
     log_file: str = option("", "Append the server's log to this file instead of printing it.")
+    admin_key_file: str = option("", f"File with the key that the repository, shared-memory, logging and trace "
+                                     f"APIs require (header {ADMIN_HEADER}); read when it exists, else a new "
+                                     f"random key is written there (mode 0600). Default: <cache-dir>/admin-key, "
+                                     f"new at every start. ${ADMIN_KEY_ENV}, when set, is the key instead.")
 
     def __post_init__(self) -> None:
+        if any(ord(c) < 32 or ord(c) == 127 for c in self.repository):
+            raise ValueError(f"repository must not contain control characters, got {self.repository!r}")
+        for model in self.models:
+            check_model_name(model)
         for name in ("http_port", "grpc_port", "metrics_port"):
             if not 0 < getattr(self, name) < 65536:
                 raise ValueError(f"{name} must be within 1..65535, got {getattr(self, name)}")
@@ -131,12 +203,13 @@ class SamplingConfig:
     stop: list[str] = option([], "Strings that end the generation (not included in the text).")
 
     def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+        # sent as INT64 tensors: a value beyond int64 could not be sent as given
+        _check_int("max_tokens", self.max_tokens, 1, INT64_MAX)
+        _check_int("top_k", self.top_k, 0, INT64_MAX)
+        if self.seed is not None:
+            _check_int("seed", self.seed, 0, INT64_MAX)
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be within (0, 1], got {self.top_p}")
 
@@ -156,6 +229,8 @@ class ClientConfig:
             raise ValueError(f"protocol must be 'http' or 'grpc', got {self.protocol!r}")
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if self.model:
+            check_model_name(self.model, PUBLISHED_NAME_MAX)
 
 
 @dataclass

@@ -20,15 +20,12 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from deploy.config import PublishConfig
+from deploy.config import PUBLISHED_NAME_MAX, PublishConfig, check_model_name, check_version, version_of_folder
 from deploy.triton_config import generation_models, onnx_io_text, onnx_model_config
 
 EXPORT_FORMAT = "fullchain-onnx-export"
 GENERATE_MODEL_SOURCE = Path(__file__).parent / "triton_models" / "generate" / "model.py"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
-# Triton model names end up as folder names and URL path segments: keep them to one plain segment
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-MAX_VERSION = 2**63 - 1
 
 
 class RepositoryError(RuntimeError):
@@ -46,18 +43,19 @@ class Published:
 
 
 def validate_name(name: Any) -> str:
-    """The model name, or RepositoryError when it is not one plain folder name."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise RepositoryError(f"invalid model name {name!r}: use 1-64 letters, digits, '_' or '-', starting with a "
-                           "letter or digit (no '/', '..' or spaces)")
-    return name
+    """The name to publish under, or RepositoryError when it is not one plain folder name."""
+    try:
+        return check_model_name(name, PUBLISHED_NAME_MAX)
+    except ValueError as e:
+        raise RepositoryError(str(e)) from None
 
 
 def validate_version(version: Any) -> int:
-    """The version, or RepositoryError when it is not a positive integer Triton accepts."""
-    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
-        raise RepositoryError(f"invalid version {version!r}: versions are positive integers")
-    return version
+    """The version, or RepositoryError when it is not one Triton accepts (1..2^63-1)."""
+    try:
+        return check_version(version)
+    except ValueError as e:
+        raise RepositoryError(str(e)) from None
 
 
 def read_export(export_dir: str | os.PathLike) -> dict[str, Any]:
@@ -96,25 +94,40 @@ def repository_fs(repository: str) -> tuple[fsspec.AbstractFileSystem, str]:
         raise RepositoryError(f"cannot open repository {repository}: {e}") from None
 
 
+def _folders(fs: fsspec.AbstractFileSystem, path: str) -> list[str]:
+    """The names of the sub-folders of `path` that Triton looks at (hidden ones, such as publish's
+    temporary folders, are not)."""
+    return sorted(p["name"].rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=True)
+                  if p["type"] == "directory" and not p["name"].rstrip("/").rsplit("/", 1)[-1].startswith("."))
+
+
 def model_versions(fs: fsspec.AbstractFileSystem, model_dir: str) -> list[int]:
-    """The version numbers present in one model folder (numeric sub-folders), ascending."""
+    """The versions present in one model folder, ascending; RepositoryError naming a sub-folder that is
+    not a version Triton can read (one such folder makes tritonserver abort for every model)."""
     if not fs.isdir(model_dir):
         return []
-    names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(model_dir, detail=False)]
-    return sorted(int(n) for n in names if n.isdigit() and fs.isdir(f"{model_dir}/{n}"))
+    try:
+        return sorted(version_of_folder(n) for n in _folders(fs, model_dir))
+    except ValueError as e:
+        raise RepositoryError(f"{model_dir}: {e}; remove or rename it") from None
 
 
 def list_models(repository: str) -> dict[str, str]:
     """Model name -> its backend ('onnxruntime' for platform onnxruntime_onnx, 'python', ...) for every
-    model folder of the repository that has a config.pbtxt."""
+    model folder of the repository that has a config.pbtxt; RepositoryError naming the first folder
+    whose name or version folders the server cannot take."""
     fs, root = repository_fs(repository)
     if not fs.isdir(root):
         raise RepositoryError(f"model repository {repository} does not exist")
     models = {}
-    for path in sorted(fs.ls(root, detail=False)):
-        name = path.rstrip("/").rsplit("/", 1)[-1]
+    for name in _folders(fs, root):
+        try:
+            check_model_name(name)
+        except ValueError as e:
+            raise RepositoryError(f"{repository}: {e}; remove or rename that folder") from None
         config = f"{root}/{name}/config.pbtxt"
-        if name.startswith(".") or not fs.isfile(config):
+        model_versions(fs, f"{root}/{name}")
+        if not fs.isfile(config):
             continue
         text = fs.cat_file(config).decode("utf-8")
         backend = re.search(r'^\s*backend:\s*"([^"]+)"', text, re.M)
@@ -225,7 +238,8 @@ def publish(export_dir: str | os.PathLike, cfg: PublishConfig) -> Published:
 def _choose_version(fs: fsspec.AbstractFileSystem, root: str, models: list[str], wanted: int | None) -> int:
     existing = sorted({v for m in models for v in model_versions(fs, f"{root}/{m}")})
     if wanted is None:
-        return (existing[-1] + 1) if existing else 1
+        # validated too: one above a version of 2^63-1 is beyond what Triton reads
+        return validate_version((existing[-1] + 1) if existing else 1)
     version = validate_version(wanted)
     if version in existing:
         raise RepositoryError(f"version {version} of {models[0]} already exists in {root}; versions are never "

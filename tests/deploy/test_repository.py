@@ -1,6 +1,7 @@
 """Publishing into a model repository: names, versions, temp+rename, fsspec URLs, refusals."""
 
 import json
+import re
 import shutil
 import uuid
 
@@ -25,14 +26,15 @@ def memory_repo():
         fs.rm(root, recursive=True)
 
 
-@pytest.mark.parametrize("name", ["..", "a/b", "", "a b", "-x", ".hidden", "x" * 65, "a\\b", "ü", None])
+@pytest.mark.parametrize("name", ["..", "a/b", "", "a b", "-x", ".hidden", "x" * 65, "a\\b", "ü", None, "tiny\n",
+                                  "tiny\r", "a\x00b", "%2e%2e", "a%2Fb", "٣"])
 def test_bad_names_are_refused_in_one_line(name):
     with pytest.raises(RepositoryError, match="invalid model name") as e:
         validate_name(name)
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("version", [0, -1, True, "1", 1.0, 2**63])
+@pytest.mark.parametrize("version", [0, -1, True, "1", 1.0, 2**63, 2**64 + 1])
 def test_bad_versions_are_refused(version):
     with pytest.raises(RepositoryError, match="invalid version"):
         validate_version(version)
@@ -41,6 +43,38 @@ def test_bad_versions_are_refused(version):
 def test_good_names_and_versions_pass():
     assert validate_name("tiny-llama_2") == "tiny-llama_2"
     assert validate_version(7) == 7
+    assert validate_version(2**63 - 1) == 2**63 - 1
+
+
+def test_publish_config_refuses_a_name_or_version_triton_cannot_take():
+    with pytest.raises(ValueError, match="invalid model name"):
+        PublishConfig(name="tiny\n")
+    with pytest.raises(ValueError, match="invalid version"):
+        PublishConfig(name="tiny", version=2**63)
+
+
+def test_the_version_after_the_largest_one_is_refused(export_dir, memory_repo):
+    fs, root = fsspec.core.url_to_fs(memory_repo)
+    publish(export_dir, PublishConfig(repository=memory_repo, name="tiny", version=2**63 - 1))
+    with pytest.raises(RepositoryError, match="invalid version 9223372036854775808"):
+        publish(export_dir, PublishConfig(repository=memory_repo, name="tiny"))
+
+
+@pytest.mark.parametrize("folder,message", [
+    ("bad\nname", "invalid model name 'bad\\nname'"), ("tiny_generate/9223372036854775808", "invalid version folder"),
+    ("tiny_generate/01", "invalid version folder '01'"), ("tiny_generate/-3", "invalid version folder '-3'"),
+    ("tiny_generate/1abc", "invalid version folder '1abc'"), ("a b", "invalid model name 'a b'")])
+def test_listing_refuses_a_folder_that_would_stop_the_server(export_dir, tmp_path, folder, message):
+    repo = tmp_path / "repo"
+    publish(export_dir, PublishConfig(repository=str(repo), name="tiny",
+                                      generate=GenerationModelConfig(response_cache=False, stream_model=False)))
+    (repo / folder).mkdir()
+    with pytest.raises(RepositoryError, match=re.escape(message)) as e:
+        list_models(str(repo))
+    assert "\n" not in str(e.value).replace("\\n", "")
+    (repo / folder).rmdir()
+    (repo / ".tmp-2-abcd").mkdir()  # hidden folders (publish's temporary ones) are not Triton's
+    assert list_models(str(repo)) == {"tiny": "onnxruntime", "tiny_generate": "python"}
 
 
 def test_publish_to_memory_writes_versions_in_sequence(export_dir, memory_repo):
