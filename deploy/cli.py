@@ -59,6 +59,7 @@ def _publish(args: argparse.Namespace, cfg: PublishConfig) -> int:
 
 def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
     from deploy.repository import RepositoryError, list_models
+    from deploy.config import ADMIN_HEADER
     from deploy.server import METRICS_PATH, ServerError, TritonServer, available_backends, find_triton
 
     if not cfg.repository:
@@ -92,6 +93,8 @@ def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
         host = server.http_url.split("//")[1].rsplit(":", 1)[0]
         print(f"serving {cfg.repository} ({', '.join(load)}): HTTP {server.http_url}, gRPC {host}:{cfg.grpc_port}, "
               f"metrics http://{host}:{cfg.metrics_port}{METRICS_PATH}; Ctrl-C stops", flush=True)
+        print(f"load/unload, shared-memory, logging and trace need the header {ADMIN_HEADER} with the admin key "
+              f"in {server.admin.source}", flush=True)
         while not stop.wait(0.5):
             if server.process.poll() is not None:
                 raise CommandError(f"tritonserver exited with status {server.process.returncode}")

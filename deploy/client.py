@@ -54,9 +54,9 @@ def request_inputs(module: Any, prompt: str, sampling: SamplingConfig, seed: int
         return t
 
     inputs = [tensor("text", np.array([[prompt.encode("utf-8")]], dtype=np.object_), "BYTES"),
-              tensor("max_tokens", np.array([[sampling.max_tokens]], dtype=np.int32), "INT32"),
+              tensor("max_tokens", np.array([[sampling.max_tokens]], dtype=np.int64), "INT64"),
               tensor("temperature", np.array([[sampling.temperature]], dtype=np.float32), "FP32"),
-              tensor("top_k", np.array([[sampling.top_k]], dtype=np.int32), "INT32"),
+              tensor("top_k", np.array([[sampling.top_k]], dtype=np.int64), "INT64"),
               tensor("top_p", np.array([[sampling.top_p]], dtype=np.float32), "FP32")]
     if seed is not None:
         inputs.append(tensor("seed", np.array([[seed]], dtype=np.int64), "INT64"))
@@ -117,11 +117,13 @@ class GenerationClient:
         """The published model name: the configured one, or the only ready `<name>_generate`."""
         if self._model:
             return self._model
-        index = self._call(f"repository index of {self.url}", self.client.get_model_repository_index)
+        # the statistics list the ready models; the repository index would need the admin key
+        stats = self._call(f"model statistics of {self.url}", self.client.get_inference_statistics)
         if self.cfg.protocol == "grpc":
-            index = [{"name": m.name, "state": m.state} for m in index.models]
-        names = sorted(m["name"][: -len(GENERATE_SUFFIX)] for m in index
-                       if m["name"].endswith(GENERATE_SUFFIX) and m.get("state") == "READY")
+            loaded = [m.name for m in stats.model_stats]
+        else:
+            loaded = [m["name"] for m in stats["model_stats"]]
+        names = sorted({m[: -len(GENERATE_SUFFIX)] for m in loaded if m.endswith(GENERATE_SUFFIX)})
         if len(names) != 1:
             found = ", ".join(names) or "none"
             raise ClientError(f"pass --model: {self.url} has {len(names)} ready generation models ({found})")

@@ -6,6 +6,10 @@ folder is copied once into a writable cache folder with the stub of this interpr
 The stub embeds libpython and imports numpy, onnxruntime and tokenizers: the server's environment
 points it at this interpreter's libpython and site-packages (the stub has no notion of a venv and
 ignores PYTHONPATH).
+
+Every Triton API that changes server state (model-repository: load/unload, shared-memory, logging,
+trace) requires the admin key in the `fullchain-admin-key` header (admin_key); readiness does not
+depend on what a client loads (--strict-readiness=false; start() waits for the served models).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -21,17 +26,20 @@ import sysconfig
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
-from deploy.config import ServeConfig
+from deploy.config import ADMIN_HEADER, ADMIN_KEY_ENV, RESTRICTED_APIS, ServeConfig, check_admin_key
 
 log = logging.getLogger(__name__)
 
 READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 METRICS_PATH = "/metrics"
+MODEL_READY_PATH = "/v2/models/{}/ready"
 # read by deploy/triton_models/generate/model.py (which cannot import this module)
 SITE_PACKAGES_ENV = "FULLCHAIN_SITE_PACKAGES"
 
@@ -65,6 +73,47 @@ def find_triton() -> TritonInstall:
     if missing:
         raise ServerError(f"the nvidia-pytriton package has no {', '.join(missing)}; reinstall it")
     return install
+
+
+@dataclass(frozen=True)
+class AdminKey:
+    """The key of the restricted APIs and where it came from (a file path, or the environment variable)."""
+
+    key: str
+    source: str
+
+    def __repr__(self) -> str:  # never the key itself, should this object reach a log line
+        return f"AdminKey(source={self.source!r})"
+
+
+def cache_folder(cfg: ServeConfig) -> Path:
+    """Where the prepared backend folder and the generated admin key are kept."""
+    return Path(cfg.cache_dir or os.path.join("~", ".cache", "fullchain", "triton")).expanduser()
+
+
+def admin_key(cfg: ServeConfig, environ: Mapping[str, str]) -> AdminKey:
+    """The admin key: $FULLCHAIN_ADMIN_KEY when set; else the contents of cfg.admin_key_file when it
+    exists (it must not be readable by others); else a new random key written to cfg.admin_key_file
+    or <cache folder>/admin-key with mode 0600."""
+    if environ.get(ADMIN_KEY_ENV):
+        return AdminKey(check_admin_key(environ[ADMIN_KEY_ENV], f"${ADMIN_KEY_ENV}"), f"${ADMIN_KEY_ENV}")
+    path = Path(cfg.admin_key_file).expanduser() if cfg.admin_key_file else cache_folder(cfg) / "admin-key"
+    if cfg.admin_key_file and path.exists():
+        if path.stat().st_mode & 0o077:
+            raise ServerError(f"admin key file {path} is readable or writable by others; chmod 600 it")
+        try:
+            return AdminKey(check_admin_key(path.read_text(encoding="utf-8").strip(), str(path)), str(path))
+        except ValueError as e:
+            raise ServerError(str(e)) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    # created 0600 under a temporary name and renamed: the key is never readable by others, not even briefly
+    scratch = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key + "\n")
+    os.replace(scratch, path)
+    return AdminKey(key, str(path))
 
 
 def available_backends(install: TritonInstall) -> set[str]:
@@ -117,12 +166,28 @@ def server_environment(install: TritonInstall) -> dict[str, str]:
     return env
 
 
-def server_command(install: TritonInstall, backends: Path, cfg: ServeConfig, models: list[str]) -> list[str]:
-    """The tritonserver command line: explicit model control, loading exactly `models`."""
-    cmd = [str(install.binary), f"--model-repository={cfg.repository}", f"--backend-directory={backends}",
+def restricted_api_flags(key: str) -> list[str]:
+    """The flags that make the state-changing APIs require `<ADMIN_HEADER>: key` over HTTP and gRPC
+    (this tritonserver's syntax is `<api>,<api>:<header>=<value>`, whatever its --help says)."""
+    apis = ",".join(RESTRICTED_APIS)
+    return [f"--http-restricted-api={apis}:{ADMIN_HEADER}={key}",
+            f"--grpc-restricted-protocol={apis}:{ADMIN_HEADER}={key}"]
+
+
+def redacted(cmd: list[str], key: str) -> str:
+    """The command line for a log, with the admin key replaced."""
+    return " ".join(cmd).replace(key, "<admin key>")
+
+
+def server_command(install: TritonInstall, backends: Path, cfg: ServeConfig, models: list[str], key: str) -> list[str]:
+    """The tritonserver command line: explicit model control loading exactly `models`, the restricted
+    APIs behind `key`, and readiness that a client's failed load cannot take away."""
+    repository = cfg.repository if "://" in cfg.repository else os.path.abspath(cfg.repository)
+    cmd = [str(install.binary), f"--model-repository={repository}", f"--backend-directory={backends}",
            f"--cache-directory={install.caches}", f"--http-address={cfg.address}", f"--grpc-address={cfg.address}",
            f"--http-port={cfg.http_port}", f"--grpc-port={cfg.grpc_port}", f"--metrics-port={cfg.metrics_port}",
-           "--allow-gpu-metrics=false", "--model-control-mode=explicit", f"--log-verbose={cfg.log_verbose}"]
+           "--allow-gpu-metrics=false", "--model-control-mode=explicit", "--strict-readiness=false",
+           *restricted_api_flags(key), f"--log-verbose={cfg.log_verbose}"]
     if cfg.cache_size_bytes:
         cmd.append(f"--cache-config=local,size={cfg.cache_size_bytes}")
     cmd += [f"--load-model={m}" for m in models]
@@ -148,6 +213,7 @@ class TritonServer:
         self.models = models
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
+        self.admin: AdminKey | None = None
         self._log_file = None
 
     @property
@@ -156,12 +222,12 @@ class TritonServer:
         return f"http://{host}:{self.cfg.http_port}"
 
     def start(self) -> "TritonServer":
-        """Start the server and wait until /v2/health/ready answers 200."""
+        """Start the server and wait until it and every served model are ready."""
         install = find_triton()
-        cache_dir = self.cfg.cache_dir or os.path.join("~", ".cache", "fullchain", "triton")
-        backends = prepare_backends(install, cache_dir)
-        cmd = server_command(install, backends, self.cfg, self.models)
-        log.info("starting %s", " ".join(cmd))
+        backends = prepare_backends(install, cache_folder(self.cfg))
+        self.admin = admin_key(self.cfg, os.environ)
+        cmd = server_command(install, backends, self.cfg, self.models, self.admin.key)
+        log.info("starting %s", redacted(cmd, self.admin.key))
         if self.log_path is not None:
             self._log_file = open(self.log_path, "ab")
         self.process = subprocess.Popen(cmd, env=server_environment(install), stdin=subprocess.DEVNULL,
@@ -176,16 +242,22 @@ class TritonServer:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.cfg.ready_timeout_s
+        waiting = self._ready_paths()
         while time.monotonic() < deadline:
             code = self.process.poll()
             if code is not None:
                 where = f"; see {self.log_path}" if self.log_path else ""
                 raise ServerError(f"tritonserver exited with status {code} before it was ready{where}")
-            if http_status(self.http_url + READY_PATH) == 200:
+            waiting = [path for path in self._ready_paths() if http_status(self.http_url + path) != 200]
+            if not waiting:
                 return
             time.sleep(0.25)
         raise ServerError(f"tritonserver was not ready within {self.cfg.ready_timeout_s:g} s "
-                          f"({self.http_url}{READY_PATH})")
+                          f"({self.http_url}{waiting[0]})")
+
+    def _ready_paths(self) -> list[str]:
+        # with --strict-readiness=false the server's own readiness says nothing about the models
+        return [READY_PATH] + [MODEL_READY_PATH.format(urllib.parse.quote(m, safe="")) for m in self.models]
 
     def stop(self) -> int | None:
         """Send SIGTERM, wait up to stop_timeout_s, then SIGKILL; returns the exit status."""

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.config import GRPC_PORT, HTTP_PORT, METRICS_PORT, PublishConfig
-from deploy.server import LIVE_PATH, METRICS_PATH, READY_PATH, SITE_PACKAGES_ENV
+from deploy.config import ADMIN_HEADER, ADMIN_KEY_ENV, GRPC_PORT, HTTP_PORT, METRICS_PORT, PublishConfig
+from deploy.server import LIVE_PATH, METRICS_PATH, MODEL_READY_PATH, SITE_PACKAGES_ENV, restricted_api_flags
 from deploy.triton_config import generation_models
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
@@ -48,8 +48,50 @@ def test_ports_are_the_servers_ports(manifests, triton):
 
 
 def test_probes_use_the_health_endpoints(triton):
-    assert triton["readinessProbe"]["httpGet"] == {"path": READY_PATH, "port": "http"}
     assert triton["livenessProbe"]["httpGet"] == {"path": LIVE_PATH, "port": "http"}
+
+
+def test_readiness_is_that_of_every_loaded_model(triton):
+    # a failed load of some other model must not take the pod out of the Service
+    assert flags(triton)["--strict-readiness"] == "false"
+    command = triton["readinessProbe"]["exec"]["command"]
+    assert command[:2] == ["python3", "-c"]
+    assert command[3] == f"http://127.0.0.1:{HTTP_PORT}{MODEL_READY_PATH}"
+    loaded = [a.split("=", 1)[1] for a in triton["args"] if a.startswith("--load-model=")]
+    assert command[4:] == loaded
+
+
+def test_the_probe_fails_when_one_model_is_not_ready(triton, tmp_path):
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    class Models(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(400 if "llm_generate_cached" in self.path else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        command = triton["readinessProbe"]["exec"]["command"]
+        url = command[3].replace(f":{HTTP_PORT}", f":{server.server_port}")
+        probe = [sys.executable, "-c", command[2], url]
+        assert subprocess.run(probe + ["llm", "llm_generate"], capture_output=True).returncode == 0
+        assert subprocess.run(probe + command[4:], capture_output=True).returncode != 0
+    finally:
+        server.shutdown()
+
+
+def test_state_changing_apis_need_the_key_from_a_secret(triton):
+    key = f"$({ADMIN_KEY_ENV})"
+    assert [a for a in triton["args"] if "restricted" in a] == restricted_api_flags(key)
+    (env,) = [e for e in triton["env"] if e["name"] == ADMIN_KEY_ENV]
+    assert env["valueFrom"]["secretKeyRef"] == {"name": ADMIN_HEADER, "key": "key"}
 
 
 def test_prometheus_finds_the_metrics(manifests, pod):
@@ -91,7 +133,7 @@ def test_tokenizers_reach_the_python_backend(pod, triton):
     (init,) = pod["spec"]["initContainers"]
     target = init["command"][init["command"].index("--target") + 1]
     assert any(c.startswith("tokenizers") for c in init["command"])
-    assert {e["name"]: e["value"] for e in triton["env"]}[SITE_PACKAGES_ENV] == target
+    assert {e["name"]: e.get("value") for e in triton["env"]}[SITE_PACKAGES_ENV] == target
     mounts = {m["name"]: m["mountPath"] for m in triton["volumeMounts"]}
     assert {m["name"]: m["mountPath"] for m in init["volumeMounts"]} == mounts
     assert target in mounts.values()
