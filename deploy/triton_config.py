@@ -22,9 +22,11 @@ TRITON_TYPES = {"int64": "TYPE_INT64", "int32": "TYPE_INT32", "float32": "TYPE_F
 # The generation model's request: name -> (Triton type, dims without the batch dim, optional)
 GENERATE_INPUTS = {
     "text": ("TYPE_STRING", [1], False),
-    "max_tokens": ("TYPE_INT32", [1], True),
+    # INT64, not INT32: Triton's HTTP front wraps a JSON integer beyond int32 silently (2^32 + 1 -> 1),
+    # so the model could neither refuse nor report the value as sent
+    "max_tokens": ("TYPE_INT64", [1], True),
     "temperature": ("TYPE_FP32", [1], True),
-    "top_k": ("TYPE_INT32", [1], True),
+    "top_k": ("TYPE_INT64", [1], True),
     "top_p": ("TYPE_FP32", [1], True),
     "seed": ("TYPE_INT64", [1], True),
     "stop": ("TYPE_STRING", [-1], True),
@@ -148,7 +150,8 @@ def _python_model_config(model: str, name: str, cfg: PublishConfig, stream: bool
         parts.append("response_cache { enable: true }")
     parts.append(f"instance_group [ {{ kind: KIND_CPU count: {gen.instance_count} }} ]")
     params = {"onnx_model": name, "onnx_runner": gen.onnx_runner, "default_max_tokens": gen.default_max_tokens,
-              "max_tokens_limit": gen.max_tokens_limit, "ort_threads": gen.ort_threads,
+              "max_tokens_limit": gen.max_tokens_limit, "max_prompt_bytes": gen.max_prompt_bytes,
+              "ort_threads": gen.ort_threads,
               "response_cache": "true" if gen.response_cache and not stream else "false"}
     if forward_to:
         params["forward_to"] = forward_to

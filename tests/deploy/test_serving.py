@@ -156,8 +156,8 @@ TEXT = np.array([[b"hello"]], dtype=np.object_)
 MALFORMED = [
     ({"text": TEXT, "temperature": np.array([[0.5]], dtype=np.float64)}, "temperature"),
     ({"text": np.array([[b"  "]], dtype=np.object_)}, "text"),
-    ({"text": TEXT, "max_tokens": np.array([[0]], dtype=np.int32)}, "max_tokens"),
-    ({"text": TEXT, "max_tokens": np.array([[100000]], dtype=np.int32)}, "max_tokens"),
+    ({"text": TEXT, "max_tokens": np.array([[0]], dtype=np.int64)}, "max_tokens"),
+    ({"text": TEXT, "max_tokens": np.array([[100000]], dtype=np.int64)}, "max_tokens"),
     ({"text": TEXT, "temperature": np.array([[-1.0]], dtype=np.float32)}, "temperature"),
     ({"text": TEXT, "temperature": np.array([[np.nan]], dtype=np.float32)}, "temperature"),
     ({"text": TEXT, "top_p": np.array([[0.0]], dtype=np.float32)}, "top_p"),
@@ -180,7 +180,7 @@ def test_malformed_requests_get_a_400_naming_the_field(server, values, field):
 def test_malformed_grpc_request_is_invalid_argument(server):
     client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.cfg.grpc_port}")
     with pytest.raises(InferenceServerException) as e:
-        client.infer("tiny_generate", raw_inputs(grpcclient, text=TEXT, max_tokens=np.array([[0]], dtype=np.int32)))
+        client.infer("tiny_generate", raw_inputs(grpcclient, text=TEXT, max_tokens=np.array([[0]], dtype=np.int64)))
     assert e.value.status() == "StatusCode.INVALID_ARGUMENT" and "max_tokens" in e.value.message()
 
 
