@@ -74,15 +74,18 @@ def storage_problem(value: Any, field: str = "", check_strings: bool = True,
         return None
     if depth > MAX_NESTING_DEPTH:
         return "malformed_json", f"field '{name}' nests objects/arrays deeper than {MAX_NESTING_DEPTH} levels"
-    if isinstance(value, list):
-        items: Iterable[tuple[str, Any]] = ((f"{name}[{i}]", item) for i, item in enumerate(value))
-    else:
-        items = []
-        for key, item in value.items():
+    if isinstance(value, dict):
+        for key in value:
             if check_strings and first_lone_surrogate(key) is not None:
                 return "bad_encoding", f"field name '{_printable(key)}' in '{name}' is not valid Unicode (lone surrogate)"
-            items.append((f"{field}.{_printable(key)}" if field else _printable(key), item))
-    for sub, item in items:
+        items: Iterable[tuple[Any, Any]] = value.items()
+    else:
+        items = enumerate(value)
+    for key, item in items:
+        # Field names are built only for values that may hold a problem: this runs on every record.
+        if isinstance(item, (float, bool, type(None))) or (isinstance(item, str) and not check_strings):
+            continue
+        sub = f"{name}[{key}]" if isinstance(value, list) else f"{field}.{_printable(key)}" if field else _printable(key)
         problem = storage_problem(item, sub, check_strings, depth + 1)
         if problem is not None:
             return problem

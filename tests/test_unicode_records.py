@@ -15,6 +15,7 @@ from .clean.samples import CHINESE, ENGLISH
 from .test_data_stages import assert_balanced, rows, run
 
 GOOD = [{"id": f"good-{i}", "text": ENGLISH.replace("river", f"river number {i}")} for i in range(4)]
+DEEPEST_KEPT = {"id": "deep-100", "text": ENGLISH.replace("river", "deepest river")}
 # line number (1-based) -> (the raw line, the read reason it must get)
 BAD = {
     5: (b'{"id": "deep", "text": "t", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "malformed_json"),
@@ -32,6 +33,8 @@ def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("unicode_corpus")
     lines = [json.dumps(r).encode() for r in GOOD] + [BAD[n][0] for n in sorted(BAD)]
     lines.append(json.dumps({"id": "zh", "text": CHINESE}, ensure_ascii=False).encode())
+    # at the nesting limit: the record (1) and 99 levels below it must pass every coder and writer
+    lines.append(json.dumps(DEEPEST_KEPT).encode()[:-1] + b', "x": ' + b"[" * 98 + b"{}" + b"]" * 98 + b"}")
     (folder / "mixed.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     return folder
 
@@ -39,14 +42,14 @@ def corpus(tmp_path_factory):
 def test_clean_and_dedup_reject_the_bad_lines_and_balance(corpus, tmp_path):
     clean = run("clean", str(corpus), str(tmp_path / "clean"))
     assert_balanced(clean, str(tmp_path / "clean"))
-    assert clean.ledger["input"] == len(GOOD) + len(BAD) + 1
+    assert clean.ledger["input"] == len(GOOD) + len(BAD) + 2
     by_line = {r["detail"].split(": ")[0]: r for r in rows(str(tmp_path / "clean"), "rejected")}
     for lineno, (_, reason) in BAD.items():
         rejected = by_line[f"{corpus / 'mixed.jsonl'}:{lineno}"]
         assert (rejected["stage"], rejected["reason"]) == ("read", reason), rejected["detail"]
     assert "field 'text'" in by_line[f"{corpus / 'mixed.jsonl'}:8"]["detail"]
     assert "field name '\\udfff' in 'tags[1]'" in by_line[f"{corpus / 'mixed.jsonl'}:9"]["detail"]
-    assert {r["id"] for r in rows(str(tmp_path / "clean"), "data")} == {r["id"] for r in GOOD} | {"zh"}
+    assert {r["id"] for r in rows(str(tmp_path / "clean"), "data")} == {r["id"] for r in GOOD} | {"zh", "deep-100"}
     dedup = run("dedup", str(tmp_path / "clean"), str(tmp_path / "dedup"))
     assert_balanced(dedup, str(tmp_path / "dedup"))
     assert dedup.ledger["input"] == clean.ledger["kept"]
@@ -57,7 +60,7 @@ def test_shard_reads_the_raw_file_without_crashing(corpus, tmp_path):
     run("shard", str(corpus), out, **{"shard.train.vocab_size": "300", "shard.val_fraction": "0.2",
                                       "shard.target_shard_mb": "0.05"})
     manifest = load_manifest(out)
-    assert manifest["input_documents"] == len(GOOD) + len(BAD) + 1
-    assert manifest["written"] == len(GOOD) + 1
+    assert manifest["input_documents"] == len(GOOD) + len(BAD) + 2
+    assert manifest["written"] == len(GOOD) + 2
     assert manifest["input_documents"] == manifest["written"] + sum(manifest["skipped"].values())
     assert os.path.exists(os.path.join(out, "manifest.json"))
