@@ -85,7 +85,10 @@ def storage_problem(value: Any, field: str = "", check_strings: bool = True,
         # Field names are built only for values that may hold a problem: this runs on every record.
         if isinstance(item, (float, bool, type(None))) or (isinstance(item, str) and not check_strings):
             continue
-        sub = f"{name}[{key}]" if isinstance(value, list) else f"{field}.{_printable(key)}" if field else _printable(key)
+        if isinstance(value, list):
+            sub = f"{name}[{key}]"
+        else:
+            sub = f"{field}.{_printable(key)}" if field else _printable(key)
         problem = storage_problem(item, sub, check_strings, depth + 1)
         if problem is not None:
             return problem
@@ -231,7 +234,7 @@ def _document_from_row(row: dict, file: InputFile, position: int, cfg: ReadConfi
 def _is_stage_row(row: dict) -> bool:
     return (isinstance(row.get("id"), str) and bool(row["id"]) and isinstance(row.get("text"), str)
             and all(isinstance(row.get(k), (str, type(None))) for k in ("lang", "source"))
-            and isinstance(row.get("meta"), (str, dict, type(None))))
+            and isinstance(row.get("meta"), (str, type(None))))
 
 
 def _stage_document(row: dict, file: InputFile, position: int) -> Document | Rejected:
