@@ -8,12 +8,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.hf_loading import ModelFolderError, config_sizes, load_pretrained, safetensors_weights
+
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
 # either file is enough for AutoTokenizer to build a tokenizer; the others are optional extras
 TOKENIZER_REQUIRED = ("tokenizer.json", "tokenizer.model")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
                    "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja")
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 
 
 class ExportError(ValueError):
@@ -35,8 +36,9 @@ class ModelFacts:
 
 
 def check_hf_folder(hf_dir: str) -> ModelFacts:
-    """Raise ExportError (one line) unless `hf_dir` holds a supported causal LM with safetensors weights
-    and a tokenizer; return the facts export.json needs."""
+    """Raise ExportError (one line) unless `hf_dir` holds a supported causal LM whose config.json has
+    positive sizes, whose safetensors weights are whole (their headers parse) and which has a
+    tokenizer; return the facts export.json needs."""
     if not os.path.isdir(hf_dir):
         raise ExportError(f"{hf_dir}: no such folder")
     config = _read_json(os.path.join(hf_dir, "config.json"), "config.json (not a Hugging Face model folder)")
@@ -44,33 +46,39 @@ def check_hf_folder(hf_dir: str) -> ModelFacts:
     if not any(a in SUPPORTED_ARCHITECTURES for a in architectures):
         raise ExportError(f"{hf_dir}: architecture {', '.join(map(str, architectures))} is not supported "
                           f"(export takes {', '.join(SUPPORTED_ARCHITECTURES)})")
-    if not any(os.path.isfile(os.path.join(hf_dir, f)) for f in WEIGHT_FILES):
-        raise ExportError(f"{hf_dir}: no model.safetensors (pickled weights are not loaded)")
+    try:
+        sizes = config_sizes(config, os.path.join(hf_dir, "config.json"))
+        safetensors_weights(hf_dir)
+    except ModelFolderError as e:
+        raise ExportError(str(e)) from None
     if not any(os.path.isfile(os.path.join(hf_dir, f)) for f in TOKENIZER_REQUIRED):
         raise ExportError(f"{hf_dir}: no tokenizer ({' or '.join(TOKENIZER_REQUIRED)}); save the tokenizer "
                           f"into the model folder")
     generation_path = os.path.join(hf_dir, "generation_config.json")
     generation = _read_json(generation_path, "generation_config.json") if os.path.isfile(generation_path) else {}
-    heads = int(config["num_attention_heads"])
     eos = generation.get("eos_token_id", config.get("eos_token_id"))
-    eos_ids = tuple(int(e) for e in (eos if isinstance(eos, list) else [] if eos is None else [eos]))
-    return ModelFacts(num_layers=int(config["num_hidden_layers"]),
-                      num_kv_heads=int(config.get("num_key_value_heads") or heads),
-                      head_dim=int(config.get("head_dim") or config["hidden_size"] // heads),
-                      vocab_size=int(config["vocab_size"]),
-                      max_positions=int(config["max_position_embeddings"]),
-                      bos_token_id=_optional_int(generation.get("bos_token_id", config.get("bos_token_id"))),
-                      eos_token_ids=eos_ids,
-                      pad_token_id=_optional_int(generation.get("pad_token_id", config.get("pad_token_id"))))
+    try:
+        eos_ids = tuple(int(e) for e in (eos if isinstance(eos, list) else [] if eos is None else [eos]))
+        bos_id = _optional_int(generation.get("bos_token_id", config.get("bos_token_id")))
+        pad_id = _optional_int(generation.get("pad_token_id", config.get("pad_token_id")))
+    except (TypeError, ValueError):
+        raise ExportError(f"{hf_dir}: bos/eos/pad_token_id in config.json or generation_config.json are not "
+                          f"integers") from None
+    return ModelFacts(num_layers=sizes["num_hidden_layers"], num_kv_heads=sizes["num_key_value_heads"],
+                      head_dim=sizes["head_dim"], vocab_size=sizes["vocab_size"],
+                      max_positions=sizes["max_position_embeddings"], bos_token_id=bos_id, eos_token_ids=eos_ids,
+                      pad_token_id=pad_id)
 
 
 def load_model(hf_dir: str) -> Any:
     """The model in FP32, eval mode, with eager attention (its mask arithmetic traces to plain ONNX ops
-    and keeps fully padded rows finite)."""
+    and keeps fully padded rows finite), from its safetensors files only."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype="float32", attn_implementation="eager",
-                                                 use_safetensors=True)
+    try:
+        model = load_pretrained(AutoModelForCausalLM, hf_dir, dtype="float32", attn_implementation="eager")
+    except ModelFolderError as e:
+        raise ExportError(str(e)) from None
     return model.eval()
 
 

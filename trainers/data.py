@@ -67,7 +67,8 @@ def validate_manifest_for_training(path: str, split: str, world_size: int = 1, s
     Raises ManifestError (one line) when the manifest is missing or invalid, when a shard of the
     split is missing or has the wrong size, when the split has no shards or no tokens, or has fewer
     samples than ranks; with `seq_len`, also when the split has fewer tokens than one batch of
-    seq_len + 1 token sequences per rank. sha256 is checked later, when a shard is read.
+    seq_len + 1 token sequences per rank. sha256 is checked by `verify_split_checksums` (preflight)
+    and again when a shard is read.
     Returns the manifest.
     """
     if world_size < 1:
@@ -103,6 +104,15 @@ def validate_manifest_for_training(path: str, split: str, world_size: int = 1, s
             raise ManifestError(f"{os.path.join(root, 'manifest.json')}: split {split!r} has {tokens} tokens, "
                                 f"fewer than one batch per rank ({need})")
     return manifest
+
+
+def verify_split_checksums(path: str, manifest: dict[str, Any], split: str) -> None:
+    """Check the size and sha256 of every shard of `split` against `manifest` (loaded from `path`,
+    a file or folder); ManifestError (one line) naming the first shard that differs."""
+    root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    for shard in manifest["shards"]:
+        if shard["split"] == split:
+            verify_shard(os.path.join(root, shard["path"]), shard)
 
 
 def epoch_order(num_shards: int, seed: int, epoch: int) -> list[int]:

@@ -1,7 +1,7 @@
 """LoRA fine-tuning of a Hugging Face causal LM (`fullchain train --mode lora`).
 
-The base model is loaded from a local folder (never downloaded; safetensors where the folder has
-them), wrapped with peft LoRA adapters on the architecture's projection layers, and trained with
+The base model is loaded from a local folder (never downloaded; its safetensors files only, never
+pickle), wrapped with peft LoRA adapters on the architecture's projection layers, and trained with
 DeepSpeed data parallelism and ZeRO stage 0-3 (`LoraEngine`, a `trainers.engine.StepEngine`).
 `write_hf` merges the adapters back into the base weights for export, or writes the adapter folder.
 
@@ -183,15 +183,22 @@ def _check_tokenizer(path: str, config, manifest_path: str, manifest: dict) -> N
 def check_lora_inputs(cfg: TrainConfig, manifest: dict) -> None:
     """Fail fast, with one line, on what would break a LoRA run later.
 
-    Checks that lora.base_model is a local folder with a config.json of a causal LM architecture,
-    that the target modules (configured or default) exist in it, and that the shards' tokenizer
+    Checks that lora.base_model is a local folder with a config.json of a causal LM architecture and
+    whole safetensors weights (`pipelines.hf_loading.safetensors_weights`; pickle is refused), that
+    the target modules (configured or default) exist in it, and that the shards' tokenizer
     (manifest["tokenizer"], files under the shards folder) is intact (sha256), fits the model's
     vocabulary and, when the model folder has a tokenizer, has the same vocabulary. `manifest` is the
     loaded manifest of cfg.data.manifest.
     """
+    from pipelines.hf_loading import ModelFolderError, safetensors_weights
+
     path = cfg.lora.base_model
     config = _load_config(path)
     _check_causal_lm(path, config)
+    try:
+        safetensors_weights(path)
+    except ModelFolderError as e:
+        raise ValueError(f"lora.base_model: {e}") from None
     _check_targets(path, config, cfg.lora)
     _check_tokenizer(path, config, cfg.data.manifest, manifest)
 
@@ -202,13 +209,13 @@ def check_lora_inputs(cfg: TrainConfig, manifest: dict) -> None:
 
 
 def load_base_model(path: str, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """The causal LM in local folder `path`; safetensors when present, pickle files only with weights_only."""
+    """The causal LM in local folder `path`, from its verified safetensors files only
+    (`pipelines.hf_loading.load_pretrained`); a folder of pickled weights raises ModelFolderError."""
     from transformers import AutoModelForCausalLM
 
-    has_safetensors = any(name.endswith(".safetensors") for name in os.listdir(path))
-    # transformers loads .bin files with torch.load(weights_only=True), so neither path runs pickle code.
-    return AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=has_safetensors,
-                                                dtype=dtype)
+    from pipelines.hf_loading import load_pretrained
+
+    return load_pretrained(AutoModelForCausalLM, path, dtype=dtype)
 
 
 def wrap_lora(model: nn.Module, lora: LoraSection, seed: int, base_model: str = "") -> nn.Module:

@@ -17,7 +17,6 @@ D head_dim, I intermediate_size, V vocab_size.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -393,7 +392,11 @@ def from_hf_config(hf_cfg) -> ModelConfig:
         raise ValueError("unsupported attention_bias / mlp_bias (this model has no biases)")
     num_kv = getattr(hf_cfg, "num_key_value_heads", None) or hf_cfg.num_attention_heads
     head_dim = getattr(hf_cfg, "head_dim", None)
-    if head_dim is not None and head_dim != hf_cfg.hidden_size // hf_cfg.num_attention_heads:
+    heads = hf_cfg.num_attention_heads
+    if not isinstance(heads, int) or isinstance(heads, bool) or heads <= 0:
+        # checked before head_dim's division; the other sizes are checked by ModelConfig
+        raise ValueError(f"num_attention_heads must be a positive int, got {heads!r}")
+    if head_dim is not None and head_dim != hf_cfg.hidden_size // heads:
         raise ValueError(f"unsupported head_dim {head_dim} != hidden_size / num_attention_heads")
     return ModelConfig(
         vocab_size=hf_cfg.vocab_size, hidden_size=hf_cfg.hidden_size, intermediate_size=hf_cfg.intermediate_size,
@@ -412,6 +415,13 @@ def to_hf_state_dict(model: Decoder) -> dict[str, torch.Tensor]:
             continue
         out[_hf_name(name)] = tensor.detach()
     return out
+
+
+def hf_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """HF Llama tensor name -> shape of the weights a `Decoder(cfg)` loads (as `to_hf_state_dict` names them)."""
+    with torch.device("meta"):
+        model = Decoder(cfg)
+    return {name: tuple(t.shape) for name, t in to_hf_state_dict(model).items()}
 
 
 def from_hf_state_dict(cfg: ModelConfig, state_dict: dict[str, torch.Tensor]) -> Decoder:
@@ -466,23 +476,18 @@ def save_hf_folder(model: Decoder, cfg: ModelConfig, folder: str | os.PathLike, 
 
 
 def load_hf_folder(folder: str | os.PathLike) -> tuple[Decoder, ModelConfig]:
-    """Load a Llama folder (ours or HF's) from safetensors only; pickled .bin files are refused."""
+    """Load a Llama folder (ours or HF's) from its verified safetensors files only
+    (`pipelines.hf_loading.safetensors_weights`); a folder of pickled .bin files raises WeightFilesError."""
     from safetensors.torch import load_file
     from transformers import LlamaConfig
 
+    from pipelines.hf_loading import safetensors_weights
+
     folder = Path(folder)
-    cfg = from_hf_config(LlamaConfig.from_pretrained(folder))
-    single = folder / "model.safetensors"
-    index = folder / "model.safetensors.index.json"
-    if single.exists():
-        state = load_file(str(single))
-    elif index.exists():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        state = {}
-        for shard in shards:
-            state.update(load_file(str(folder / shard)))
-    else:
-        raise FileNotFoundError(f"no model.safetensors(.index.json) in {folder} (pickle checkpoints are not loaded)")
+    cfg = from_hf_config(LlamaConfig.from_pretrained(folder, local_files_only=True))
+    state = {}
+    for name in safetensors_weights(str(folder)):
+        state.update(load_file(str(folder / name)))
     return from_hf_state_dict(cfg, state), cfg
 
 
@@ -490,5 +495,5 @@ __all__ = [
     "RMSNorm", "rotary_cos_sin", "repeat_kv", "Attention", "MLP", "Block", "ModelConfig", "Decoder", "loss",
     "shifted_loss", "debug_config",
     "llama_1b_config", "llama_8b_config", "to_hf_config", "from_hf_config", "to_hf_state_dict",
-    "from_hf_state_dict", "save_hf_folder", "load_hf_folder", "IGNORE_INDEX",
+    "from_hf_state_dict", "hf_weight_shapes", "save_hf_folder", "load_hf_folder", "IGNORE_INDEX",
 ]

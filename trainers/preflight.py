@@ -7,6 +7,7 @@ option or file. Every rank runs it and fails the same way, before DeepSpeed star
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pipelines.config_loader import ConfigError
 from pipelines.shard.manifest import ManifestError
 from trainers.checkpoints import CheckpointError, complete_checkpoints, read_checkpoint_state
 from trainers.config import TrainConfig
-from trainers.data import validate_manifest_for_training
+from trainers.data import validate_manifest_for_training, verify_split_checksums
 from trainers.model import ModelConfig
 from trainers.parallelize import ParallelDims
 
@@ -62,17 +63,32 @@ def model_config(cfg: TrainConfig, vocab_size: int) -> tuple[ModelConfig, str | 
             return cfg.model.build(vocab_size, cfg.data.seq_len), None
         except ValueError as e:
             raise TrainConfigError(f"model: {e}") from None
-    if not os.path.isfile(os.path.join(init, "config.json")):
+    config_path = os.path.join(init, "config.json")
+    if not os.path.isfile(config_path):
         raise TrainConfigError(f"model.init_from {init}: no config.json (need a Hugging Face Llama folder)")
     from transformers import AutoConfig
 
-    from trainers.model import from_hf_config
+    from pipelines.hf_loading import ModelFolderError, config_sizes, safetensors_shapes, safetensors_weights
+    from trainers.model import from_hf_config, hf_weight_shapes
 
-    hf_cfg = AutoConfig.from_pretrained(init, local_files_only=True)
     try:
-        model_cfg = from_hf_config(hf_cfg)
-    except (ValueError, KeyError) as e:
-        raise TrainConfigError(f"model.init_from {init}: {e}") from None
+        with open(config_path, encoding="utf-8") as fh:
+            raw = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TrainConfigError(f"model.init_from {config_path}: cannot read: {e}") from None
+    try:
+        # the raw sizes first: transformers itself divides by the head count while reading the config
+        config_sizes(raw if isinstance(raw, dict) else {}, config_path)
+        weight_files = safetensors_weights(init)
+    except ModelFolderError as e:
+        raise TrainConfigError(f"model.init_from: {e}") from None
+    try:
+        model_cfg = from_hf_config(AutoConfig.from_pretrained(init, local_files_only=True))
+    except (ValueError, KeyError, OSError) as e:
+        raise TrainConfigError(f"model.init_from {init}: {str(e).strip().splitlines()[0]}") from None
+    mismatch = _weight_mismatch(hf_weight_shapes(model_cfg), safetensors_shapes(init, weight_files))
+    if mismatch:
+        raise TrainConfigError(f"model.init_from {init}: the safetensors weights do not fit config.json: {mismatch}")
     if model_cfg.vocab_size < vocab_size:
         raise TrainConfigError(f"model.init_from {init}: vocabulary {model_cfg.vocab_size} is smaller than the "
                                f"shards' tokenizer ({vocab_size}); the shards were tokenized for another model")
@@ -82,8 +98,25 @@ def model_config(cfg: TrainConfig, vocab_size: int) -> tuple[ModelConfig, str | 
     return model_cfg, init
 
 
-def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool) -> RunPlan:
-    """Check the config against the world size, the manifest and the output folder."""
+def _weight_mismatch(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]) -> str | None:
+    """What differs between the tensors a model needs and those a folder holds (None: they fit);
+    weights transformers recomputes or ties are not needed."""
+    found = {k: v for k, v in found.items() if not k.endswith("rotary_emb.inv_freq")}
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        return f"no tensor {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+    unexpected = sorted(set(found) - set(expected) - {"lm_head.weight"})
+    if unexpected:
+        return f"unexpected tensor {unexpected[0]}"
+    for key, shape in expected.items():
+        if found[key] != shape:
+            return f"{key} has shape {list(found[key])}, config.json needs {list(shape)}"
+    return None
+
+
+def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool, checksums: bool = True) -> RunPlan:
+    """Check the config against the world size, the manifest and the output folder; with `checksums`,
+    also the size and sha256 of every shard the run reads (one process of a launch does that)."""
     if not cfg.output:
         raise TrainConfigError("output is required (the run folder)")
     if not cfg.data.manifest:
@@ -106,6 +139,10 @@ def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool) -> RunPlan:
                                                   t.micro_batch_size)
         if cfg.eval.every:
             validate_manifest_for_training(cfg.data.manifest, "val", dims.dp)
+        if checksums:
+            # a corrupt shard otherwise shows only when it is first read, after the model is built
+            for split in ("train", "val") if cfg.eval.every else ("train",):
+                verify_split_checksums(cfg.data.manifest, manifest, split)
     except ManifestError as e:
         raise TrainConfigError(str(e)) from None
     manifest_dir = cfg.data.manifest if os.path.isdir(cfg.data.manifest) else os.path.dirname(

@@ -10,6 +10,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_L
 
 from pipelines.backtranslate.config import BacktranslateConfig
 from pipelines.config_loader import ModelCheckError
+from pipelines.hf_loading import ModelFolderError, model_folder, safetensors_weights
 
 
 def _is_hub_id(name: str) -> bool:
@@ -38,6 +39,10 @@ def _check_model(option_name: str, path: str, kind: str) -> PreTrainedTokenizerB
         raise ModelCheckError(f"backtranslate.{option_name}: {path!r} is a {architecture}, an encoder-decoder "
                               f"model (model_kind is 'causal'; use 'seq2seq' for translation models)")
     try:
+        safetensors_weights(model_folder(os.path.expanduser(path)))
+    except ModelFolderError as err:
+        raise ModelCheckError(f"backtranslate.{option_name}: {err}") from None
+    try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, TypeError) as err:
         raise ModelCheckError(f"backtranslate.{option_name}: no usable tokenizer in {path!r} ({err})") from None
@@ -61,8 +66,9 @@ def _check_codes(cfg: BacktranslateConfig, tokenizer: PreTrainedTokenizerBase) -
 
 def check_models(cfg: BacktranslateConfig) -> None:
     """Raise ModelCheckError (one line) if a configured model is missing, not of `cfg.model_kind`, has no
-    tokenizer, or (one multilingual seq2seq model) lacks a language code. Loads configs and tokenizers
-    only, never weights."""
+    tokenizer, has weights that are not whole safetensors files (pickle is never loaded), or (one
+    multilingual seq2seq model) lacks a language code. Loads configs, safetensors headers and
+    tokenizers only, never weights."""
     tokenizer = _check_model("forward_model", cfg.forward_model, cfg.model_kind)
     if cfg.backward_model is not None:
         _check_model("backward_model", cfg.backward_model, cfg.model_kind)

@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from pipelines.backtranslate.config import BacktranslateConfig
-from pipelines.hf_loading import quiet_model_loading
+from pipelines.hf_loading import load_pretrained, quiet_model_loading
 
 _LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 _LOADING = threading.Lock()
@@ -36,14 +36,15 @@ class Translator(Protocol):
 
 def load_model(kind: str, path: str, device: str) -> tuple[Any, Any]:
     """(model, tokenizer) of the folder `path`, loaded once per process: the forward and backward
-    steps of a multilingual model, and several DoFn instances in one worker, share one copy."""
+    steps of a multilingual model, and several DoFn instances in one worker, share one copy. The
+    weights come from the folder's safetensors files only (pickle is never loaded)."""
     key = (kind, path, device)
     with _LOADING:
         if key not in _LOADED:
             model_class = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
             quiet_model_loading()
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = model_class.from_pretrained(path, local_files_only=True).to(device).eval()
+            model = load_pretrained(model_class, path).to(device).eval()
             _LOADED[key] = (model, tokenizer)
         return _LOADED[key]
 

@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from pipelines.config_loader import ModelCheckError
-from pipelines.hf_loading import quiet_model_loading
+from pipelines.hf_loading import (ModelFolderError, load_pretrained, model_folder, quiet_model_loading,
+                                  safetensors_weights)
 from pipelines.perplexity.config import PerplexityConfig
 from pipelines.perplexity.scoring import scoring_windows
 
@@ -39,9 +40,10 @@ class DocumentLoss(NamedTuple):
 def check_model(path: str, window_tokens: int | None = None) -> str:
     """Fail fast, before a job starts, unless `path` holds a causal LM that can score `window_tokens`.
 
-    Reads the config and the tokenizer, not the weights. Returns the architecture name; raises
-    ModelCheckError with one line: path not set or missing, no config, not a causal LM (naming the
-    architecture), windows longer than the model's positions, or no tokenizer.
+    Reads the config, the safetensors headers and the tokenizer, not the weights. Returns the
+    architecture name; raises ModelCheckError with one line: path not set or missing, no config, not
+    a causal LM (naming the architecture), windows longer than the model's positions, weights that
+    are not whole safetensors files (pickle is never loaded), or no tokenizer.
     """
     from transformers import AutoConfig, AutoTokenizer
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -70,6 +72,10 @@ def check_model(path: str, window_tokens: int | None = None) -> str:
         raise ModelCheckError(f"ppl_filter.window_tokens: {window_tokens} + 1 BOS token exceeds the "
                               f"{positions} positions of {path}")
     try:
+        safetensors_weights(model_folder(path))
+    except ModelFolderError as e:
+        raise ModelCheckError(f"ppl_filter.model: {e}") from None
+    try:
         AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, TypeError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -93,7 +99,8 @@ class PerplexityModelHandler(ModelHandler[str, PredictionResult, LoadedModel]):
         self._cfg = cfg
 
     def load_model(self) -> LoadedModel:
-        """The model and its tokenizer, from local files only, in eval mode on the configured device."""
+        """The model (its safetensors files only) and its tokenizer, from local files only, in eval mode
+        on the configured device."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -102,8 +109,7 @@ class PerplexityModelHandler(ModelHandler[str, PredictionResult, LoadedModel]):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         quiet_model_loading()
         tokenizer = AutoTokenizer.from_pretrained(self._cfg.model, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(self._cfg.model, local_files_only=True,
-                                                     dtype=getattr(torch, self._cfg.dtype))
+        model = load_pretrained(AutoModelForCausalLM, self._cfg.model, dtype=getattr(torch, self._cfg.dtype))
         model.to(device).eval()
         return LoadedModel(model, tokenizer, torch.device(device))
 

@@ -1,6 +1,8 @@
 """PerplexityModelHandler on a tiny Llama, and check_model's one-line errors."""
 
 import math
+import os
+import shutil
 
 import pytest
 import torch
@@ -79,6 +81,9 @@ def test_check_model_errors_are_one_line(tmp_path, seq2seq, causal_lm):
                          intermediate_size=32)).save_pretrained(bert)
     no_tokenizer = str(tmp_path / "no_tokenizer")
     AutoConfig.from_pretrained(causal_lm).save_pretrained(no_tokenizer)
+    shutil.copy(os.path.join(causal_lm, "model.safetensors"), no_tokenizer)
+    no_weights = str(tmp_path / "no_weights")
+    shutil.copytree(causal_lm, no_weights, ignore=shutil.ignore_patterns("*.safetensors"))
     cases = {
         "": "ppl_filter.model is not set",
         str(tmp_path / "missing"): "is neither a folder nor a model id in the local Hugging Face cache",
@@ -87,6 +92,7 @@ def test_check_model_errors_are_one_line(tmp_path, seq2seq, causal_lm):
         seq2seq: "is a MarianMTModel, not a causal language model",
         bert: "is a BertModel, not a causal language model",
         no_tokenizer: "cannot load the tokenizer of",
+        no_weights: "no model.safetensors or model.safetensors.index.json",
     }
     for path, expected in cases.items():
         with pytest.raises(ModelCheckError) as e:
