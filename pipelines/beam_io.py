@@ -25,7 +25,7 @@ from pipelines.document import Document, Rejected
 from pipelines.input_files import LEDGER_FILE, InputFile
 from pipelines.job_config import ReadConfig
 from pipelines.ledger import build_ledger
-from pipelines.record_parsing import documents_from_rows, parse_json_line, parse_text_file, read_rejection
+from pipelines.record_parsing import documents_from_batch, parse_json_line, parse_text_file, read_rejection
 from pipelines.stage_folder import describe_part
 
 DOCUMENTS = "documents"
@@ -63,22 +63,30 @@ class _ReadFile(beam.DoFn):
             for item in reader(file):
                 count += 1
                 yield _tag(item)
-        except (OSError, EOFError, zlib.error, pa.ArrowException, UnicodeError) as e:
+        except (OSError, EOFError, zlib.error, pa.ArrowException, UnicodeError, MemoryError) as e:
             # A file that breaks part-way (truncated gzip, corrupt Parquet) keeps what was read before.
+            # What arbitrary bytes raise here: OSError (BadGzipFile, Arrow's IOError), EOFError and
+            # zlib.error (cut or damaged gzip), ArrowException (corrupt Parquet, ArrowMemoryError for
+            # absurd sizes in its footer), UnicodeError (undecodable names in a corrupt schema) and
+            # MemoryError; the parsers themselves never raise.
             yield _tag(read_rejection(file, count + 1, "unreadable_file", f"{type(e).__name__}: {e}"))
             return
         if count == 0:
             yield _tag(read_rejection(file, 0, "empty_file", "file holds no records"))
 
     def _jsonl(self, file: InputFile):
+        limit = self._cfg.max_record_bytes
         with _open_input(file.path) as fh:
             lineno = 0
-            while True:
-                line = fh.readline()
-                if not line:
-                    return
+            # Lines are read at most one byte over the limit: a file without newlines must not
+            # be pulled into memory whole before it is found too large.
+            while line := fh.readline(limit + 1):
                 lineno += 1
-                if line.strip():
+                if len(line) > limit and not line.endswith(b"\n"):
+                    size = len(line) + _skip_line(fh, limit)
+                    yield read_rejection(file, lineno, "too_large", f"record of {size:,} bytes exceeds "
+                                                                    f"read.max_record_bytes={limit:,}")
+                elif line.strip():
                     yield parse_json_line(line.rstrip(b"\r\n"), file, lineno, self._cfg, self._encoding)
 
     def _txt(self, file: InputFile):
@@ -93,9 +101,18 @@ class _ReadFile(beam.DoFn):
             columns = frozenset(parquet.schema_arrow.names)
             start = 0
             for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-                rows = batch.to_pylist()
-                yield from documents_from_rows(rows, file, self._cfg, start=start, columns=columns)
-                start += len(rows)
+                yield from documents_from_batch(batch, file, self._cfg, start=start, columns=columns)
+                start += batch.num_rows
+
+
+def _skip_line(fh, chunk: int) -> int:
+    """Reads `fh` past the end of the current line in chunks of at most `chunk` bytes; the bytes skipped."""
+    skipped = 0
+    while part := fh.readline(chunk):
+        skipped += len(part)
+        if part.endswith(b"\n"):
+            return skipped - 1
+    return skipped
 
 
 def _open_input(path: str):
