@@ -64,3 +64,23 @@ def test_shard_reads_the_raw_file_without_crashing(corpus, tmp_path):
     assert manifest["written"] == len(GOOD) + 2
     assert manifest["input_documents"] == manifest["written"] + sum(manifest["skipped"].values())
     assert os.path.exists(os.path.join(out, "manifest.json"))
+
+
+def test_parquet_file_with_invalid_utf8_loses_only_its_bad_rows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.beam_io import _ReadFile
+    from pipelines.clean.config import EncodingConfig
+    from pipelines.input_files import InputFile
+    from pipelines.job_config import ReadConfig
+
+    raw = pa.array([f"row {i}".encode() if i != 1500 else b"bad \xff" for i in range(3000)], pa.binary())
+    text = pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())  # another tool's unchecked write
+    path = tmp_path / "foreign.parquet"
+    pq.write_table(pa.table({"text": text}), path)
+    out = [getattr(o, "value", o) for o in
+           _ReadFile(ReadConfig(), EncodingConfig()).process(InputFile(str(path), "foreign.parquet", "parquet"))]
+    assert len(out) == 3000
+    (bad,) = [o for o in out if getattr(o, "reason", None)]
+    assert bad.reason == "bad_encoding" and bad.detail.startswith(f"{path}:1501: column 'text' cannot be decoded")
