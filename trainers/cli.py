@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 
 from pipelines.config_flags import add_config_flags, config_overrides
@@ -28,9 +27,9 @@ def _train_parser() -> argparse.ArgumentParser:
                     "`fullchain train export-hf RUN --output DIR` writes an HF folder from any checkpoint.",
         usage="fullchain train [--config YAML] [--nproc-per-node N] [OPTIONS]")
     parser.add_argument("--config", metavar="YAML", help="Train config file; flags override its values.")
-    parser.add_argument("--nproc-per-node", type=int, default=0, metavar="N",
-                        help="Start N processes on this machine with torchrun (otherwise launch with torchrun "
-                             "or the deepspeed launcher yourself) [default: run in this process].")
+    parser.add_argument("--nproc-per-node", type=int, default=None, metavar="N",
+                        help="Start N >= 1 processes on this machine with torchrun (otherwise launch with "
+                             "torchrun or the deepspeed launcher yourself) [default: run in this process].")
     add_config_flags(parser, TrainConfig)
     return parser
 
@@ -51,13 +50,13 @@ def _is_rank0() -> bool:
 
 
 def _relaunch(nproc: int, argv: list[str]) -> int:
-    """Re-run this command under torchrun with `nproc` local processes (on a free port). The
-    workers see RANK set and train instead of relaunching."""
+    """Re-run this command under torchrun with `nproc` local processes (on a free port), which die
+    with this process. The workers see RANK set and train instead of relaunching."""
+    from trainers.processes import start_torchrun
+
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "pipelines.cli", "train", *argv]
-    return subprocess.call(cmd, env=env)
+    return start_torchrun(["--standalone", f"--nproc_per_node={nproc}", "-m", "pipelines.cli", "train", *argv], env)
 
 
 def _export_hf(argv: list[str]) -> int:
@@ -84,20 +83,33 @@ def main(command: str, argv: list[str]) -> int:
     """Entry point for `fullchain train ...` (dispatched from pipelines.cli)."""
     if argv and argv[0] == "export-hf":
         return _export_hf(argv[1:])
+    from trainers.processes import RunLocked, die_with_launcher, run_lock
+
+    if "RANK" in os.environ:
+        # as early as possible: a launcher killed while this worker starts must take it along
+        die_with_launcher()
     args = _train_parser().parse_args(argv)
+    if args.nproc_per_node is not None and args.nproc_per_node < 1:
+        print(f"fullchain {command}: error: --nproc-per-node must be at least 1, got {args.nproc_per_node}",
+              file=sys.stderr)
+        return 2
     from trainers.loop import NonFiniteLoss, on_gpu, run_training
     from trainers.preflight import plan_run
 
     try:
         cfg = load_config(TrainConfig, args.config, config_overrides(args, TrainConfig))
-        if args.nproc_per_node > 1 and "RANK" not in os.environ:
+        if args.nproc_per_node is not None and args.nproc_per_node > 1 and "RANK" not in os.environ:
             # Checked here first so a bad config fails once, with one line, not once per process.
             plan_run(cfg, args.nproc_per_node, on_gpu())
-            return _relaunch(args.nproc_per_node, argv)
+            with run_lock(cfg.output):
+                return _relaunch(args.nproc_per_node, argv)
         run_training(cfg)
     except ConfigError as e:
         if _is_rank0():
             print(f"fullchain {command}: error: {e}", file=sys.stderr)
+        return 2
+    except RunLocked as e:
+        print(f"fullchain {command}: error: {e}", file=sys.stderr)
         return 2
     except ManifestError as e:
         print(f"fullchain {command}: error: {e}", file=sys.stderr)

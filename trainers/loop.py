@@ -13,6 +13,7 @@ import socket
 import sys
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import asdict
 from typing import Any, Iterator
 
@@ -24,6 +25,7 @@ from trainers.config import TrainConfig
 from trainers.data import ShardLoader, ShardStream
 from trainers.engine import MicroBatches, StepEngine
 from trainers.preflight import RunPlan, plan_run
+from trainers.processes import owns_run_folder, run_lock
 
 
 class NonFiniteLoss(RuntimeError):
@@ -82,11 +84,19 @@ def _pairs(batches: Iterator[dict[str, Any]]) -> MicroBatches:
 
 
 def run_training(cfg: TrainConfig) -> dict[str, Any]:
-    """Train per `cfg` on this rank; returns the run summary (rank 0's is complete)."""
+    """Train per `cfg` on this rank; returns the run summary (rank 0's is complete). The rank that
+    owns the run folder (`trainers.processes.owns_run_folder`) checks the shards' checksums and
+    holds the folder's lock (RunLocked when another run writes it)."""
+    gpu = on_gpu()
+    owner = owns_run_folder()
+    plan = plan_run(cfg, world_size(), gpu, checksums=owner)
+    with run_lock(cfg.output) if owner else nullcontext():
+        return _train(cfg, plan, gpu)
+
+
+def _train(cfg: TrainConfig, plan: RunPlan, gpu: bool) -> dict[str, Any]:
     import torch.distributed as dist
 
-    gpu = on_gpu()
-    plan = plan_run(cfg, world_size(), gpu)
     init_distributed(gpu)
     rank = dist.get_rank()
     if rank == 0:

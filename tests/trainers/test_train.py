@@ -6,6 +6,7 @@ agree, SIGKILL + resume reproduces the losses, a NaN stops the run, the HF folde
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,6 +120,77 @@ def test_plan_rejects_manifest_with_missing_shard(shards, tmp_path):
     os.remove(copy / "train" / "shard-000002.tar")
     with pytest.raises(TrainConfigError, match="shard-000002.tar: listed in the manifest but missing"):
         plan_run(_cfg(str(copy), tmp_path / "run"), 1, on_gpu=False)
+
+
+def test_plan_rejects_a_corrupt_shard_before_any_model_is_built(shards, tmp_path):
+    import shutil
+
+    copy = tmp_path / "shards"
+    shutil.copytree(shards, copy)
+    shard = copy / "train" / "shard-000001.tar"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the checksum can tell
+    shard.write_bytes(bytes(data))
+    with pytest.raises(TrainConfigError, match="shard-000001.tar: sha256 differs from the manifest") as info:
+        plan_run(_cfg(str(copy), tmp_path / "run"), 1, on_gpu=False)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("breakage, match", [
+    ("truncated", "model.safetensors: not a readable safetensors file"),
+    ("zero_heads", "num_attention_heads must be a positive integer, got 0"),
+    ("missing_key", "config.json: no hidden_size"),
+    ("missing_tensor", "do not fit config.json: no tensor model.norm.weight"),
+    ("wrong_shape", "model.norm.weight has shape [16], config.json needs [32]"),
+])
+def test_plan_rejects_a_broken_init_from_folder(shards, tmp_path, breakage, match):
+    from safetensors.torch import load_file, save_file
+
+    folder = Path(write_hf_llama(str(tmp_path / "hf")))
+    weights, config = folder / "model.safetensors", folder / "config.json"
+    if breakage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:-64])
+    elif breakage in ("zero_heads", "missing_key"):
+        values = json.loads(config.read_text())
+        if breakage == "zero_heads":
+            values["num_attention_heads"] = 0
+        else:
+            del values["hidden_size"]
+        config.write_text(json.dumps(values))
+    else:
+        tensors = load_file(str(weights))
+        if breakage == "missing_tensor":
+            del tensors["model.norm.weight"]
+        else:
+            tensors["model.norm.weight"] = tensors["model.norm.weight"][:16].clone()
+        save_file(tensors, str(weights), metadata={"format": "pt"})
+    with pytest.raises(TrainConfigError, match=re.escape(match)) as info:
+        plan_run(_cfg(shards, tmp_path / "run", **{"model.init_from": str(folder)}), 1, on_gpu=False)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_folder_has_one_writer(tmp_path):
+    from trainers.processes import RunLocked, run_lock
+
+    out = str(tmp_path / "run")
+    with run_lock(out):
+        with pytest.raises(RunLocked, match=f"another training run \\(pid {os.getpid()}\\) is writing") as info:
+            with run_lock(out):
+                pass
+        assert "\n" not in str(info.value)
+    with run_lock(out):  # released with the block (and by the kernel when the holder dies)
+        pass
+
+
+@pytest.mark.parametrize("nproc", ["0", "-1"])
+def test_cli_refuses_a_process_count_below_one(tmp_path, capsys, nproc):
+    from trainers.cli import main
+
+    assert main("train", ["--nproc-per-node", nproc, "--output", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fullchain train: error: --nproc-per-node must be at least 1, got {nproc}"]
+    assert not (tmp_path / "run").exists()
 
 
 def test_plan_rejects_zero3_with_pipeline(shards, tmp_path):
@@ -242,6 +314,62 @@ def test_sigkill_then_resume_reproduces_the_losses(shards, tmp_path):
     assert sorted(resumed) == list(range(1, 41))
     for step in range(resumed_from + 1, 41):
         assert resumed[step] == pytest.approx(reference[step], rel=1e-6, abs=0), step
+
+
+def _processes_mentioning(text):
+    """Pids of the processes whose command line contains `text`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if text.encode() in fh.read():
+                    found.append(int(entry))
+        except OSError:
+            continue  # exited while listed
+    return found
+
+
+def test_killing_the_launcher_kills_its_workers_and_a_second_writer_is_refused(shards, tmp_path, capsys):
+    """SIGKILL of the `--nproc-per-node 2` launcher alone (torchrun and its workers run in other
+    sessions): every process of the run is gone within seconds. While it runs, a second run into the
+    same folder, launched either way, is refused with one line."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "pipelines.cli", "train", "--data.manifest", shards, "--output", str(out),
+           *BASE, "--train.steps", "100000", "--checkpoint.every", "0", "--eval.every", "0",
+           "--nproc-per-node", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + TIMEOUT
+        while not (out / "metrics.jsonl").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before it was killed"
+        assert len(_processes_mentioning(str(out))) >= 3  # launcher, torchrun, 2 workers (+ data workers)
+        from trainers.cli import main
+
+        # in this process, which is cheap: both refusals come before any process group or model
+        for launch in (["--nproc-per-node", "2"], []):
+            capsys.readouterr()
+            assert main("train", ["--data.manifest", shards, "--output", str(out), *BASE, "--train.steps", "2",
+                                  *launch]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(f"fullchain train: error: {out}: another training run "
+                                                       f"(pid {proc.pid}) is writing this folder"), err
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.time() + 15
+        while _processes_mentioning(str(out)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert _processes_mentioning(str(out)) == []
+    finally:
+        # whatever the outcome, no training is left behind by the test
+        for pid in _processes_mentioning(str(out)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue  # exited between the listing and the kill
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_path):
