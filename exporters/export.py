@@ -2,17 +2,21 @@
 
 Order: check the inputs (fail before writing anything), load, trace the FP32 graph, quantize,
 validate, copy the tokenizer and kv_decoding.py, write export.json last. Everything is written
-into a temporary folder beside the output and renamed into place only when every check passed,
-so a failed or interrupted export leaves no half-written output.
+into a scratch folder beside the output (`.NAME.tmp-XXXXXXXX`) and renamed into place only when
+every check passed, so a failed or interrupted export leaves no half-written output. The export
+holds a lock (flock) on its scratch folders while it runs; a killed one leaves them unlocked, and
+the next export to the same output removes them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
+import re
+import secrets
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -27,6 +31,7 @@ from exporters.onnx_graph import DATA_FILE, MODEL_FILE, OPSET, export_decoder, f
 from exporters.quantize import PRECISIONS, calibration_feeds, quantize_graph
 from exporters.validation_report import failures, markdown, measure, table
 from exporters.validation_text import ValidationText, load_windows
+from pipelines.hf_loading import safetensors_weights
 
 EXPORT_FORMAT = "fullchain-onnx-export"
 FORMAT_VERSION = 1
@@ -50,6 +55,13 @@ def export_model(hf_dir: str, output: str, config: ExportConfig | None = None,
     facts = check_hf_folder(hf_dir)
     tokenizer = load_tokenizer(hf_dir)
     target = Path(output).absolute()
+    if target.parent.is_dir():
+        # before the output check: a killed replacement is rolled back first, and then checked as any output
+        try:
+            for stale in remove_stale_scratch(target):
+                say(f"removed {stale}: left by an export that was killed")
+        except OSError as e:
+            raise ExportError(f"{target}: cannot clean up after a killed export: {e}") from None
     _check_output(target, config.overwrite)
     # a window longer than the model's positions would score positions it was never trained on
     seq_len = min(config.validation.seq_len, facts.max_positions)
@@ -60,7 +72,7 @@ def export_model(hf_dir: str, output: str, config: ExportConfig | None = None,
                         config.validation.windows + _calibration_extra(config))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        staging, lock = _locked_scratch(target, "tmp")
     except OSError as e:
         raise ExportError(f"{target}: cannot write the output: {e.strerror}") from None
     try:
@@ -69,7 +81,55 @@ def export_model(hf_dir: str, output: str, config: ExportConfig | None = None,
     except BaseException:
         shutil.rmtree(staging)
         raise
+    finally:
+        os.close(lock)
     return target
+
+
+def _scratch_pattern(target: Path) -> re.Pattern[str]:
+    return re.compile(rf"\.{re.escape(target.name)}\.(tmp|old)-[0-9a-f]{{8}}")
+
+
+def _locked_scratch(target: Path, kind: str) -> tuple[Path, int]:
+    """A new scratch folder `.NAME.KIND-XXXXXXXX` beside `target` and the descriptor holding its lock."""
+    folder = target.parent / f".{target.name}.{kind}-{secrets.token_hex(4)}"
+    folder.mkdir()
+    return folder, _lock_folder(folder)
+
+
+def _lock_folder(folder: Path) -> int:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    # blocking is fine: only a stale-scratch sweep can hold it, and only for the time of its check
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def remove_stale_scratch(target: Path) -> list[Path]:
+    """Remove the scratch folders of exports to `target` that no running export holds (killed ones);
+    returns them. Only folders named like this module's scratch folders for `target` are touched.
+    An export killed while replacing `target` left the old export moved aside and no `target`: that
+    one is moved back instead, so the output is as it was before the killed export."""
+    pattern = _scratch_pattern(target)
+    removed = []
+    for entry in sorted(target.parent.iterdir()):
+        match = pattern.fullmatch(entry.name)
+        if not match or entry.is_symlink() or not entry.is_dir():
+            continue
+        fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # a running export's
+        try:
+            if match.group(1) == "old" and not target.exists() and (entry / EXPORT_FILE).is_file():
+                entry.rename(target)
+            else:
+                shutil.rmtree(entry)
+                removed.append(entry)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _build(hf_dir: str, staging: Path, facts: ModelFacts, tokenizer: Any, text: ValidationText, config: ExportConfig,
@@ -162,11 +222,15 @@ def _move_into_place(staging: Path, target: Path) -> None:
     if not target.exists():
         staging.rename(target)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    old.rmdir()
-    target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old)
+    # the old export is locked before it moves aside, so a sweep never takes it for a killed export's
+    lock = _lock_folder(target)
+    try:
+        old = target.parent / f".{target.name}.old-{secrets.token_hex(4)}"
+        target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old)
+    finally:
+        os.close(lock)
 
 
 def _calibration_extra(config: ExportConfig) -> int:
@@ -190,4 +254,4 @@ def _pad_id(facts: ModelFacts, tokenizer: Any) -> int:
 
 
 def _weights_bytes(hf_dir: str) -> int:
-    return sum(os.path.getsize(os.path.join(hf_dir, f)) for f in os.listdir(hf_dir) if f.endswith(".safetensors"))
+    return sum(os.path.getsize(os.path.join(hf_dir, f)) for f in safetensors_weights(hf_dir))

@@ -1,9 +1,17 @@
 """exporters.export_model on a tiny random-weight Llama: ONNX Runtime against PyTorch, the INT8 graph,
 export.json against the graph, the report, and the one-line failures."""
 
+import fcntl
 import filecmp
 import json
 import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -15,7 +23,7 @@ from transformers import AutoModelForCausalLM, GPT2Config, T5Config
 from exporters import kv_decoding
 from exporters.cli import main
 from exporters.config import ExportConfig, GraphConfig, QuantizeConfig, ValidationConfig
-from exporters.export import export_model
+from exporters.export import export_model, remove_stale_scratch
 from exporters.hf_folder import ExportError
 from exporters.validation_report import failures, logits_rel_error
 from pipelines.document import Document
@@ -223,6 +231,65 @@ def test_missing_tokenizer_and_missing_folder(hf_dir, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bare"]
 
 
+@pytest.mark.parametrize("breakage, expected", [
+    ("truncated", "model.safetensors: not a readable safetensors file"),
+    ("zero_heads", "config.json: num_attention_heads must be a positive integer, got 0"),
+    ("missing_key", "config.json: no num_hidden_layers"),
+    ("kv_heads", "num_attention_heads 4 is not a multiple of num_key_value_heads 3"),
+])
+def test_broken_model_folder_is_one_line(hf_dir, tmp_path, capsys, breakage, expected):
+    folder = tmp_path / "hf"
+    shutil.copytree(hf_dir, folder)
+    weights, config_file = folder / "model.safetensors", folder / "config.json"
+    config = json.loads(config_file.read_text())
+    if breakage == "truncated":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif breakage == "zero_heads":
+        config["num_attention_heads"] = 0
+    elif breakage == "missing_key":
+        del config["num_hidden_layers"]
+    else:
+        config["num_key_value_heads"] = 3
+    config_file.write_text(json.dumps(config))
+    assert main("export", [str(folder), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("fullchain export: error:") and expected in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]
+
+
+def test_a_killed_exports_scratch_is_removed_by_the_next_export(hf_dir, tmp_path):
+    """Scratch folders no export holds are removed; a running export's (locked), and folders named
+    otherwise, stay."""
+    stale = [tmp_path / ".out.tmp-0123abcd", tmp_path / ".out.old-4567cdef"]
+    for folder in stale:
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"partial")
+    running = tmp_path / ".out.tmp-89abcdef"
+    running.mkdir()
+    others = [tmp_path / ".out.tmp-mine", tmp_path / ".other.tmp-0123abcd", tmp_path / ".out.tmp-0123abcd.keep"]
+    for folder in others:
+        folder.mkdir()
+    held = os.open(running, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        export_model(hf_dir, str(tmp_path / "out"), fast_config(quantize=QuantizeConfig(mode="none")))
+    finally:
+        os.close(held)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", running.name, *(p.name for p in others)])
+    assert (tmp_path / "out" / "export.json").is_file()
+
+
+def test_a_replacement_killed_halfway_is_rolled_back(tmp_path):
+    """Killed between moving the old export aside and moving the new one in: the old one comes back."""
+    old = tmp_path / ".out.old-0123abcd"
+    old.mkdir()
+    (old / "export.json").write_text("{}")
+    new = tmp_path / ".out.tmp-4567cdef"
+    new.mkdir()
+    assert remove_stale_scratch(tmp_path / "out") == [new]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (tmp_path / "out" / "export.json").is_file()
+
+
 def test_existing_output(hf_dir, exported, tmp_path, capsys):
     other = tmp_path / "other"
     other.mkdir()
@@ -282,3 +349,49 @@ def test_yaml_config_and_its_errors(hf_dir, tmp_path, capsys):
     assert main("export", [hf_dir, "--output", str(tmp_path / "again"), "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("fullchain export: error:") and "export.yaml:2" in err and "quantize.modes" in err
+
+
+CLI_FAST = ["--validation.seq-len", "32", "--validation.windows", "3", "--validation.greedy-tokens", "8",
+            "--validation.latency-tokens", "3", "--validation.max-ppl-delta-pct", "50"]  # = fast_config()
+
+
+def _comparable(folder):
+    """export.json without the timings, and the sha256 of every model file."""
+    import hashlib
+
+    meta = json.loads((folder / "export.json").read_text())
+    meta["report"].pop("latency_ms_per_token")
+    hashes = {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in sorted(folder.rglob("*.onnx*"))}
+    return meta, hashes
+
+
+@pytest.mark.chaos
+def test_export_killed_at_a_random_point_then_rerun(hf_dir, exported, tmp_path):
+    """SIGKILL `fullchain export` after a random number of its progress lines (plus a random delay):
+    the output is either absent or a whole export, and the rerun completes with the same export as
+    an uninterrupted one (the module's `exported`) and no scratch folder left."""
+    rounds = int(os.environ.get("FULLCHAIN_CHAOS_ROUNDS", "1"))
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    reference = _comparable(exported)
+    repo = Path(__file__).resolve().parents[2]
+    for round_ in range(rounds):
+        out = tmp_path / f"out{round_}"
+        cmd = [sys.executable, "-m", "pipelines.cli", "export", hf_dir, "--output", str(out), *CLI_FAST]
+        proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        lines = rng.randrange(0, 8)  # "loading", "tracing", ..., "done"
+        for _ in range(lines):
+            if not proc.stderr.readline():
+                break
+        time.sleep(rng.uniform(0, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+        context = f"seed {seed}, round {round_}, killed after {lines} lines"
+        if out.exists():
+            assert _comparable(out) == reference, context
+        rerun = subprocess.run(cmd + ["--overwrite", "true"], cwd=repo, capture_output=True, text=True, timeout=600)
+        assert rerun.returncode == 0, f"{context}: {rerun.stderr[-3000:]}"
+        assert _comparable(out) == reference, context
+        assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], context
