@@ -45,7 +45,8 @@ def balanced_ledger(docs, kept, rejected, added):
     for row in rejected:
         reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
     added_kept = sum(1 for row in kept if "augmented_from" in json.loads(row["meta"]))
-    return build_ledger("backtranslate", len(docs), len(kept), reasons.items(), {}, [], "test",
+    parts = [{"path": "data/part-00000-of-00001.parquet", "rows": len(kept), "bytes": 0, "sha256": ""}]
+    return build_ledger("backtranslate", len(docs), len(kept), reasons.items(), {}, [], "test", parts=parts,
                         added=len(added), added_kept=added_kept)
 
 
