@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -40,6 +41,12 @@ READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 METRICS_PATH = "/metrics"
 MODEL_READY_PATH = "/v2/models/{}/ready"
+# tritonserver 2.51's HTTP front puts a request body's buffer list on its thread's stack: a body of
+# about half the stack limit (4 MiB under the usual 8 MiB) crashes the whole server with SIGSEGV before
+# any check runs, and any client can send one (triton-inference-server/server#5840; newer Triton moved
+# that allocation to the heap). Threads take their stack size from RLIMIT_STACK: 1 GiB of reserved,
+# not resident, stack per thread moves the crash to bodies of about 512 MiB.
+SERVER_STACK_BYTES = 1 << 30
 # read by deploy/triton_models/generate/model.py (which cannot import this module)
 SITE_PACKAGES_ENV = "FULLCHAIN_SITE_PACKAGES"
 
@@ -166,6 +173,14 @@ def server_environment(install: TritonInstall) -> dict[str, str]:
     return env
 
 
+def raise_stack_limit() -> None:
+    """Set this process's stack limit to SERVER_STACK_BYTES (or the hard limit, if lower); run in the
+    server's child process before exec, so tritonserver's threads get the larger stacks."""
+    _, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    target = SERVER_STACK_BYTES if hard == resource.RLIM_INFINITY else min(SERVER_STACK_BYTES, hard)
+    resource.setrlimit(resource.RLIMIT_STACK, (target, hard))
+
+
 def restricted_api_flags(key: str) -> list[str]:
     """The flags that make the state-changing APIs require `<ADMIN_HEADER>: key` over HTTP and gRPC
     (this tritonserver's syntax is `<api>,<api>:<header>=<value>`, whatever its --help says)."""
@@ -232,7 +247,7 @@ class TritonServer:
             self._log_file = open(self.log_path, "ab")
         self.process = subprocess.Popen(cmd, env=server_environment(install), stdin=subprocess.DEVNULL,
                                         stdout=self._log_file, stderr=subprocess.STDOUT if self._log_file else None,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=raise_stack_limit)
         try:
             self._wait_ready()
         except BaseException:

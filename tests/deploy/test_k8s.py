@@ -1,12 +1,16 @@
 """The Kubernetes manifests agree with the ports, paths and model names the code uses."""
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from deploy.config import ADMIN_HEADER, ADMIN_KEY_ENV, GRPC_PORT, HTTP_PORT, METRICS_PORT, PublishConfig
-from deploy.server import LIVE_PATH, METRICS_PATH, MODEL_READY_PATH, SITE_PACKAGES_ENV, restricted_api_flags
+from deploy.server import (
+    LIVE_PATH, METRICS_PATH, MODEL_READY_PATH, SERVER_STACK_BYTES, SITE_PACKAGES_ENV, restricted_api_flags,
+)
 from deploy.triton_config import generation_models
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
@@ -137,3 +141,17 @@ def test_tokenizers_reach_the_python_backend(pod, triton):
     mounts = {m["name"]: m["mountPath"] for m in triton["volumeMounts"]}
     assert {m["name"]: m["mountPath"] for m in init["volumeMounts"]} == mounts
     assert target in mounts.values()
+
+
+def test_the_container_starts_tritonserver_with_large_stacks_and_its_args_intact(triton, tmp_path):
+    # the command runs in the image's sh; a stand-in tritonserver reports its stack limit and arguments
+    stand_in = tmp_path / "tritonserver"
+    stand_in.write_text('#!/bin/sh\nulimit -s\nprintf "%s\\n" "$@"\n')
+    stand_in.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    args = [a.replace(f"$({ADMIN_KEY_ENV})", "k") for a in triton["args"]]
+    out = subprocess.run(triton["command"] + args, env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    stack_kib, *passed = out.stdout.splitlines()
+    assert int(stack_kib) * 1024 == SERVER_STACK_BYTES
+    assert passed == args
