@@ -183,9 +183,9 @@ def _check_tokenizer(path: str, config, manifest_path: str, manifest: dict) -> N
 def check_lora_inputs(cfg: TrainConfig, manifest: dict) -> None:
     """Fail fast, with one line, on what would break a LoRA run later.
 
-    Checks that lora.base_model is a local folder with a config.json of a causal LM architecture and
-    whole safetensors weights (`pipelines.hf_loading.safetensors_weights`; pickle is refused), that
-    the target modules (configured or default) exist in it, and that the shards' tokenizer
+    Checks that lora.base_model is a local folder with a config.json of a causal LM architecture, that
+    the target modules (configured or default) exist in it, that its weights are whole safetensors
+    files (`pipelines.hf_loading.safetensors_weights`; pickle is refused), and that the shards' tokenizer
     (manifest["tokenizer"], files under the shards folder) is intact (sha256), fits the model's
     vocabulary and, when the model folder has a tokenizer, has the same vocabulary. `manifest` is the
     loaded manifest of cfg.data.manifest.
@@ -195,11 +195,11 @@ def check_lora_inputs(cfg: TrainConfig, manifest: dict) -> None:
     path = cfg.lora.base_model
     config = _load_config(path)
     _check_causal_lm(path, config)
+    _check_targets(path, config, cfg.lora)
     try:
         safetensors_weights(path)
     except ModelFolderError as e:
         raise ValueError(f"lora.base_model: {e}") from None
-    _check_targets(path, config, cfg.lora)
     _check_tokenizer(path, config, cfg.data.manifest, manifest)
 
 

@@ -392,11 +392,7 @@ def from_hf_config(hf_cfg) -> ModelConfig:
         raise ValueError("unsupported attention_bias / mlp_bias (this model has no biases)")
     num_kv = getattr(hf_cfg, "num_key_value_heads", None) or hf_cfg.num_attention_heads
     head_dim = getattr(hf_cfg, "head_dim", None)
-    heads = hf_cfg.num_attention_heads
-    if not isinstance(heads, int) or isinstance(heads, bool) or heads <= 0:
-        # checked before head_dim's division; the other sizes are checked by ModelConfig
-        raise ValueError(f"num_attention_heads must be a positive int, got {heads!r}")
-    if head_dim is not None and head_dim != hf_cfg.hidden_size // heads:
+    if head_dim is not None and head_dim != hf_cfg.hidden_size // hf_cfg.num_attention_heads:
         raise ValueError(f"unsupported head_dim {head_dim} != hidden_size / num_attention_heads")
     return ModelConfig(
         vocab_size=hf_cfg.vocab_size, hidden_size=hf_cfg.hidden_size, intermediate_size=hf_cfg.intermediate_size,

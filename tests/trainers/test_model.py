@@ -9,6 +9,7 @@ import torch
 transformers = pytest.importorskip("transformers")
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
+from pipelines.hf_loading import ModelFolderError  # noqa: E402
 from trainers.model import (  # noqa: E402
     Decoder,
     ModelConfig,
@@ -235,7 +236,7 @@ def test_load_hf_folder_refuses_pickle(tmp_path):
     cfg = debug_config()
     to_hf_config(cfg).save_pretrained(tmp_path)
     (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
-    with pytest.raises(FileNotFoundError, match="safetensors"):
+    with pytest.raises(ModelFolderError, match="no model.safetensors or model.safetensors.index.json"):
         load_hf_folder(tmp_path)
 
 
