@@ -73,16 +73,9 @@ def input_parts(spec: str) -> list[str]:
     return parts
 
 
-def input_roots(spec: str) -> list[str]:
-    """The fixed (non-glob) path of each part of `spec`: a glob's folder before its first wildcard,
-    else the named folder or file. Everything the input can read lies at or under one of them."""
-    roots = []
-    for part in input_parts(spec):
-        if any(ch in part for ch in GLOB_CHARS):
-            fixed = part[: min(part.index(ch) for ch in GLOB_CHARS if ch in part)]
-            part = fixed[: fixed.rfind("/") + 1] or "."
-        roots.append(part)
-    return roots
+def is_glob(part: str) -> bool:
+    """Whether an input part is a glob (holds a wildcard) rather than a named folder or file."""
+    return any(ch in part for ch in GLOB_CHARS)
 
 
 def resolve_input(spec: str) -> ResolvedInput:
@@ -103,7 +96,7 @@ def resolve_input(spec: str) -> ResolvedInput:
 
 def _part_files(part: str, ledgers: list[dict]) -> list[tuple[str, str]]:
     """(path, key) of every file one part of the spec names."""
-    if not any(ch in part for ch in GLOB_CHARS):
+    if not is_glob(part):
         stage_folder = _stage_folder(part)
         if stage_folder is not None:
             ledger, paths = read_stage_folder(stage_folder)
@@ -143,7 +136,7 @@ def _stage_folder(part: str) -> str | None:
 
 def _pattern_and_root(part: str) -> tuple[str, str, bool]:
     """(glob to match, prefix that ids are taken relative to, whether the part names many files)."""
-    if any(ch in part for ch in GLOB_CHARS):
+    if is_glob(part):
         fixed = part[: min(part.index(ch) for ch in GLOB_CHARS if ch in part)]
         return part, fixed[: fixed.rfind("/") + 1], True
     folder = part.rstrip("/")
@@ -175,7 +168,7 @@ def _match(part: str, pattern: str) -> list[str]:
 def _match_local(part: str, pattern: str) -> list[str]:
     """The regular files a local glob (Beam's syntax: `*` within a folder, `**` across) or a named
     file matches. Non-regular files are left out with a warning; a named one is an error."""
-    if not any(ch in pattern for ch in GLOB_CHARS):
+    if not is_glob(pattern):
         kind = _local_kind(part, pattern)
         if kind is None:
             return []

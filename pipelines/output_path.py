@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import posixpath
+from typing import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.config_loader import ConfigError
-from pipelines.input_files import input_parts, input_roots
+from pipelines.input_files import input_parts, is_glob
 
 
 def normalised(path: str) -> str:
@@ -38,19 +39,34 @@ def overlap(output: str, root: str) -> str | None:
 
 
 def check_output_path(output: str, input_spec: str) -> None:
-    """Raise ConfigError (one line naming both) when `output` is, contains or lies inside any
-    part of `input_spec` (its fixed, non-glob part), or when `output` exists but is not a folder."""
+    """Raise ConfigError (one line naming both) when `output` is, contains or lies inside a folder
+    or file named in `input_spec`, or exists but is not a folder. Globs are judged once they are
+    matched (check_output_holds_no_input)."""
     if not output:
         raise ConfigError("no output given: set --output or 'output' in the config file")
     target = normalised(output)
-    for part, root in zip(input_parts(input_spec), input_roots(input_spec)):
-        relation = overlap(target, normalised(root))
+    for part in input_parts(input_spec):
+        relation = None if is_glob(part) else overlap(target, normalised(part))
         if relation:
-            raise ConfigError(f"output '{output}' {relation} input '{part}' ({target}): a stage first deletes "
-                              "its output folder's old contents, which would destroy the input; "
-                              "choose an output outside the input")
+            _refuse(output, relation, part, target)
     if _is_file(output):
         raise ConfigError(f"output '{output}' exists and is not a folder; choose a folder path")
+
+
+def check_output_holds_no_input(output: str, input_files: Sequence[str]) -> None:
+    """Raise ConfigError when `output` is or contains one of the resolved `input_files`. A glob is
+    judged by what it matched, not by its fixed folder: `corpus/*.jsonl` reads nothing under
+    `corpus/out`, so that output is allowed."""
+    target = normalised(output)
+    for path in input_files:
+        if overlap(target, normalised(path)) in ("is", "contains"):
+            _refuse(output, "contains", path, target)
+
+
+def _refuse(output: str, relation: str, what: str, target: str) -> None:
+    raise ConfigError(f"output '{output}' {relation} input '{what}' ({target}): a stage first deletes "
+                      "its output folder's old contents, which would destroy the input; "
+                      "choose an output outside the input")
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -22,7 +22,7 @@ from pipelines.beam_io import (
 from pipelines.config_loader import ConfigError
 from pipelines.input_files import ResolvedInput, resolve_input
 from pipelines.job_config import PREPARE_STAGES, RunConfig
-from pipelines.output_path import check_output_path
+from pipelines.output_path import check_output_holds_no_input, check_output_path
 from pipelines.runners import default_runners_file, load_profiles, pipeline_options
 from pipelines.stage_outputs import StageOutputs
 
@@ -217,6 +217,7 @@ def run_stage(stage: str, cfg: RunConfig, beam_args: list[str]) -> StageOutcome:
     for name in stages:
         preflight(name, cfg)
     resolved = resolve_input(cfg.input)
+    check_output_holds_no_input(cfg.output, [f.path for f in resolved.files])
     if stage == "shard":
         from pipelines.shard.output_files import check_output
 

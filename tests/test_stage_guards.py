@@ -8,7 +8,8 @@ import os
 import pytest
 
 from pipelines.cli import main
-from pipelines.output_path import normalised, overlap
+from pipelines.config_loader import ConfigError
+from pipelines.output_path import check_output_holds_no_input, check_output_path, normalised, overlap
 from pipelines.sample_corpus import generate_corpus, write_jsonl
 
 from .test_stage_folders import write_stage_folder
@@ -73,6 +74,19 @@ def test_an_output_inside_a_raw_input_folder_is_refused(tmp_path, capsys):
     fails_with_one_line(["clean", "--input", str(tmp_path), "--output", str(tmp_path / "out")], capsys,
                         "lies inside input")
     assert os.listdir(tmp_path) == ["c.jsonl"]
+
+
+def test_a_glob_is_judged_by_the_files_it_matched(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.jsonl").write_text('{"text": "x"}\n')
+    matched = [str(corpus / "a.jsonl")]
+    check_output_path(str(corpus / "out"), f"{corpus}/*.jsonl")
+    check_output_holds_no_input(str(corpus / "out"), matched)  # *.jsonl reads nothing under out/
+    with pytest.raises(ConfigError, match=r"output '.*' contains input '.*a\.jsonl'"):
+        check_output_holds_no_input(str(tmp_path), matched)
+    with pytest.raises(ConfigError, match="lies inside input"):
+        check_output_path(str(corpus / "out"), str(corpus))
 
 
 def test_an_output_that_is_a_file_is_refused(tmp_path, capsys):
