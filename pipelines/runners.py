@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-from pipelines.config_loader import ConfigError
+from pipelines.config_loader import ConfigError, compose_yaml, yaml_value
 
 RUNNERS_FILE_ENV = "FULLCHAIN_RUNNERS"
 # Integer Beam options whose smaller values Beam accepts and then fails on (or misreads) once the
@@ -62,11 +61,10 @@ def load_profiles(path: str) -> dict[str, RunnerProfile]:
     """Read every profile of a runners file; fails with one line naming the file and profile."""
     try:
         with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh) or {}
+            root = compose_yaml(fh, path)
     except OSError as e:
         raise ConfigError(f"cannot read runners file {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    raw = {} if root is None else yaml_value(root, path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of profile names to profiles")
     profiles = {}

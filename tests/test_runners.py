@@ -36,3 +36,17 @@ def test_bad_runners_file(tmp_path):
     path.write_text("local:\n  runner: DirectRunner\n  option: {}\n")
     with pytest.raises(ConfigError, match="unknown key"):
         load_profiles(str(path))
+
+
+def test_runners_file_goes_through_the_checked_yaml_loader(tmp_path):
+    path = tmp_path / "runners.yaml"
+    path.write_text("local:\n  runner: DirectRunner\nlocal:\n  runner: PortableRunner\n")
+    with pytest.raises(ConfigError, match=r"runners\.yaml:3: duplicate key 'local' \(first at line 1\)"):
+        load_profiles(str(path))
+    path.write_text("local:\n  runner: !!python/name:os.system\n")
+    with pytest.raises(ConfigError, match="is not allowed in a config"):
+        load_profiles(str(path))
+    levels = ["&a0 [x, x, x, x, x, x, x, x]"] + [f"&a{i} [{', '.join([f'*a{i - 1}'] * 8)}]" for i in range(1, 8)]
+    path.write_text("local:\n  runner: DirectRunner\n  options: {bomb: [" + ", ".join(levels) + "]}\n")
+    with pytest.raises(ConfigError, match="more than 10,000 values"):
+        load_profiles(str(path))
