@@ -52,6 +52,7 @@ fuzz: $(INSTALLED)
 	HYPOTHESIS_PROFILE=fuzz FULLCHAIN_CHAOS_ROUNDS=10 $(BIN)/python -m pytest -q -m "fuzz or chaos"
 
 wheel: $(INSTALLED)
+	rm -rf build  # setuptools would pack a previous build's leftovers too
 	$(BIN)/pip wheel --no-deps -w dist .
 
 clean-demo:

@@ -24,10 +24,10 @@ import torch
 from apache_beam.options.pipeline_options import PipelineOptions
 from transformers import MarianConfig, MarianMTModel
 
-from pipelines.backtranslate.beam import Backtranslate
-from pipelines.backtranslate.config import BacktranslateConfig, GenerationConfig
-from pipelines.document import Document
-from pipelines.sample_models import tiny_tokenizer
+from fullchain.pipelines.backtranslate.beam import Backtranslate
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig, GenerationConfig
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.sample_models import tiny_tokenizer
 
 SENTENCES = [
     "The river that runs through the old market town has shaped the lives of its people for centuries.",

@@ -19,11 +19,11 @@ import time
 
 import pyarrow.parquet as pq
 
-from pipelines.config_loader import load_config
-from pipelines.job_config import RunConfig
-from pipelines.sample_corpus import CorpusTruth, generate_corpus, write_jsonl
-from pipelines.stage_job import run_stage
-from pipelines.worker_progress import show_worker_progress
+from fullchain.pipelines.config_loader import load_config
+from fullchain.pipelines.job_config import RunConfig
+from fullchain.pipelines.sample_corpus import CorpusTruth, generate_corpus, write_jsonl
+from fullchain.pipelines.stage_job import run_stage
+from fullchain.pipelines.worker_progress import show_worker_progress
 
 
 def timed_stage(stage: str, input: str, output: str, profile: str, beam_args: list[str]) -> tuple[dict, float]:

@@ -32,15 +32,15 @@ import numpy as np
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from exporters.config import ExportConfig, QuantizeConfig, ValidationConfig
-from exporters.export import export_model
-from exporters.validation_report import table
-from pipelines.document import Document
-from pipelines.sample_corpus import generate_corpus
-from pipelines.sample_models import tiny_tokenizer
-from pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
-from pipelines.shard.samples import encode_sample
-from pipelines.shard.tar_writing import shard_bytes
+from fullchain.exporters.config import ExportConfig, QuantizeConfig, ValidationConfig
+from fullchain.exporters.export import export_model
+from fullchain.exporters.validation_report import table
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.sample_corpus import generate_corpus
+from fullchain.pipelines.sample_models import tiny_tokenizer
+from fullchain.pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
+from fullchain.pipelines.shard.samples import encode_sample
+from fullchain.pipelines.shard.tar_writing import shard_bytes
 
 VAL_DOCS = 40
 

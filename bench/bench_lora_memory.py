@@ -21,8 +21,8 @@ import time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from trainers.config import LoraSection
-from trainers.lora import format_memory_report, lora_memory_report
+from fullchain.trainers.config import LoraSection
+from fullchain.trainers.lora import format_memory_report, lora_memory_report
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

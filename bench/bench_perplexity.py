@@ -26,13 +26,13 @@ import torch
 from apache_beam.options.pipeline_options import PipelineOptions
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from pipelines.document import Document
-from pipelines.perplexity.beam import FilterByPerplexity
-from pipelines.perplexity.config import PerplexityConfig
-from pipelines.perplexity.model_handler import _forward_chunks
-from pipelines.perplexity.scoring import document_batches, scoring_windows
-from pipelines.sample_corpus import generate_corpus
-from pipelines.sample_models import tiny_tokenizer
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.perplexity.beam import FilterByPerplexity
+from fullchain.pipelines.perplexity.config import PerplexityConfig
+from fullchain.pipelines.perplexity.model_handler import _forward_chunks
+from fullchain.pipelines.perplexity.scoring import document_batches, scoring_windows
+from fullchain.pipelines.sample_corpus import generate_corpus
+from fullchain.pipelines.sample_models import tiny_tokenizer
 
 
 def bench_corpus(n_docs: int, seed: int) -> list[Document]:

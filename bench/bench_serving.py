@@ -24,13 +24,13 @@ import time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from deploy.config import (BatchingConfig, GenerationModelConfig, LoadtestConfig, PublishConfig, ServeConfig)
-from deploy.loadtest import run_level
-from deploy.repository import publish
-from deploy.server import TritonServer
-from exporters.config import ExportConfig, ValidationConfig
-from exporters.export import export_model
-from pipelines.sample_models import tiny_tokenizer
+from fullchain.deploy.config import (BatchingConfig, GenerationModelConfig, LoadtestConfig, PublishConfig, ServeConfig)
+from fullchain.deploy.loadtest import run_level
+from fullchain.deploy.repository import publish
+from fullchain.deploy.server import TritonServer
+from fullchain.exporters.config import ExportConfig, ValidationConfig
+from fullchain.exporters.export import export_model
+from fullchain.pipelines.sample_models import tiny_tokenizer
 
 
 def random_llama(path: str, hidden: int, layers: int) -> str:

@@ -21,15 +21,15 @@ from collections import defaultdict
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.document import Document
-from pipelines.sample_corpus import generate_corpus
-from pipelines.shard.assignment import shard_count, shard_name, shard_of, split_of
-from pipelines.shard.beam import WriteShards
-from pipelines.shard.config import ShardConfig, TokenizerTrainingConfig
-from pipelines.shard.output_files import write_atomically, write_tokenizer_files
-from pipelines.shard.samples import DocumentEncoder
-from pipelines.shard.tar_writing import shard_bytes
-from pipelines.shard.tokenizer_files import load_tokenizer, train_tokenizer
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.sample_corpus import generate_corpus
+from fullchain.pipelines.shard.assignment import shard_count, shard_name, shard_of, split_of
+from fullchain.pipelines.shard.beam import WriteShards
+from fullchain.pipelines.shard.config import ShardConfig, TokenizerTrainingConfig
+from fullchain.pipelines.shard.output_files import write_atomically, write_tokenizer_files
+from fullchain.pipelines.shard.samples import DocumentEncoder
+from fullchain.pipelines.shard.tar_writing import shard_bytes
+from fullchain.pipelines.shard.tokenizer_files import load_tokenizer, train_tokenizer
 
 
 def core_seconds(docs: list[Document], cfg: ShardConfig, files: dict, output: str) -> float:

@@ -13,14 +13,14 @@ import argparse
 import dataclasses
 import time
 
-from pipelines.clean.cleaner import DocumentCleaner
-from pipelines.clean.config import CleanConfig
-from pipelines.dedup.config import DedupConfig
-from pipelines.dedup.lsh import band_keys
-from pipelines.dedup.minhash import minhash_signatures
-from pipelines.dedup.shingles import shingle_sets
-from pipelines.document import Document
-from pipelines.sample_corpus import generate_corpus
+from fullchain.pipelines.clean.cleaner import DocumentCleaner
+from fullchain.pipelines.clean.config import CleanConfig
+from fullchain.pipelines.dedup.config import DedupConfig
+from fullchain.pipelines.dedup.lsh import band_keys
+from fullchain.pipelines.dedup.minhash import minhash_signatures
+from fullchain.pipelines.dedup.shingles import shingle_sets
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.sample_corpus import generate_corpus
 
 
 def ms_per_doc(cleaner: DocumentCleaner, docs: list[Document]) -> float:

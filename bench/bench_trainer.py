@@ -25,10 +25,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.config_loader import load_config  # noqa: E402
-from trainers.config import MODEL_PRESETS, TrainConfig  # noqa: E402
-from trainers.model import Decoder, ModelConfig, shifted_loss  # noqa: E402
-from trainers.parallelize import ParallelDims  # noqa: E402
+from fullchain.pipelines.config_loader import load_config  # noqa: E402
+from fullchain.trainers.config import MODEL_PRESETS, TrainConfig  # noqa: E402
+from fullchain.trainers.model import Decoder, ModelConfig, shifted_loss  # noqa: E402
+from fullchain.trainers.parallelize import ParallelDims  # noqa: E402
 
 # Dense bf16 tensor-core peaks (vendor datasheets, SXM parts), for MFU.
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -74,8 +74,8 @@ def plain_step(cfg: ModelConfig, args, device):
 
 def deepspeed_step(cfg: ModelConfig, args, device):
     """One optimizer step of the engine `fullchain train` uses, in this process, per call."""
-    from trainers.loop import init_distributed
-    from trainers.pretrain_engine import PretrainEngine
+    from fullchain.trainers.loop import init_distributed
+    from fullchain.trainers.pretrain_engine import PretrainEngine
 
     init_distributed(device.type == "cuda")
     total = args.warmup + args.rounds * args.steps

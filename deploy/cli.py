@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from deploy.config import GenerateConfig, LoadtestConfig, PublishConfig, ServeConfig
-from pipelines.config_flags import add_config_flags, config_overrides
-from pipelines.config_loader import ConfigError, load_config
+from fullchain.deploy.config import GenerateConfig, LoadtestConfig, PublishConfig, ServeConfig
+from fullchain.pipelines.config_flags import add_config_flags, config_overrides
+from fullchain.pipelines.config_loader import ConfigError, load_config
 
 DESCRIPTIONS = {
     "publish": "Add an export folder as a new version of a model in a Triton model repository "
@@ -47,7 +47,7 @@ class CommandError(RuntimeError):
 
 
 def _publish(args: argparse.Namespace, cfg: PublishConfig) -> int:
-    from deploy.repository import RepositoryError, publish
+    from fullchain.deploy.repository import RepositoryError, publish
 
     try:
         done = publish(args.export_dir, cfg)
@@ -58,9 +58,9 @@ def _publish(args: argparse.Namespace, cfg: PublishConfig) -> int:
 
 
 def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
-    from deploy.repository import RepositoryError, list_models
-    from deploy.config import ADMIN_HEADER
-    from deploy.server import METRICS_PATH, ServerError, TritonServer, available_backends, find_triton
+    from fullchain.deploy.repository import RepositoryError, list_models
+    from fullchain.deploy.config import ADMIN_HEADER
+    from fullchain.deploy.server import METRICS_PATH, ServerError, TritonServer, available_backends, find_triton
 
     if not cfg.repository:
         raise CommandError("no repository given (--repository PATH)")
@@ -105,7 +105,7 @@ def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
 
 
 def _generate(args: argparse.Namespace, cfg: GenerateConfig) -> int:
-    from deploy.client import ClientError, GenerationClient
+    from fullchain.deploy.client import ClientError, GenerationClient
 
     try:
         with GenerationClient(cfg) as client:
@@ -121,8 +121,8 @@ def _generate(args: argparse.Namespace, cfg: GenerateConfig) -> int:
 
 
 def _loadtest(args: argparse.Namespace, cfg: LoadtestConfig) -> int:
-    from deploy.client import ClientError
-    from deploy.loadtest import LoadtestError, report_table, run_loadtest, write_json, write_plot
+    from fullchain.deploy.client import ClientError
+    from fullchain.deploy.loadtest import LoadtestError, report_table, run_loadtest, write_json, write_plot
 
     try:
         report = run_loadtest(cfg)

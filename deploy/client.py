@@ -19,8 +19,8 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from deploy.config import GRPC_PORT, HTTP_PORT, ClientConfig, SamplingConfig
-from deploy.triton_config import GENERATE_OUTPUTS, generate_model_name, stream_model_name
+from fullchain.deploy.config import GRPC_PORT, HTTP_PORT, ClientConfig, SamplingConfig
+from fullchain.deploy.triton_config import GENERATE_OUTPUTS, generate_model_name, stream_model_name
 
 GENERATE_SUFFIX = "_generate"
 

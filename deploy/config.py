@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipelines.options import option
+from fullchain.pipelines.options import option
 
 HTTP_PORT = 8000
 GRPC_PORT = 8001

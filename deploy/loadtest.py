@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from deploy.client import ClientError, GenerationClient
-from deploy.config import LoadtestConfig
+from fullchain.deploy.client import ClientError, GenerationClient
+from fullchain.deploy.config import LoadtestConfig
 
 
 class LoadtestError(RuntimeError):

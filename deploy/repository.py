@@ -20,8 +20,8 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from deploy.config import PUBLISHED_NAME_MAX, PublishConfig, check_model_name, check_version, version_of_folder
-from deploy.triton_config import generation_models, onnx_io_text, onnx_model_config
+from fullchain.deploy.config import PUBLISHED_NAME_MAX, PublishConfig, check_model_name, check_version, version_of_folder
+from fullchain.deploy.triton_config import generation_models, onnx_io_text, onnx_model_config
 
 EXPORT_FORMAT = "fullchain-onnx-export"
 GENERATE_MODEL_SOURCE = Path(__file__).parent / "triton_models" / "generate" / "model.py"

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from deploy.config import ADMIN_HEADER, ADMIN_KEY_ENV, RESTRICTED_APIS, ServeConfig, check_admin_key
+from fullchain.deploy.config import ADMIN_HEADER, ADMIN_KEY_ENV, RESTRICTED_APIS, ServeConfig, check_admin_key
 
 log = logging.getLogger(__name__)
 

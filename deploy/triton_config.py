@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from deploy.config import BatchingConfig, GenerationModelConfig, PublishConfig
+from fullchain.deploy.config import BatchingConfig, GenerationModelConfig, PublishConfig
 
 # export.json dtype names -> Triton data types
 TRITON_TYPES = {"int64": "TYPE_INT64", "int32": "TYPE_INT32", "float32": "TYPE_FP32", "float16": "TYPE_FP16",

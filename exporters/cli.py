@@ -7,10 +7,10 @@ import json
 import sys
 import time
 
-from pipelines.config_flags import add_config_flags, config_overrides
-from pipelines.config_loader import ConfigError, load_config
-from exporters.config import ExportConfig
-from exporters.hf_folder import ExportError
+from fullchain.pipelines.config_flags import add_config_flags, config_overrides
+from fullchain.pipelines.config_loader import ConfigError, load_config
+from fullchain.exporters.config import ExportConfig
+from fullchain.exporters.hf_folder import ExportError
 
 DESCRIPTION = ("Export a Hugging Face Llama-architecture causal LM to ONNX with a key/value cache (FP32 and INT8), "
                "validate it against PyTorch, and write the export folder (docs/CONTRACTS.md section 6).")
@@ -40,9 +40,9 @@ def main(command: str, argv: list[str]) -> int:
     try:
         config = load_config(ExportConfig, args.config, config_overrides(args, ExportConfig))
         # torch, transformers and ONNX Runtime load only once the flags are known to be good
-        from pipelines.hf_loading import quiet_model_loading
-        from exporters.export import export_model
-        from exporters.validation_report import table
+        from fullchain.pipelines.hf_loading import quiet_model_loading
+        from fullchain.exporters.export import export_model
+        from fullchain.exporters.validation_report import table
 
         quiet_model_loading()
         folder = export_model(args.hf_dir, args.output, config, progress=progress)

@@ -23,15 +23,15 @@ from typing import Any, Callable
 
 import onnxruntime as ort
 
-from exporters import kv_decoding
-from exporters.config import MIN_SEQ_LEN, ExportConfig
-from exporters.hf_folder import (ExportError, ModelFacts, check_hf_folder, load_model, load_tokenizer,
+from fullchain.exporters import kv_decoding
+from fullchain.exporters.config import MIN_SEQ_LEN, ExportConfig
+from fullchain.exporters.hf_folder import (ExportError, ModelFacts, check_hf_folder, load_model, load_tokenizer,
                                  tokenizer_files)
-from exporters.onnx_graph import DATA_FILE, MODEL_FILE, OPSET, export_decoder, file_bytes, graph_io
-from exporters.quantize import PRECISIONS, calibration_feeds, quantize_graph
-from exporters.validation_report import failures, markdown, measure, table
-from exporters.validation_text import ValidationText, load_windows
-from pipelines.hf_loading import safetensors_weights
+from fullchain.exporters.onnx_graph import DATA_FILE, MODEL_FILE, OPSET, export_decoder, file_bytes, graph_io
+from fullchain.exporters.quantize import PRECISIONS, calibration_feeds, quantize_graph
+from fullchain.exporters.validation_report import failures, markdown, measure, table
+from fullchain.exporters.validation_text import ValidationText, load_windows
+from fullchain.pipelines.hf_loading import safetensors_weights
 
 EXPORT_FORMAT = "fullchain-onnx-export"
 FORMAT_VERSION = 1

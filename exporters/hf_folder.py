@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.hf_loading import ModelFolderError, config_sizes, load_pretrained, safetensors_weights
+from fullchain.pipelines.hf_loading import ModelFolderError, config_sizes, load_pretrained, safetensors_weights
 
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
 # either file is enough for AutoTokenizer to build a tokenizer; the others are optional extras

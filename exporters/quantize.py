@@ -24,8 +24,8 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       quantize_dynamic, quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from exporters import kv_decoding
-from exporters.onnx_graph import MODEL_FILE, file_bytes, save_onnx
+from fullchain.exporters import kv_decoding
+from fullchain.exporters.onnx_graph import MODEL_FILE, file_bytes, save_onnx
 
 PRECISIONS = {"dynamic": "int8-dynamic", "static": "int8-static", "none": "fp32"}
 # static mode quantizes the matrix products and the embedding lookup: quantizing the Add/Mul/Softmax

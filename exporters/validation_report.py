@@ -25,8 +25,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from exporters import kv_decoding
-from exporters.config import ValidationConfig
+from fullchain.exporters import kv_decoding
+from fullchain.exporters.config import ValidationConfig
 
 PROMPT_TOKENS = (12, 7)  # two prompt lengths, so the batch is left-padded
 WARMUP_STEPS = 4

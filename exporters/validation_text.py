@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from exporters.hf_folder import ExportError
-from pipelines.shard.manifest import ManifestError, load_manifest, verify_shard
-from trainers.data import read_shard_ids
+from fullchain.exporters.hf_folder import ExportError
+from fullchain.pipelines.shard.manifest import ManifestError, load_manifest, verify_shard
+from fullchain.trainers.data import read_shard_ids
 
 # Plain expository English, written for this purpose; enough for a few 128-token windows with
 # any tokenizer of a few thousand tokens or more.

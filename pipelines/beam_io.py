@@ -18,15 +18,15 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from pipelines.atomic_write import temporary_name, write_atomically
-from pipelines.clean.config import EncodingConfig
-from pipelines.config_loader import ConfigError
-from pipelines.document import Document, Rejected
-from pipelines.input_files import LEDGER_FILE, InputFile
-from pipelines.job_config import ReadConfig
-from pipelines.ledger import build_ledger
-from pipelines.record_parsing import documents_from_batch, parse_json_line, parse_text_file, read_rejection
-from pipelines.stage_folder import describe_part
+from fullchain.pipelines.atomic_write import temporary_name, write_atomically
+from fullchain.pipelines.clean.config import EncodingConfig
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.document import Document, Rejected
+from fullchain.pipelines.input_files import LEDGER_FILE, InputFile
+from fullchain.pipelines.job_config import ReadConfig
+from fullchain.pipelines.ledger import build_ledger
+from fullchain.pipelines.record_parsing import documents_from_batch, parse_json_line, parse_text_file, read_rejection
+from fullchain.pipelines.stage_folder import describe_part
 
 DOCUMENTS = "documents"
 REJECTED = "rejected"

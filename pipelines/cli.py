@@ -14,9 +14,9 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from pipelines.config_flags import add_config_flags, config_overrides
-from pipelines.config_loader import ConfigError, load_config
-from pipelines.job_config import RunConfig
+from fullchain.pipelines.config_flags import add_config_flags, config_overrides
+from fullchain.pipelines.config_loader import ConfigError, load_config
+from fullchain.pipelines.job_config import RunConfig
 
 # command -> (stage, config sections it reads, help)
 STAGE_COMMANDS = {
@@ -38,13 +38,13 @@ RUN_FIELDS = ("input", "output", "runner_profile", "runners_file")
 # Commands of the later stages: command -> (module with `main(command, argv) -> int`, help).
 # They parse their own arguments; importing them (torch, DeepSpeed, ONNX Runtime) waits until used.
 STAGE_PACKAGE_COMMANDS = {
-    "train": ("trainers.cli", "Train a Llama-architecture decoder on the shards with DeepSpeed (dp x pp x tp), "
+    "train": ("fullchain.trainers.cli", "Train a Llama-architecture decoder on the shards with DeepSpeed (dp x pp x tp), "
                               "or fine-tune an HF model with LoRA; `train export-hf` writes an HF folder."),
-    "export": ("exporters.cli", "Export an HF causal LM to INT8 ONNX with a key/value cache and a validation report."),
-    "publish": ("deploy.cli", "Add an exported model as a new version to a Triton model repository."),
-    "serve": ("deploy.cli", "Serve a Triton model repository with a local Triton server."),
-    "generate": ("deploy.cli", "Generate text from a served model through Triton."),
-    "loadtest": ("deploy.cli", "Drive a served model at rising concurrency; report requests/s, tokens/s, latency."),
+    "export": ("fullchain.exporters.cli", "Export an HF causal LM to INT8 ONNX with a key/value cache and a validation report."),
+    "publish": ("fullchain.deploy.cli", "Add an exported model as a new version to a Triton model repository."),
+    "serve": ("fullchain.deploy.cli", "Serve a Triton model repository with a local Triton server."),
+    "generate": ("fullchain.deploy.cli", "Generate text from a served model through Triton."),
+    "loadtest": ("fullchain.deploy.cli", "Drive a served model at rising concurrency; report requests/s, tokens/s, latency."),
 }
 
 
@@ -100,9 +100,9 @@ def _split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def run_data_stage(stage: str, args: argparse.Namespace, beam_args: list[str]) -> int:
     """Load the run config, run one stage (or prepare) and print its summary table."""
-    from pipelines.ledger import ledger_counter_values, ledger_table, prepare_table
-    from pipelines.shard.manifest import manifest_table
-    from pipelines.stage_job import run_stage
+    from fullchain.pipelines.ledger import ledger_counter_values, ledger_table, prepare_table
+    from fullchain.pipelines.shard.manifest import manifest_table
+    from fullchain.pipelines.stage_job import run_stage
 
     cfg = load_config(RunConfig, args.config, config_overrides(args, RunConfig))
     outcome = run_stage(stage, cfg, beam_args)
@@ -123,7 +123,7 @@ def run_data_stage(stage: str, args: argparse.Namespace, beam_args: list[str]) -
 
 
 def _sample_corpus(args: argparse.Namespace) -> int:
-    from pipelines.sample_corpus import write_sample_corpus
+    from fullchain.pipelines.sample_corpus import write_sample_corpus
 
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     summary = write_sample_corpus(args.output, n_docs=args.docs, seed=args.seed)
@@ -132,7 +132,7 @@ def _sample_corpus(args: argparse.Namespace) -> int:
 
 
 def _sample_models(args: argparse.Namespace) -> int:
-    from pipelines.sample_models import tiny_causal_lm, tiny_seq2seq
+    from fullchain.pipelines.sample_models import tiny_causal_lm, tiny_seq2seq
 
     lm = tiny_causal_lm(os.path.join(args.output, "lm"))
     mt = tiny_seq2seq(os.path.join(args.output, "mt"))
@@ -141,7 +141,7 @@ def _sample_models(args: argparse.Namespace) -> int:
 
 
 def _print_config(args: argparse.Namespace) -> int:
-    from pipelines.config_reference import commented_yaml
+    from fullchain.pipelines.config_reference import commented_yaml
 
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     print(commented_yaml(RunConfig, sections))
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:
-        from pipelines.worker_progress import show_worker_progress
+        from fullchain.pipelines.worker_progress import show_worker_progress
 
         show_worker_progress()
     commands: dict[str, Callable[[], int]] = {

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 from typing import Callable
 
-from pipelines.config_loader import field_paths, type_name
+from fullchain.pipelines.config_loader import field_paths, type_name
 
 
 def flag_name(path: str) -> str:

@@ -11,7 +11,7 @@ import typing
 
 import yaml
 
-from pipelines.config_loader import is_config_class
+from fullchain.pipelines.config_loader import is_config_class
 
 
 def commented_yaml(cls: type, sections: typing.Collection[str] | None = None, indent: int = 0) -> str:

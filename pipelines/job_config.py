@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.backtranslate.config import BacktranslateConfig
-from pipelines.clean.config import CleanConfig
-from pipelines.dedup.config import DedupConfig
-from pipelines.options import option
-from pipelines.perplexity.config import PerplexityConfig
-from pipelines.shard.config import ShardConfig
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.clean.config import CleanConfig
+from fullchain.pipelines.dedup.config import DedupConfig
+from fullchain.pipelines.options import option
+from fullchain.pipelines.perplexity.config import PerplexityConfig
+from fullchain.pipelines.shard.config import ShardConfig
 
 PREPARE_STAGES = ("clean", "dedup", "ppl_filter", "backtranslate", "shard")
 

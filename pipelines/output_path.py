@@ -13,8 +13,8 @@ from typing import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.config_loader import ConfigError
-from pipelines.input_files import input_parts, is_glob
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.input_files import input_parts, is_glob
 
 
 def normalised(path: str) -> str:

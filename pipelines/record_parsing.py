@@ -15,11 +15,11 @@ from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
-from pipelines.clean.config import EncodingConfig
-from pipelines.clean.encoding import decode_bytes, first_lone_surrogate
-from pipelines.document import Document, Rejected, stable_id
-from pipelines.input_files import InputFile
-from pipelines.job_config import ReadConfig
+from fullchain.pipelines.clean.config import EncodingConfig
+from fullchain.pipelines.clean.encoding import decode_bytes, first_lone_surrogate
+from fullchain.pipelines.document import Document, Rejected, stable_id
+from fullchain.pipelines.input_files import InputFile
+from fullchain.pipelines.job_config import ReadConfig
 
 READ_STAGE = "read"
 READ_REJECTION_REASONS = (

@@ -6,6 +6,7 @@ given after `--` override the profile's.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-from pipelines.config_loader import ConfigError, compose_yaml, yaml_value
+from fullchain.pipelines.config_loader import ConfigError, compose_yaml, yaml_value
 
 RUNNERS_FILE_ENV = "FULLCHAIN_RUNNERS"
 # Integer Beam options whose smaller values Beam accepts and then fails on (or misreads) once the
@@ -48,13 +49,14 @@ class RunnerProfile:
 
 
 def default_runners_file() -> str:
-    """runners.yaml from $FULLCHAIN_RUNNERS, else the working directory, else the project root."""
+    """runners.yaml from $FULLCHAIN_RUNNERS, else the working directory, else the project's own
+    (shipped in the `fullchain` package, a link to the top-level runners.yaml in a checkout)."""
     if os.environ.get(RUNNERS_FILE_ENV):
         return os.environ[RUNNERS_FILE_ENV]
     here = Path("runners.yaml")
     if here.is_file():
         return str(here)
-    return str(Path(__file__).resolve().parent.parent / "runners.yaml")
+    return str(importlib.resources.files("fullchain") / "runners.yaml")
 
 
 def load_profiles(path: str) -> dict[str, RunnerProfile]:

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.dedup.config import ShingleConfig
-from pipelines.dedup.jaccard import jaccard
-from pipelines.dedup.shingles import shingle_sets
-from pipelines.dedup.tokens import tokenize
+from fullchain.pipelines.dedup.config import ShingleConfig
+from fullchain.pipelines.dedup.jaccard import jaccard
+from fullchain.pipelines.dedup.shingles import shingle_sets
+from fullchain.pipelines.dedup.tokens import tokenize
 
 # --- English ------------------------------------------------------------------------
 

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.config_loader import ConfigError
-from pipelines.ledger import DATA_FOLDER, LedgerError, validate_ledger
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.ledger import DATA_FOLDER, LedgerError, validate_ledger
 
 LEDGER_FILE = "ledger.json"
 _CHUNK_BYTES = 1 << 20

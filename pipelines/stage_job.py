@@ -16,42 +16,42 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.beam_io import (
+from fullchain.pipelines.beam_io import (
     LEDGER_NAMESPACE, LogProgress, ReadDocuments, WriteStageOutput, prepare_output, read_json, read_ledger, write_json,
 )
-from pipelines.config_loader import ConfigError
-from pipelines.input_files import ResolvedInput, resolve_input
-from pipelines.job_config import PREPARE_STAGES, RunConfig
-from pipelines.output_path import check_output_holds_no_input, check_output_path
-from pipelines.runners import default_runners_file, load_profiles, pipeline_options
-from pipelines.stage_outputs import StageOutputs
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.input_files import ResolvedInput, resolve_input
+from fullchain.pipelines.job_config import PREPARE_STAGES, RunConfig
+from fullchain.pipelines.output_path import check_output_holds_no_input, check_output_path
+from fullchain.pipelines.runners import default_runners_file, load_profiles, pipeline_options
+from fullchain.pipelines.stage_outputs import StageOutputs
 
 PREPARE_FILE = "prepare.json"
 SHARDS_FOLDER = "shards"
 
 
 def _clean(cfg: RunConfig, docs) -> StageOutputs:
-    from pipelines.clean.beam import KEPT, REJECTED, CleanDocuments
+    from fullchain.pipelines.clean.beam import KEPT, REJECTED, CleanDocuments
 
     out = docs | "Clean" >> CleanDocuments(cfg.clean)
     return StageOutputs(out[KEPT], out[REJECTED])
 
 
 def _dedup(cfg: RunConfig, docs) -> StageOutputs:
-    from pipelines.dedup.beam import DeduplicateDocuments
+    from fullchain.pipelines.dedup.beam import DeduplicateDocuments
 
     out = docs | "Dedup" >> DeduplicateDocuments(cfg.dedup)
     return StageOutputs(out.kept, out.rejected)
 
 
 def _ppl_filter(cfg: RunConfig, docs) -> StageOutputs:
-    from pipelines.perplexity.beam import FilterByPerplexity
+    from fullchain.pipelines.perplexity.beam import FilterByPerplexity
 
     return docs | "PplFilter" >> FilterByPerplexity(cfg.ppl_filter)
 
 
 def _backtranslate(cfg: RunConfig, docs) -> StageOutputs:
-    from pipelines.backtranslate.beam import Backtranslate
+    from fullchain.pipelines.backtranslate.beam import Backtranslate
 
     return docs | "Backtranslate" >> Backtranslate(cfg.backtranslate)
 
@@ -65,15 +65,15 @@ STAGE_TRANSFORMS: dict[str, Callable[[RunConfig, Any], StageOutputs]] = {
 def preflight(stage: str, cfg: RunConfig) -> None:
     """Checks of a stage's models and files that must pass before its job starts (one-line errors)."""
     if stage == "ppl_filter":
-        from pipelines.perplexity.model_handler import check_model
+        from fullchain.pipelines.perplexity.model_handler import check_model
 
         check_model(cfg.ppl_filter.model, cfg.ppl_filter.window_tokens)
     elif stage == "backtranslate":
-        from pipelines.backtranslate.model_check import check_models
+        from fullchain.pipelines.backtranslate.model_check import check_models
 
         check_models(cfg.backtranslate)
     elif stage == "shard" and cfg.shard.tokenizer:
-        from pipelines.shard.beam import check_tokenizer
+        from fullchain.pipelines.shard.beam import check_tokenizer
 
         check_tokenizer(cfg.shard.tokenizer, cfg.shard.append_eos)
 
@@ -137,7 +137,7 @@ def build_stage_pipeline(stage: str, cfg: RunConfig, resolved: ResolvedInput,
 def build_shard_pipeline(cfg: RunConfig, resolved: ResolvedInput, options: PipelineOptions) -> beam.Pipeline:
     """The shard job: read documents, tokenize and write shards + manifest. Read rejections (of a raw
     input) count as skipped in the manifest, so every input document is accounted for."""
-    from pipelines.shard.beam import WriteShards
+    from fullchain.pipelines.shard.beam import WriteShards
 
     pipeline = beam.Pipeline(options=options)
     read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
@@ -149,7 +149,7 @@ def build_shard_pipeline(cfg: RunConfig, resolved: ResolvedInput, options: Pipel
 def build_prepare_pipeline(cfg: RunConfig, resolved: ResolvedInput, options: PipelineOptions) -> beam.Pipeline:
     """Every stage of cfg.prepare.stages chained in one job: each data stage writes OUT/<stage>/ as
     it would alone, the shard stage OUT/shards/, and OUT/prepare.json records which stages ran."""
-    from pipelines.shard.beam import WriteShards
+    from fullchain.pipelines.shard.beam import WriteShards
 
     pipeline = beam.Pipeline(options=options)
     read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
@@ -219,12 +219,12 @@ def run_stage(stage: str, cfg: RunConfig, beam_args: list[str]) -> StageOutcome:
     resolved = resolve_input(cfg.input)
     check_output_holds_no_input(cfg.output, [f.path for f in resolved.files])
     if stage == "shard":
-        from pipelines.shard.output_files import check_output
+        from fullchain.pipelines.shard.output_files import check_output
 
         check_output(cfg.output)
         build = build_shard_pipeline
     elif stage == "prepare":
-        from pipelines.shard.output_files import check_output
+        from fullchain.pipelines.shard.output_files import check_output
 
         prepare_output(cfg.output, marker=PREPARE_FILE, stage_folders=[s for s in PREPARE_STAGES if s != "shard"],
                        managed_folders=(SHARDS_FOLDER,))
@@ -240,7 +240,7 @@ def run_stage(stage: str, cfg: RunConfig, beam_args: list[str]) -> StageOutcome:
     if options.get_all_options().get("dry_run"):
         return StageOutcome(ledger=None, counters={}, result=result)
     if stage == "shard":
-        from pipelines.shard.manifest import load_manifest
+        from fullchain.pipelines.shard.manifest import load_manifest
 
         summary = load_manifest(FileSystems.join(cfg.output, "manifest.json"))
     elif stage == "prepare":

@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 
-from pipelines.beam_io import PROGRESS_LOG
+from fullchain.pipelines.beam_io import PROGRESS_LOG
 
 
 class _WorkerLogFilter(logging.Filter):

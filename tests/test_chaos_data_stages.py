@@ -21,9 +21,9 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.sample_corpus import generate_corpus, write_jsonl
-from pipelines.shard.manifest import load_manifest, verify_shard
-from pipelines.stage_folder import read_stage_folder
+from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
+from fullchain.pipelines.shard.manifest import load_manifest, verify_shard
+from fullchain.pipelines.stage_folder import read_stage_folder
 
 ROUNDS = int(os.environ.get("FULLCHAIN_CHAOS_ROUNDS", "1"))
 # One in-process worker: the same writes in the same order as the multi-process profile, at half
@@ -38,7 +38,7 @@ LEDGER_COUNTS = ("stage", "input", "kept", "rejected_total", "rejected")
 def command(name: str, corpus: str, clean_output: str, out: str) -> list[str]:
     source = clean_output if name == "dedup" else corpus
     flags = PREPARE_FLAGS if name == "prepare" else []
-    return [sys.executable, "-m", "pipelines.cli", name, "--input", source, "--output", out, *flags, *BEAM_ARGS]
+    return [sys.executable, "-m", "fullchain", name, "--input", source, "--output", out, *flags, *BEAM_ARGS]
 
 
 def stage_folders(name: str, out: str) -> list[str]:

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from pipelines.cli import STAGE_COMMANDS, build_parser, main
-from pipelines.config_flags import flag_name
-from pipelines.config_loader import field_paths, load_config
-from pipelines.job_config import RunConfig
+from fullchain.pipelines.cli import STAGE_COMMANDS, build_parser, main
+from fullchain.pipelines.config_flags import flag_name
+from fullchain.pipelines.config_loader import field_paths, load_config
+from fullchain.pipelines.job_config import RunConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

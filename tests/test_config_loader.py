@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from pipelines.config_loader import ConfigError, field_paths, load_config
-from pipelines.options import option
+from fullchain.pipelines.config_loader import ConfigError, field_paths, load_config
+from fullchain.pipelines.options import option
 
 
 @dataclass(kw_only=True)
@@ -101,7 +101,7 @@ ALLOWED_LEAF_TYPES = {
 
 
 def test_every_stage_option_has_help_and_a_type_the_loader_and_flags_handle():
-    from pipelines.job_config import RunConfig
+    from fullchain.pipelines.job_config import RunConfig
 
     def walk(cls, prefix=""):
         hints = typing.get_type_hints(cls)
@@ -204,7 +204,7 @@ def test_deep_nesting_is_one_line(tmp_path):
 @pytest.mark.parametrize("text", [alias_bomb(), "name: !!python/object/apply:os.getcwd []\n", b"a: caf\xe9\n"],
                          ids=["alias-bomb", "python-tag", "not-utf8"])
 def test_every_command_refuses_a_hostile_config_in_one_line(tmp_path, capsys, argv, text):
-    from pipelines.cli import main
+    from fullchain.pipelines.cli import main
 
     config = tmp_path / "hostile.yaml"
     config.write_bytes(text if isinstance(text, bytes) else text.encode())

@@ -10,13 +10,13 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.cli import main
-from pipelines.config_loader import load_config
-from pipelines.job_config import RunConfig
-from pipelines.ledger import ledger_counter_values
-from pipelines.sample_corpus import generate_corpus, write_jsonl
-from pipelines.stage_folder import read_stage_folder
-from pipelines.stage_job import run_stage
+from fullchain.pipelines.cli import main
+from fullchain.pipelines.config_loader import load_config
+from fullchain.pipelines.job_config import RunConfig
+from fullchain.pipelines.ledger import ledger_counter_values
+from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
+from fullchain.pipelines.stage_folder import read_stage_folder
+from fullchain.pipelines.stage_job import run_stage
 
 from .clean.samples import CHINESE, ENGLISH
 

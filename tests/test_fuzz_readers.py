@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.beam_io import KEPT_SCHEMA, REJECTED_SCHEMA, _ReadFile
-from pipelines.clean.config import EncodingConfig
-from pipelines.document import Document, Rejected
-from pipelines.input_files import InputFile
-from pipelines.job_config import ReadConfig
-from pipelines.record_parsing import (READ_REJECTION_REASONS, documents_from_rows, parse_json_line,
+from fullchain.pipelines.beam_io import KEPT_SCHEMA, REJECTED_SCHEMA, _ReadFile
+from fullchain.pipelines.clean.config import EncodingConfig
+from fullchain.pipelines.document import Document, Rejected
+from fullchain.pipelines.input_files import InputFile
+from fullchain.pipelines.job_config import ReadConfig
+from fullchain.pipelines.record_parsing import (READ_REJECTION_REASONS, documents_from_rows, parse_json_line,
                                       parse_text_file)
 
 pytestmark = pytest.mark.fuzz
@@ -230,7 +230,7 @@ def test_read_file_parquet_random_bytes(tmp_path_factory, data):
 
 
 def test_overlong_line_is_read_in_bounded_pieces(tmp_path, monkeypatch):
-    import pipelines.beam_io as beam_io
+    import fullchain.pipelines.beam_io as beam_io
 
     longest = []
 

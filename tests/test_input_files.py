@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from pipelines.config_loader import ConfigError
-from pipelines.input_files import file_format, resolve_input
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.input_files import file_format, resolve_input
 
 from .test_stage_folders import write_stage_folder
 

@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.config_loader import ConfigError
-from pipelines.input_files import is_glob, resolve_input
+from fullchain.pipelines.cli import main
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.input_files import is_glob, resolve_input
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipelines.ledger import (
+from fullchain.pipelines.ledger import (
     LedgerError, LedgerImbalance, build_ledger, ledger_counter_values, ledger_table, validate_ledger,
 )
 

@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.config_loader import load_config
-from pipelines.job_config import RunConfig
-from pipelines.sample_corpus import generate_corpus, write_jsonl
-from pipelines.stage_job import run_stage
+from fullchain.pipelines.cli import main
+from fullchain.pipelines.config_loader import load_config
+from fullchain.pipelines.job_config import RunConfig
+from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
+from fullchain.pipelines.stage_job import run_stage
 
 from .tiny_models import tiny_causal_lm, tiny_seq2seq
 

@@ -2,11 +2,11 @@
 
 import json
 
-from pipelines.clean.config import EncodingConfig
-from pipelines.document import Document, Rejected, stable_id
-from pipelines.input_files import InputFile
-from pipelines.job_config import ReadConfig
-from pipelines.record_parsing import documents_from_batch, documents_from_rows, parse_json_line, parse_text_file
+from fullchain.pipelines.clean.config import EncodingConfig
+from fullchain.pipelines.document import Document, Rejected, stable_id
+from fullchain.pipelines.input_files import InputFile
+from fullchain.pipelines.job_config import ReadConfig
+from fullchain.pipelines.record_parsing import documents_from_batch, documents_from_rows, parse_json_line, parse_text_file
 
 FILE = InputFile(path="/data/corpus/part-1.jsonl", key="part-1.jsonl", format="jsonl")
 READ = ReadConfig()

@@ -3,8 +3,8 @@
 import pytest
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipelines.config_loader import ConfigError
-from pipelines.runners import default_runners_file, load_profiles, pipeline_options
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.runners import default_runners_file, load_profiles, pipeline_options
 
 
 def test_project_profiles_build_options():

@@ -14,20 +14,20 @@ import shutil
 import pytest
 import torch
 
-from exporters.hf_folder import ExportError, check_hf_folder, load_model
-from pipelines.backtranslate import translators
-from pipelines.backtranslate.config import BacktranslateConfig
-from pipelines.backtranslate.model_check import check_models
-from pipelines.config_loader import ModelCheckError, load_config
-from pipelines.hf_loading import ModelFolderError, load_pretrained, safetensors_weights
-from pipelines.perplexity.config import PerplexityConfig
-from pipelines.perplexity.model_handler import PerplexityModelHandler, check_model
+from fullchain.exporters.hf_folder import ExportError, check_hf_folder, load_model
+from fullchain.pipelines.backtranslate import translators
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.backtranslate.model_check import check_models
+from fullchain.pipelines.config_loader import ModelCheckError, load_config
+from fullchain.pipelines.hf_loading import ModelFolderError, load_pretrained, safetensors_weights
+from fullchain.pipelines.perplexity.config import PerplexityConfig
+from fullchain.pipelines.perplexity.model_handler import PerplexityModelHandler, check_model
 from tests.tiny_models import tiny_causal_lm
 from tests.trainers.train_fixtures import write_text_shards
-from trainers.config import TrainConfig
-from trainers.lora import check_lora_inputs, load_base_model
-from trainers.model import load_hf_folder
-from trainers.preflight import TrainConfigError, model_config
+from fullchain.trainers.config import TrainConfig
+from fullchain.trainers.lora import check_lora_inputs, load_base_model
+from fullchain.trainers.model import load_hf_folder
+from fullchain.trainers.preflight import TrainConfigError, model_config
 
 SHARD = "model-00001-of-00001.safetensors"
 

@@ -8,11 +8,11 @@ from collections import Counter
 import pytest
 from langdetect import DetectorFactory, detect
 
-from pipelines.clean.cleaner import DocumentCleaner
-from pipelines.clean.config import CleanConfig
-from pipelines.dedup.exact_hash import exact_hash
-from pipelines.document import Document
-from pipelines.sample_corpus import generate_corpus, write_jsonl, write_sample_corpus
+from fullchain.pipelines.clean.cleaner import DocumentCleaner
+from fullchain.pipelines.clean.config import CleanConfig
+from fullchain.pipelines.dedup.exact_hash import exact_hash
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl, write_sample_corpus
 
 
 @pytest.fixture(scope="module")

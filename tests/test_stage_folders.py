@@ -10,12 +10,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.beam_io import KEPT_SCHEMA
-from pipelines.cli import main
-from pipelines.config_loader import ConfigError
-from pipelines.input_files import resolve_input
-from pipelines.ledger import build_ledger
-from pipelines.stage_folder import describe_part, parts_problem
+from fullchain.pipelines.beam_io import KEPT_SCHEMA
+from fullchain.pipelines.cli import main
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.input_files import resolve_input
+from fullchain.pipelines.ledger import build_ledger
+from fullchain.pipelines.stage_folder import describe_part, parts_problem
 
 
 def write_stage_folder(folder, rows_per_part=(3, 2), stage="clean") -> dict:

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.config_loader import ConfigError
-from pipelines.output_path import check_output_holds_no_input, check_output_path, normalised, overlap
-from pipelines.sample_corpus import generate_corpus, write_jsonl
+from fullchain.pipelines.cli import main
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.output_path import check_output_holds_no_input, check_output_path, normalised, overlap
+from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 
 from .test_stage_folders import write_stage_folder
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from pipelines.shard.manifest import load_manifest
+from fullchain.pipelines.shard.manifest import load_manifest
 
 from .clean.samples import CHINESE, ENGLISH
 from .test_data_stages import assert_balanced, rows, run
@@ -70,10 +70,10 @@ def test_parquet_file_with_invalid_utf8_loses_only_its_bad_rows(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines.beam_io import _ReadFile
-    from pipelines.clean.config import EncodingConfig
-    from pipelines.input_files import InputFile
-    from pipelines.job_config import ReadConfig
+    from fullchain.pipelines.beam_io import _ReadFile
+    from fullchain.pipelines.clean.config import EncodingConfig
+    from fullchain.pipelines.input_files import InputFile
+    from fullchain.pipelines.job_config import ReadConfig
 
     raw = pa.array([f"row {i}".encode() if i != 1500 else b"bad \xff" for i in range(3000)], pa.binary())
     text = pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())  # another tool's unchecked write

@@ -13,10 +13,10 @@ import argparse
 import os
 import sys
 
-from pipelines.config_flags import add_config_flags, config_overrides
-from pipelines.config_loader import ConfigError, load_config
-from pipelines.shard.manifest import ManifestError
-from trainers.config import TrainConfig
+from fullchain.pipelines.config_flags import add_config_flags, config_overrides
+from fullchain.pipelines.config_loader import ConfigError, load_config
+from fullchain.pipelines.shard.manifest import ManifestError
+from fullchain.trainers.config import TrainConfig
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -52,16 +52,16 @@ def _is_rank0() -> bool:
 def _relaunch(nproc: int, argv: list[str]) -> int:
     """Re-run this command under torchrun with `nproc` local processes (on a free port), which die
     with this process. The workers see RANK set and train instead of relaunching."""
-    from trainers.processes import start_torchrun
+    from fullchain.trainers.processes import start_torchrun
 
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
-    return start_torchrun(["--standalone", f"--nproc_per_node={nproc}", "-m", "pipelines.cli", "train", *argv], env)
+    return start_torchrun(["--standalone", f"--nproc_per_node={nproc}", "-m", "fullchain", "train", *argv], env)
 
 
 def _export_hf(argv: list[str]) -> int:
-    from trainers.checkpoints import CheckpointError, latest_checkpoint
-    from trainers.hf_export import ExportError, export_checkpoint
+    from fullchain.trainers.checkpoints import CheckpointError, latest_checkpoint
+    from fullchain.trainers.hf_export import ExportError, export_checkpoint
 
     args = _export_parser().parse_args(argv)
     folder = args.checkpoint
@@ -83,7 +83,7 @@ def main(command: str, argv: list[str]) -> int:
     """Entry point for `fullchain train ...` (dispatched from pipelines.cli)."""
     if argv and argv[0] == "export-hf":
         return _export_hf(argv[1:])
-    from trainers.processes import RunLocked, die_with_launcher, run_lock
+    from fullchain.trainers.processes import RunLocked, die_with_launcher, run_lock
 
     if "RANK" in os.environ:
         # as early as possible: a launcher killed while this worker starts must take it along
@@ -93,8 +93,8 @@ def main(command: str, argv: list[str]) -> int:
         print(f"fullchain {command}: error: --nproc-per-node must be at least 1, got {args.nproc_per_node}",
               file=sys.stderr)
         return 2
-    from trainers.loop import NonFiniteLoss, on_gpu, run_training
-    from trainers.preflight import plan_run
+    from fullchain.trainers.loop import NonFiniteLoss, on_gpu, run_training
+    from fullchain.trainers.preflight import plan_run
 
     try:
         cfg = load_config(TrainConfig, args.config, config_overrides(args, TrainConfig))

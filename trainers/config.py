@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.options import option
-from trainers.model import ModelConfig, debug_config, llama_1b_config, llama_8b_config
+from fullchain.pipelines.options import option
+from fullchain.trainers.model import ModelConfig, debug_config, llama_1b_config, llama_8b_config
 
 MODEL_PRESETS = {"debug": debug_config, "llama-1b": llama_1b_config, "llama-8b": llama_8b_config}
 MODES = ("pretrain", "lora")

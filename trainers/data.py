@@ -54,7 +54,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pipelines.shard.manifest import ManifestError, load_manifest, verify_shard
+from fullchain.pipelines.shard.manifest import ManifestError, load_manifest, verify_shard
 
 STATE_VERSION = 1
 _IDS_SUFFIX = ".ids.npy"

@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterator, Protocol
 import torch
 import torch.distributed as dist
 
-from trainers.config import TrainConfig
-from trainers.parallelize import ParallelDims, deepspeed_config
+from fullchain.trainers.config import TrainConfig
+from fullchain.trainers.parallelize import ParallelDims, deepspeed_config
 
 MicroBatches = Iterator[tuple[torch.Tensor, torch.Tensor]]  # (input_ids, labels), each [micro_batch, seq_len]
 

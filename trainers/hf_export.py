@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from trainers.model import Decoder, ModelConfig, save_hf_folder
-from trainers.parallelize import ParallelDims
+from fullchain.trainers.model import Decoder, ModelConfig, save_hf_folder
+from fullchain.trainers.parallelize import ParallelDims
 
 _COLUMN = ("attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight", "mlp.gate_proj.weight",
            "mlp.up_proj.weight")
@@ -30,7 +30,7 @@ def merge_weight_shards(folder: str, cfg: ModelConfig, dims: ParallelDims) -> di
     """The plain `Decoder` state dict from the weight files of every (stage, tp rank) in `folder`."""
     from safetensors.torch import load_file
 
-    from trainers.pretrain_engine import weights_file_name
+    from fullchain.trainers.pretrain_engine import weights_file_name
 
     per_tp: list[dict[str, torch.Tensor]] = [{} for _ in range(dims.tp)]
     for stage in range(dims.pp):
@@ -83,7 +83,7 @@ def write_hf_from_weights(weights: str, cfg: ModelConfig, dims: ParallelDims, ou
 
 def export_checkpoint(checkpoint: str, output: str) -> Path:
     """`fullchain train export-hf`: an HF folder from any complete checkpoint of a run."""
-    from trainers.checkpoints import read_checkpoint_state
+    from fullchain.trainers.checkpoints import read_checkpoint_state
 
     state = read_checkpoint_state(checkpoint)
     if state["mode"] == "lora":

@@ -19,13 +19,13 @@ from typing import Any, Iterator
 
 import torch
 
-from trainers.checkpoints import (checkpoint_dir, finish_checkpoint, prune, read_data_state, remove_incomplete,
+from fullchain.trainers.checkpoints import (checkpoint_dir, finish_checkpoint, prune, read_data_state, remove_incomplete,
                                   write_data_state)
-from trainers.config import TrainConfig
-from trainers.data import ShardLoader, ShardStream
-from trainers.engine import MicroBatches, StepEngine
-from trainers.preflight import RunPlan, plan_run
-from trainers.processes import owns_run_folder, run_lock
+from fullchain.trainers.config import TrainConfig
+from fullchain.trainers.data import ShardLoader, ShardStream
+from fullchain.trainers.engine import MicroBatches, StepEngine
+from fullchain.trainers.preflight import RunPlan, plan_run
+from fullchain.trainers.processes import owns_run_folder, run_lock
 
 
 class NonFiniteLoss(RuntimeError):
@@ -65,14 +65,14 @@ def init_distributed(gpu: bool) -> None:
 def build_engine(cfg: TrainConfig, plan: RunPlan) -> StepEngine:
     """The engine for the config's mode: the 3D-parallel decoder, or LoRA on an HF model."""
     if cfg.mode == "lora":
-        from trainers.lora import LoraEngine
+        from fullchain.trainers.lora import LoraEngine
 
         return LoraEngine(cfg, world_size=plan.dims.world_size, rank=torch.distributed.get_rank())
-    from trainers.pretrain_engine import PretrainEngine
+    from fullchain.trainers.pretrain_engine import PretrainEngine
 
     initial = None
     if cfg.model.init_from:
-        from trainers.model import load_hf_folder
+        from fullchain.trainers.model import load_hf_folder
 
         initial = load_hf_folder(cfg.model.init_from)[0].state_dict()
     return PretrainEngine(cfg, plan.model, plan.dims, initial_state=initial)
@@ -108,7 +108,7 @@ def _train(cfg: TrainConfig, plan: RunPlan, gpu: bool) -> dict[str, Any]:
     engine = build_engine(cfg, plan)
     dp_rank = engine.dp_rank
     if cfg.mode == "lora" and rank == 0:
-        from trainers.lora import format_memory_report
+        from fullchain.trainers.lora import format_memory_report
 
         print(format_memory_report(engine.memory_report()), file=sys.stderr)
 
@@ -144,7 +144,7 @@ def _train(cfg: TrainConfig, plan: RunPlan, gpu: bool) -> dict[str, Any]:
 
     metrics = None
     if rank == 0:
-        from trainers.metrics import MetricsWriter
+        from fullchain.trainers.metrics import MetricsWriter
 
         metrics = MetricsWriter(cfg.output, cfg.log.sinks, plan.start_step)
         print(_start_line(cfg, plan), file=sys.stderr)
@@ -189,7 +189,7 @@ def _train(cfg: TrainConfig, plan: RunPlan, gpu: bool) -> dict[str, Any]:
                    tokens_per_s=steps_run * plan.tokens_per_step / max(train_seconds, 1e-9),
                    val_loss=val_loss, checkpoint=last_good, hf=os.path.join(cfg.output, "hf"))
     if rank == 0:
-        from trainers.hf_export import export_checkpoint
+        from fullchain.trainers.hf_export import export_checkpoint
 
         export_checkpoint(last_good, summary["hf"])
         print(summary_table(summary))
@@ -206,7 +206,7 @@ def _tokenizer_source(cfg: TrainConfig, plan: RunPlan) -> str:
 
 
 def _checkpoint_state(cfg: TrainConfig, plan: RunPlan, step: int) -> dict[str, Any]:
-    from pipelines.config_loader import config_to_dict
+    from fullchain.pipelines.config_loader import config_to_dict
 
     return {"step": step, "tokens": step * plan.tokens_per_step, "mode": cfg.mode,
             "model": plan.model.to_dict() if plan.model else None,

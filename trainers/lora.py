@@ -26,11 +26,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from trainers.config import LoraSection, TrainConfig
-from trainers.engine import MicroBatches, MicroBatchSteps, run_deepspeed_config
-from trainers.model import shifted_loss
-from trainers.parallelize import ParallelDims
-from trainers.schedule import lr_lambda
+from fullchain.trainers.config import LoraSection, TrainConfig
+from fullchain.trainers.engine import MicroBatches, MicroBatchSteps, run_deepspeed_config
+from fullchain.trainers.model import shifted_loss
+from fullchain.trainers.parallelize import ParallelDims
+from fullchain.trainers.schedule import lr_lambda
 
 # Attention and MLP projections per `config.model_type`: adapting all of them (not only q/v) is
 # what makes LoRA close to a full fine-tune in quality, at a few tenths of a percent of the weights.
@@ -151,7 +151,7 @@ def tokenizer_folder(manifest_path: str, manifest: dict) -> str:
 def _check_tokenizer(path: str, config, manifest_path: str, manifest: dict) -> None:
     from transformers import AutoTokenizer
 
-    from pipelines.shard.tokenizer_files import tokenizer_hash
+    from fullchain.pipelines.shard.tokenizer_files import tokenizer_hash
 
     entry = manifest["tokenizer"]
     folder = tokenizer_folder(manifest_path, manifest)
@@ -190,7 +190,7 @@ def check_lora_inputs(cfg: TrainConfig, manifest: dict) -> None:
     vocabulary and, when the model folder has a tokenizer, has the same vocabulary. `manifest` is the
     loaded manifest of cfg.data.manifest.
     """
-    from pipelines.hf_loading import ModelFolderError, safetensors_weights
+    from fullchain.pipelines.hf_loading import ModelFolderError, safetensors_weights
 
     path = cfg.lora.base_model
     config = _load_config(path)
@@ -213,7 +213,7 @@ def load_base_model(path: str, dtype: torch.dtype = torch.float32) -> nn.Module:
     (`pipelines.hf_loading.load_pretrained`); a folder of pickled weights raises ModelFolderError."""
     from transformers import AutoModelForCausalLM
 
-    from pipelines.hf_loading import load_pretrained
+    from fullchain.pipelines.hf_loading import load_pretrained
 
     return load_pretrained(AutoModelForCausalLM, path, dtype=dtype)
 

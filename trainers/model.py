@@ -477,7 +477,7 @@ def load_hf_folder(folder: str | os.PathLike) -> tuple[Decoder, ModelConfig]:
     from safetensors.torch import load_file
     from transformers import LlamaConfig
 
-    from pipelines.hf_loading import safetensors_weights
+    from fullchain.pipelines.hf_loading import safetensors_weights
 
     folder = Path(folder)
     cfg = from_hf_config(LlamaConfig.from_pretrained(folder, local_files_only=True))

@@ -12,13 +12,13 @@ import os
 import sys
 from dataclasses import dataclass
 
-from pipelines.config_loader import ConfigError
-from pipelines.shard.manifest import ManifestError
-from trainers.checkpoints import CheckpointError, complete_checkpoints, read_checkpoint_state
-from trainers.config import TrainConfig
-from trainers.data import validate_manifest_for_training, verify_split_checksums
-from trainers.model import ModelConfig
-from trainers.parallelize import ParallelDims
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.shard.manifest import ManifestError
+from fullchain.trainers.checkpoints import CheckpointError, complete_checkpoints, read_checkpoint_state
+from fullchain.trainers.config import TrainConfig
+from fullchain.trainers.data import validate_manifest_for_training, verify_split_checksums
+from fullchain.trainers.model import ModelConfig
+from fullchain.trainers.parallelize import ParallelDims
 
 
 class TrainConfigError(ConfigError):
@@ -68,8 +68,8 @@ def model_config(cfg: TrainConfig, vocab_size: int) -> tuple[ModelConfig, str | 
         raise TrainConfigError(f"model.init_from {init}: no config.json (need a Hugging Face Llama folder)")
     from transformers import AutoConfig
 
-    from pipelines.hf_loading import ModelFolderError, config_sizes, safetensors_shapes, safetensors_weights
-    from trainers.model import from_hf_config, hf_weight_shapes
+    from fullchain.pipelines.hf_loading import ModelFolderError, config_sizes, safetensors_shapes, safetensors_weights
+    from fullchain.trainers.model import from_hf_config, hf_weight_shapes
 
     try:
         with open(config_path, encoding="utf-8") as fh:
@@ -150,7 +150,7 @@ def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool, checksums: bool = 
     tokenizer_dir = os.path.join(manifest_dir, manifest["tokenizer"]["path"])
     model = None
     if cfg.mode == "lora":
-        from trainers.lora import check_lora_inputs
+        from fullchain.trainers.lora import check_lora_inputs
 
         try:
             check_lora_inputs(cfg, manifest)

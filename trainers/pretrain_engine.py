@@ -24,12 +24,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from trainers.config import TrainConfig
-from trainers.engine import MicroBatches, MicroBatchSteps, run_deepspeed_config
-from trainers.model import ModelConfig, shifted_loss
-from trainers.parallelize import (ParallelDims, TPBlock, TPGroup, load_full_weights, make_topology,
+from fullchain.trainers.config import TrainConfig
+from fullchain.trainers.engine import MicroBatches, MicroBatchSteps, run_deepspeed_config
+from fullchain.trainers.model import ModelConfig, shifted_loss
+from fullchain.trainers.parallelize import (ParallelDims, TPBlock, TPGroup, load_full_weights, make_topology,
                                   mark_model_parallel, pipeline_layer_specs)
-from trainers.schedule import lr_lambda
+from fullchain.trainers.schedule import lr_lambda
 
 WEIGHTS_DIR = "weights"
 
@@ -74,7 +74,7 @@ class PretrainEngine(MicroBatchSteps):
         # Every rank draws the same full initialisation, then keeps its own slices of it, so the
         # model does not depend on the parallel layout.
         if initial_state is None:
-            from trainers.model import Decoder
+            from fullchain.trainers.model import Decoder
 
             torch.manual_seed(cfg.train.seed)
             initial_state = Decoder(model_cfg).state_dict()
@@ -160,7 +160,7 @@ class PretrainEngine(MicroBatchSteps):
         dist.barrier()
 
     def write_hf(self, folder: str, tokenizer_dir: str) -> None:
-        from trainers.hf_export import write_hf_from_weights
+        from fullchain.trainers.hf_export import write_hf_from_weights
 
         weights = folder.rstrip("/") + ".weights"
         self.save_weights(weights)

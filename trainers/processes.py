@@ -59,7 +59,7 @@ def start_torchrun(args: list[str], env: dict[str, str]) -> int:
     """Run `torchrun ARGS` (torch.distributed.run) with `env` to its end, in a process that dies with
     this one and whose workers die with it; returns its exit status."""
     env = {**env, LAUNCHER_ENV: str(os.getpid())}
-    return subprocess.call([sys.executable, "-m", "trainers.processes", *args], env=env)
+    return subprocess.call([sys.executable, "-m", "fullchain.trainers.processes", *args], env=env)
 
 
 def die_with_launcher() -> None:

@@ -17,18 +17,18 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines.backtranslate.chunking import chunk_text, reassemble
-from pipelines.backtranslate.config import BacktranslateConfig
-from pipelines.backtranslate.gate import REASONS, RoundTripGate
-from pipelines.backtranslate.handlers import METRICS_NAMESPACE, TranslationRequest, translation_handler
-from pipelines.backtranslate.roundtrip import (
+from fullchain.pipelines.backtranslate.chunking import chunk_text, reassemble
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.backtranslate.gate import REASONS, RoundTripGate
+from fullchain.pipelines.backtranslate.handlers import METRICS_NAMESPACE, TranslationRequest, translation_handler
+from fullchain.pipelines.backtranslate.roundtrip import (
     is_augmentation, judged_augmentation, source_language, wants_augmentation,
 )
-from pipelines.backtranslate.translators import TokenCounter, Translator
-from pipelines.clean.config import LangIdConfig
-from pipelines.clean.language import LanguageIdentifier
-from pipelines.document import Document, Rejected
-from pipelines.stage_outputs import StageOutputs
+from fullchain.pipelines.backtranslate.translators import TokenCounter, Translator
+from fullchain.pipelines.clean.config import LangIdConfig
+from fullchain.pipelines.clean.language import LanguageIdentifier
+from fullchain.pipelines.document import Document, Rejected
+from fullchain.pipelines.stage_outputs import StageOutputs
 
 STAGE = "backtranslate"
 REJECTION_REASONS = REASONS

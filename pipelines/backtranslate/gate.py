@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from pipelines.backtranslate.config import GateConfig
-from pipelines.backtranslate.similarity import chrf
-from pipelines.clean.config import LangIdConfig
-from pipelines.clean.language import LanguageIdentifier
+from fullchain.pipelines.backtranslate.config import GateConfig
+from fullchain.pipelines.backtranslate.similarity import chrf
+from fullchain.pipelines.clean.config import LangIdConfig
+from fullchain.pipelines.clean.language import LanguageIdentifier
 
 ROUNDTRIP_EMPTY = "roundtrip_empty"
 ROUNDTRIP_LANGUAGE = "roundtrip_language"

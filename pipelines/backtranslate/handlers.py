@@ -11,8 +11,8 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from pipelines.backtranslate.config import BacktranslateConfig
-from pipelines.backtranslate.translators import (
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.backtranslate.translators import (
     CausalTranslator, Seq2SeqTranslator, Translator, model_path, translate_nonblank,
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from pipelines.document import Document
+from fullchain.pipelines.document import Document
 
 METHOD = "backtranslate"
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from pipelines.backtranslate.chunking import chunk_text, reassemble
-from pipelines.backtranslate.config import BacktranslateConfig
-from pipelines.backtranslate.gate import GateDecision, RoundTripGate
-from pipelines.backtranslate.lineage import augmented_document
-from pipelines.backtranslate.selection import is_selected
-from pipelines.backtranslate.translators import Translator, translate_nonblank
-from pipelines.clean.language import LanguageIdentifier
-from pipelines.document import Document
+from fullchain.pipelines.backtranslate.chunking import chunk_text, reassemble
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.backtranslate.gate import GateDecision, RoundTripGate
+from fullchain.pipelines.backtranslate.lineage import augmented_document
+from fullchain.pipelines.backtranslate.selection import is_selected
+from fullchain.pipelines.backtranslate.translators import Translator, translate_nonblank
+from fullchain.pipelines.clean.language import LanguageIdentifier
+from fullchain.pipelines.document import Document
 
 
 class Augmentation(NamedTuple):

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from pipelines.backtranslate.config import BacktranslateConfig
-from pipelines.hf_loading import load_pretrained, quiet_model_loading
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.hf_loading import load_pretrained, quiet_model_loading
 
 _LOADED: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 _LOADING = threading.Lock()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.clean.cleaner import DocumentCleaner, metric_counts
-from pipelines.clean.config import CleanConfig
-from pipelines.document import Rejected
+from fullchain.pipelines.clean.cleaner import DocumentCleaner, metric_counts
+from fullchain.pipelines.clean.config import CleanConfig
+from fullchain.pipelines.document import Rejected
 
 NAMESPACE = "fullchain.clean"
 KEPT = "kept"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from pipelines.clean.config import BlocklistConfig
-from pipelines.clean.failure import Failure
-from pipelines.clean.segmentation import has_cjk
+from fullchain.pipelines.clean.config import BlocklistConfig
+from fullchain.pipelines.clean.failure import Failure
+from fullchain.pipelines.clean.segmentation import has_cjk
 
 BLOCKLIST = "blocklist"
 REASONS = (BLOCKLIST,)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from pipelines.clean.config import C4Config
-from pipelines.clean.failure import Failure
-from pipelines.clean.segmentation import count_sentences, split_paragraphs, split_words
+from fullchain.pipelines.clean.config import C4Config
+from fullchain.pipelines.clean.failure import Failure
+from fullchain.pipelines.clean.segmentation import count_sentences, split_paragraphs, split_words
 
 C4_LOREM_IPSUM = "c4_lorem_ipsum"
 C4_CURLY_BRACKET = "c4_curly_bracket"

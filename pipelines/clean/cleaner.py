@@ -22,17 +22,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pipelines.clean import c4, gopher, language
-from pipelines.clean.blocklist import BLOCKLIST, Blocklist
-from pipelines.clean.c4 import C4Filter
-from pipelines.clean.config import CleanConfig
-from pipelines.clean.encoding import BAD_ENCODING, binary_note, repair_mojibake
-from pipelines.clean.failure import Failure
-from pipelines.clean.gopher import GopherQuality, GopherRepetition
-from pipelines.clean.language import UNDETERMINED, LanguageIdentifier
-from pipelines.clean.normalize import normalize
-from pipelines.clean.segmentation import cjk_language_by_script, segment, uses_cjk_words
-from pipelines.document import Document, Rejected
+from fullchain.pipelines.clean import c4, gopher, language
+from fullchain.pipelines.clean.blocklist import BLOCKLIST, Blocklist
+from fullchain.pipelines.clean.c4 import C4Filter
+from fullchain.pipelines.clean.config import CleanConfig
+from fullchain.pipelines.clean.encoding import BAD_ENCODING, binary_note, repair_mojibake
+from fullchain.pipelines.clean.failure import Failure
+from fullchain.pipelines.clean.gopher import GopherQuality, GopherRepetition
+from fullchain.pipelines.clean.language import UNDETERMINED, LanguageIdentifier
+from fullchain.pipelines.clean.normalize import normalize
+from fullchain.pipelines.clean.segmentation import cjk_language_by_script, segment, uses_cjk_words
+from fullchain.pipelines.document import Document, Rejected
 
 STAGE = "clean"
 TOO_LONG = "too_long"

@@ -14,9 +14,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from pipelines.clean.config import GopherQualityConfig, GopherRepetitionConfig
-from pipelines.clean.failure import Failure
-from pipelines.clean.segmentation import Segmented, base_language
+from fullchain.pipelines.clean.config import GopherQualityConfig, GopherRepetitionConfig
+from fullchain.pipelines.clean.failure import Failure
+from fullchain.pipelines.clean.segmentation import Segmented, base_language
 
 GOPHER_TOO_FEW_WORDS = "gopher_too_few_words"
 GOPHER_TOO_MANY_WORDS = "gopher_too_many_words"

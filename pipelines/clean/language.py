@@ -15,8 +15,8 @@ from typing import NamedTuple
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
-from pipelines.clean.config import LangIdConfig, pipeline_language
-from pipelines.clean.failure import Failure
+from fullchain.pipelines.clean.config import LangIdConfig, pipeline_language
+from fullchain.pipelines.clean.failure import Failure
 
 UNDETERMINED = "und"
 

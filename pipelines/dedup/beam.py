@@ -23,20 +23,20 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import PCollection, TaggedOutput
 
-from pipelines.dedup.config import DedupConfig
-from pipelines.dedup.connected_components import (
+from fullchain.pipelines.dedup.config import DedupConfig
+from fullchain.pipelines.dedup.connected_components import (
     large_star,
     provisional_label,
     small_star,
     star_messages,
     union_find_components,
 )
-from pipelines.dedup.exact_hash import exact_hash
-from pipelines.dedup.jaccard import jaccard
-from pipelines.dedup.lsh import band_keys, candidate_pairs
-from pipelines.dedup.minhash import minhash_signatures
-from pipelines.dedup.shingles import shingle_sets
-from pipelines.document import Document, Rejected
+from fullchain.pipelines.dedup.exact_hash import exact_hash
+from fullchain.pipelines.dedup.jaccard import jaccard
+from fullchain.pipelines.dedup.lsh import band_keys, candidate_pairs
+from fullchain.pipelines.dedup.minhash import minhash_signatures
+from fullchain.pipelines.dedup.shingles import shingle_sets
+from fullchain.pipelines.document import Document, Rejected
 
 STAGE = "dedup"
 METRICS_NAMESPACE = "fullchain.dedup"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.options import option
+from fullchain.pipelines.options import option
 
 
 @dataclass(kw_only=True)

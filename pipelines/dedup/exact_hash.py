@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from pipelines.dedup.tokens import tokenize
+from fullchain.pipelines.dedup.tokens import tokenize
 
 
 def normalised_text(text: str) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.dedup.config import MinHashConfig
-from pipelines.dedup.shingles import fmix64
+from fullchain.pipelines.dedup.config import MinHashConfig
+from fullchain.pipelines.dedup.shingles import fmix64
 
 _ROW_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 # A key is the band index (2 bytes) then a 64-bit hash of the band's rows, big-endian: bytes

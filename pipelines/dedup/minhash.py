@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 from datasketch import MinHash
 
-from pipelines.dedup.config import MinHashConfig
+from fullchain.pipelines.dedup.config import MinHashConfig
 
 EMPTY_SIGNATURE_VALUE = np.uint32(0xFFFFFFFF)
 # Bounds the (num_perm x shingles) intermediate of one step to 7 MB at 112 permutations; measured

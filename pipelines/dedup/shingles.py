@@ -19,8 +19,8 @@ from itertools import chain
 import numpy as np
 from datasketch.hashfunc import sha1_hash64
 
-from pipelines.dedup.config import ShingleConfig
-from pipelines.dedup.tokens import count_cjk_chars, tokenize
+from fullchain.pipelines.dedup.config import ShingleConfig
+from fullchain.pipelines.dedup.tokens import count_cjk_chars, tokenize
 
 # Odd multiplier of the polynomial combining token hashes (the 64-bit golden ratio).
 _NGRAM_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)

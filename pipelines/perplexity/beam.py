@@ -24,10 +24,10 @@ from apache_beam.pvalue import AsDict, TaggedOutput
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipelines.document import Rejected
-from pipelines.perplexity.config import PerplexityConfig
-from pipelines.perplexity.model_handler import METRICS_NAMESPACE, PerplexityModelHandler
-from pipelines.perplexity.scoring import (
+from fullchain.pipelines.document import Rejected
+from fullchain.pipelines.perplexity.config import PerplexityConfig
+from fullchain.pipelines.perplexity.model_handler import METRICS_NAMESPACE, PerplexityModelHandler
+from fullchain.pipelines.perplexity.scoring import (
     HEAD,
     PERPLEXITY,
     PPL_EMPTY,
@@ -44,7 +44,7 @@ from pipelines.perplexity.scoring import (
     verdict,
     with_score,
 )
-from pipelines.stage_outputs import StageOutputs
+from fullchain.pipelines.stage_outputs import StageOutputs
 
 METRIC_NAMES: tuple[str, ...] = (
     "input", "kept", PERPLEXITY, PPL_EMPTY,  # documents

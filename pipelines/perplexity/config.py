@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines.options import option
-from pipelines.clean.config import check_language_codes
-from pipelines.perplexity.scoring import BUCKETS, lang_thresholds
+from fullchain.pipelines.options import option
+from fullchain.pipelines.clean.config import check_language_codes
+from fullchain.pipelines.perplexity.scoring import BUCKETS, lang_thresholds
 
 MODES = ("absolute", "percentile")
 DEVICES = ("auto", "cpu", "cuda")

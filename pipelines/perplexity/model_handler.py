@@ -9,11 +9,11 @@ from typing import Any, NamedTuple
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from pipelines.config_loader import ModelCheckError
-from pipelines.hf_loading import (ModelFolderError, load_pretrained, model_folder, quiet_model_loading,
+from fullchain.pipelines.config_loader import ModelCheckError
+from fullchain.pipelines.hf_loading import (ModelFolderError, load_pretrained, model_folder, quiet_model_loading,
                                   safetensors_weights)
-from pipelines.perplexity.config import PerplexityConfig
-from pipelines.perplexity.scoring import scoring_windows
+from fullchain.pipelines.perplexity.config import PerplexityConfig
+from fullchain.pipelines.perplexity.scoring import scoring_windows
 
 METRICS_NAMESPACE = "fullchain.ppl_filter"
 

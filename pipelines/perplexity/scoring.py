@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from pipelines.clean.failure import Failure
-from pipelines.document import Document
+from fullchain.pipelines.clean.failure import Failure
+from fullchain.pipelines.document import Document
 
 STAGE = "ppl_filter"
 PERPLEXITY = "perplexity"

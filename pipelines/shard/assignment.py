@@ -10,7 +10,7 @@ import hashlib
 import math
 import re
 
-from pipelines.document import Document
+from fullchain.pipelines.document import Document
 
 TRAIN = "train"
 VAL = "val"

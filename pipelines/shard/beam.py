@@ -22,18 +22,18 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from pipelines.config_loader import ConfigError
-from pipelines.document import Document
-from pipelines.shard.assignment import id_hash, shard_count, shard_name, shard_of, split_of
-from pipelines.shard.config import ShardConfig
-from pipelines.shard.manifest import MANIFEST_FILE, build_manifest, manifest_bytes, shard_entry
-from pipelines.shard.output_files import (
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.shard.assignment import id_hash, shard_count, shard_name, shard_of, split_of
+from fullchain.pipelines.shard.config import ShardConfig
+from fullchain.pipelines.shard.manifest import MANIFEST_FILE, build_manifest, manifest_bytes, shard_entry
+from fullchain.pipelines.shard.output_files import (
     TOKENIZER_FOLDER, read_tokenizer_files, remove_unlisted, retire_manifest, write_atomically,
     write_tokenizer_files,
 )
-from pipelines.shard.samples import DocumentEncoder, Sample, token_dtype
-from pipelines.shard.tar_writing import shard_bytes
-from pipelines.shard.tokenizer_files import TokenizerFiles, load_tokenizer, tokenizer_hash, train_tokenizer
+from fullchain.pipelines.shard.samples import DocumentEncoder, Sample, token_dtype
+from fullchain.pipelines.shard.tar_writing import shard_bytes
+from fullchain.pipelines.shard.tokenizer_files import TokenizerFiles, load_tokenizer, tokenizer_hash, train_tokenizer
 
 METRICS_NAMESPACE = "fullchain.shard"
 SKIPPED = "skipped"

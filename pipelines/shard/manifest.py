@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any
 
-from pipelines.shard.assignment import SPLITS
+from fullchain.pipelines.shard.assignment import SPLITS
 
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1

@@ -15,11 +15,11 @@ import re
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.atomic_write import temporary_name, write_atomically
-from pipelines.config_loader import ConfigError
-from pipelines.shard.assignment import SPLITS
-from pipelines.shard.manifest import MANIFEST_FILE
-from pipelines.shard.tokenizer_files import TokenizerFiles
+from fullchain.pipelines.atomic_write import temporary_name, write_atomically
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.shard.assignment import SPLITS
+from fullchain.pipelines.shard.manifest import MANIFEST_FILE
+from fullchain.pipelines.shard.tokenizer_files import TokenizerFiles
 
 TOKENIZER_FOLDER = "tokenizer"
 OWN_FOLDERS = (*SPLITS, TOKENIZER_FOLDER)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.document import Document
-from pipelines.shard.assignment import sample_key
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.shard.assignment import sample_key
 
 UINT16_VOCAB_LIMIT = 65535
 TAR_BLOCK = 512

@@ -6,7 +6,7 @@ import io
 import tarfile
 from typing import Iterable
 
-from pipelines.shard.samples import Sample
+from fullchain.pipelines.shard.samples import Sample
 
 _MODE = 0o444
 

@@ -11,7 +11,7 @@ from typing import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from pipelines.shard.config import TokenizerTrainingConfig
+from fullchain.pipelines.shard.config import TokenizerTrainingConfig
 
 TokenizerFiles = dict[str, bytes]
 

@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines.sample_models import tiny_causal_lm, tiny_seq2seq
+from fullchain.pipelines.sample_models import tiny_causal_lm, tiny_seq2seq
 
 
 @pytest.fixture(scope="session")

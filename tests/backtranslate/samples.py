@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.document import Document
+from fullchain.pipelines.document import Document
 
 SENTENCES = [
     "The river that runs through the old market town has shaped the lives of its people for centuries.",

@@ -9,11 +9,11 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing import test_pipeline
 
-from pipelines.backtranslate.beam import Backtranslate, METRICS_NAMESPACE
-from pipelines.backtranslate.config import BacktranslateConfig, GenerationConfig
-from pipelines.backtranslate.model_check import check_models
-from pipelines.document import Document
-from pipelines.ledger import build_ledger
+from fullchain.pipelines.backtranslate.beam import Backtranslate, METRICS_NAMESPACE
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig, GenerationConfig
+from fullchain.pipelines.backtranslate.model_check import check_models
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.ledger import build_ledger
 from tests.backtranslate.samples import FakeTranslator, english_documents, slight_edit
 
 

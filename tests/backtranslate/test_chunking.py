@@ -1,4 +1,4 @@
-from pipelines.backtranslate.chunking import chunk_text, reassemble, split_sentences
+from fullchain.pipelines.backtranslate.chunking import chunk_text, reassemble, split_sentences
 
 
 def words(text):

@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines.backtranslate.config import BacktranslateConfig, GateConfig, GenerationConfig
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig, GateConfig, GenerationConfig
 
 
 def test_defaults_are_valid_and_maps_parse():

@@ -1,9 +1,9 @@
 import pytest
 
-from pipelines.backtranslate.config import BacktranslateConfig, GateConfig
-from pipelines.backtranslate.gate import RoundTripGate
-from pipelines.backtranslate.roundtrip import backtranslate_document, round_trip
-from pipelines.backtranslate.similarity import chrf
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig, GateConfig
+from fullchain.pipelines.backtranslate.gate import RoundTripGate
+from fullchain.pipelines.backtranslate.roundtrip import backtranslate_document, round_trip
+from fullchain.pipelines.backtranslate.similarity import chrf
 from tests.backtranslate.samples import FakeTranslator, english_documents, slight_edit, to_chinese, unrelated
 
 CFG = BacktranslateConfig(fraction=1.0)

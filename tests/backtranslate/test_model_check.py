@@ -1,7 +1,7 @@
 import pytest
 
-from pipelines.backtranslate.config import BacktranslateConfig
-from pipelines.backtranslate.model_check import ModelCheckError, check_models
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.backtranslate.model_check import ModelCheckError, check_models
 
 
 def test_check_models_fails_fast_with_one_line(tmp_path, tiny_models):

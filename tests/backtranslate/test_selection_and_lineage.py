@@ -1,6 +1,6 @@
-from pipelines.backtranslate.lineage import augmented_document, augmented_id
-from pipelines.backtranslate.selection import is_selected
-from pipelines.document import Document
+from fullchain.pipelines.backtranslate.lineage import augmented_document, augmented_id
+from fullchain.pipelines.backtranslate.selection import is_selected
+from fullchain.pipelines.document import Document
 
 
 def test_selection_is_deterministic_and_close_to_the_fraction():

@@ -1,5 +1,5 @@
-from pipelines.clean.blocklist import BLOCKLIST, Blocklist
-from pipelines.clean.config import BlocklistConfig
+from fullchain.pipelines.clean.blocklist import BLOCKLIST, Blocklist
+from fullchain.pipelines.clean.config import BlocklistConfig
 from .samples import CHINESE, ENGLISH
 
 

@@ -1,8 +1,8 @@
 import pytest
 
-from pipelines.clean import c4
-from pipelines.clean.config import C4Config
-from pipelines.clean.normalize import normalize
+from fullchain.pipelines.clean import c4
+from fullchain.pipelines.clean.config import C4Config
+from fullchain.pipelines.clean.normalize import normalize
 from .samples import CHINESE, ENGLISH
 
 

@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from pipelines.clean.cleaner import METRIC_NAMES, REJECTION_REASONS, DocumentCleaner, metric_counts
-from pipelines.clean.config import CleanConfig
-from pipelines.clean.normalize import normalize
-from pipelines.document import Document, Rejected
+from fullchain.pipelines.clean.cleaner import METRIC_NAMES, REJECTION_REASONS, DocumentCleaner, metric_counts
+from fullchain.pipelines.clean.config import CleanConfig
+from fullchain.pipelines.clean.normalize import normalize
+from fullchain.pipelines.document import Document, Rejected
 from .samples import CHINESE, ENGLISH
 
 FRENCH = (

@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines.clean.config import (
+from fullchain.pipelines.clean.config import (
     BlocklistConfig,
     C4Config,
     CleanConfig,
@@ -65,7 +65,7 @@ def test_none_switches_a_threshold_off():
 
 
 def test_the_project_config_loader_reads_the_tree(tmp_path):
-    from pipelines.config_loader import ConfigError, load_config
+    from fullchain.pipelines.config_loader import ConfigError, load_config
 
     path = tmp_path / "clean.yaml"
     path.write_text(
@@ -90,7 +90,7 @@ def test_language_codes_are_the_ones_language_identification_reports():
 
 
 def test_unknown_language_in_perplexity_thresholds_is_refused():
-    from pipelines.perplexity.config import PerplexityConfig
+    from fullchain.pipelines.perplexity.config import PerplexityConfig
 
     assert PerplexityConfig(model="m", max_ppl_by_lang=["en=800", "=900"]).max_ppl_by_lang == ["en=800", "=900"]
     with pytest.raises(ValueError, match=r"max_ppl_by_lang: languages entries .* got 'eng'"):

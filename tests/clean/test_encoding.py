@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from pipelines.clean.encoding import binary_note, decode_bytes, garbage_fraction, repair_mojibake
+from fullchain.pipelines.clean.encoding import binary_note, decode_bytes, garbage_fraction, repair_mojibake
 from .samples import CHINESE, ENGLISH
 
 

@@ -1,9 +1,9 @@
 import pytest
 
-from pipelines.clean import gopher as g
-from pipelines.clean.config import GopherQualityConfig, GopherRepetitionConfig
-from pipelines.clean.normalize import normalize
-from pipelines.clean.segmentation import segment, uses_cjk_words
+from fullchain.pipelines.clean import gopher as g
+from fullchain.pipelines.clean.config import GopherQualityConfig, GopherRepetitionConfig
+from fullchain.pipelines.clean.normalize import normalize
+from fullchain.pipelines.clean.segmentation import segment, uses_cjk_words
 from .samples import CHINESE, ENGLISH
 
 ENGLISH_PARAGRAPHS = normalize(ENGLISH).split("\n\n")

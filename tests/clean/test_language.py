@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from pipelines.clean.config import LangIdConfig
-from pipelines.clean.language import (
+from fullchain.pipelines.clean.config import LangIdConfig
+from fullchain.pipelines.clean.language import (
     LANG_LOW_PROBABILITY,
     LANG_NOT_ALLOWED,
     LANG_UNDETERMINED,
@@ -11,7 +11,7 @@ from pipelines.clean.language import (
     LanguageGuess,
     LanguageIdentifier,
 )
-from pipelines.clean.normalize import normalize
+from fullchain.pipelines.clean.normalize import normalize
 from .samples import CHINESE, ENGLISH
 
 FRENCH = (

@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines.clean.normalize import normalize
+from fullchain.pipelines.clean.normalize import normalize
 from .samples import CHINESE, ENGLISH
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from pipelines.clean.normalize import normalize
-from pipelines.clean.segmentation import (
+from fullchain.pipelines.clean.normalize import normalize
+from fullchain.pipelines.clean.segmentation import (
     base_language,
     cjk_language_by_script,
     cjk_share,

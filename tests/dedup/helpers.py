@@ -6,8 +6,8 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from pipelines.dedup.beam import METRICS_NAMESPACE
-from pipelines.document import Document
+from fullchain.pipelines.dedup.beam import METRICS_NAMESPACE
+from fullchain.pipelines.document import Document
 
 WORDS = [f"w{i}" for i in range(5000)]
 

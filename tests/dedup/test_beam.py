@@ -6,11 +6,11 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.dedup.beam import METRIC_NAMES, ConnectedComponents, DeduplicateDocuments
-from pipelines.dedup.config import DedupConfig
-from pipelines.dedup.connected_components import union_find_components
-from pipelines.dedup.exact_hash import exact_hash
-from pipelines.document import Document
+from fullchain.pipelines.dedup.beam import METRIC_NAMES, ConnectedComponents, DeduplicateDocuments
+from fullchain.pipelines.dedup.config import DedupConfig
+from fullchain.pipelines.dedup.connected_components import union_find_components
+from fullchain.pipelines.dedup.exact_hash import exact_hash
+from fullchain.pipelines.document import Document
 
 from .graphs import sample_graphs
 from .helpers import documents, edit_words, random_text, run_pipeline

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipelines.dedup.config import DedupConfig, MinHashConfig, ShingleConfig
+from fullchain.pipelines.dedup.config import DedupConfig, MinHashConfig, ShingleConfig
 
 
 def test_defaults_follow_fineweb():

@@ -4,7 +4,7 @@ from collections import defaultdict
 
 import pytest
 
-from pipelines.dedup.connected_components import (
+from fullchain.pipelines.dedup.connected_components import (
     large_star,
     provisional_label,
     small_star,

@@ -6,10 +6,10 @@ import json
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.dedup.beam import DeduplicateDocuments
-from pipelines.dedup.config import DedupConfig
-from pipelines.document import Document
-from pipelines.sample_corpus import generate_corpus
+from fullchain.pipelines.dedup.beam import DeduplicateDocuments
+from fullchain.pipelines.dedup.config import DedupConfig
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.sample_corpus import generate_corpus
 
 RUNNERS = {
     "direct": ["--runner=DirectRunner"],

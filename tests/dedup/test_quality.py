@@ -11,10 +11,10 @@ import os
 
 import apache_beam as beam
 
-from pipelines.dedup.beam import DeduplicateDocuments
-from pipelines.dedup.config import DedupConfig
-from pipelines.document import Document
-from pipelines.sample_corpus import generate_corpus, write_jsonl
+from fullchain.pipelines.dedup.beam import DeduplicateDocuments
+from fullchain.pipelines.dedup.config import DedupConfig
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 
 from .helpers import run_pipeline
 

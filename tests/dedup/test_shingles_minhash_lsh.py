@@ -5,14 +5,14 @@ import pytest
 from datasketch import MinHash
 from datasketch.hashfunc import sha1_hash64
 
-from pipelines.dedup import minhash as minhash_module
-from pipelines.dedup.config import MinHashConfig, ShingleConfig
-from pipelines.dedup.jaccard import jaccard
-from pipelines.dedup.lsh import band_keys, candidate_pairs
-from pipelines.dedup.minhash import minhash_signatures
-from pipelines.dedup.shingles import shingle_sets
-from pipelines.dedup.tokens import tokenize
-from pipelines.sample_corpus import generate_corpus
+from fullchain.pipelines.dedup import minhash as minhash_module
+from fullchain.pipelines.dedup.config import MinHashConfig, ShingleConfig
+from fullchain.pipelines.dedup.jaccard import jaccard
+from fullchain.pipelines.dedup.lsh import band_keys, candidate_pairs
+from fullchain.pipelines.dedup.minhash import minhash_signatures
+from fullchain.pipelines.dedup.shingles import shingle_sets
+from fullchain.pipelines.dedup.tokens import tokenize
+from fullchain.pipelines.sample_corpus import generate_corpus
 
 MASK = (1 << 64) - 1
 

@@ -3,8 +3,8 @@
 import random
 import re
 
-from pipelines.dedup.exact_hash import exact_hash, normalised_text
-from pipelines.dedup.tokens import count_cjk_chars, tokenize
+from fullchain.pipelines.dedup.exact_hash import exact_hash, normalised_text
+from fullchain.pipelines.dedup.tokens import count_cjk_chars, tokenize
 
 
 def test_tokens_are_casefolded_words_without_punctuation():

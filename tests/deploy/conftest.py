@@ -4,9 +4,9 @@ import socket
 
 import pytest
 
-from exporters.config import ExportConfig, QuantizeConfig, ValidationConfig
-from exporters.export import export_model
-from pipelines.sample_models import tiny_causal_lm
+from fullchain.exporters.config import ExportConfig, QuantizeConfig, ValidationConfig
+from fullchain.exporters.export import export_model
+from fullchain.pipelines.sample_models import tiny_causal_lm
 
 
 def free_ports(n: int) -> list[int]:

@@ -11,11 +11,11 @@ import onnxruntime
 import pytest
 from tokenizers import Tokenizer
 
-from deploy.client import GenerationClient
-from deploy.config import ClientConfig, GenerationModelConfig, PublishConfig, SamplingConfig, ServeConfig
-from deploy.repository import publish
-from deploy.server import TritonServer
-from exporters import kv_decoding
+from fullchain.deploy.client import GenerationClient
+from fullchain.deploy.config import ClientConfig, GenerationModelConfig, PublishConfig, SamplingConfig, ServeConfig
+from fullchain.deploy.repository import publish
+from fullchain.deploy.server import TritonServer
+from fullchain.exporters import kv_decoding
 from tests.deploy.conftest import free_ports
 
 STANDIN = Path(__file__).parent / "onnx_standin" / "model.py"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deploy.cli import build_parser, main
+from fullchain.deploy.cli import build_parser, main
 
 
 def test_publish_reads_yaml_and_flags(export_dir, tmp_path, capsys):

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.config import ADMIN_HEADER, ADMIN_KEY_ENV, GRPC_PORT, HTTP_PORT, METRICS_PORT, PublishConfig
-from deploy.server import (
+from fullchain.deploy.config import ADMIN_HEADER, ADMIN_KEY_ENV, GRPC_PORT, HTTP_PORT, METRICS_PORT, PublishConfig
+from fullchain.deploy.server import (
     LIVE_PATH, METRICS_PATH, MODEL_READY_PATH, SERVER_STACK_BYTES, SITE_PACKAGES_ENV, restricted_api_flags,
 )
-from deploy.triton_config import generation_models
+from fullchain.deploy.triton_config import generation_models
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 PORTS = {"http": HTTP_PORT, "grpc": GRPC_PORT, "metrics": METRICS_PORT}

@@ -8,8 +8,8 @@ import uuid
 import fsspec
 import pytest
 
-from deploy.config import GenerationModelConfig, PublishConfig
-from deploy.repository import RepositoryError, list_models, model_versions, publish, validate_name, validate_version
+from fullchain.deploy.config import GenerationModelConfig, PublishConfig
+from fullchain.deploy.repository import RepositoryError, list_models, model_versions, publish, validate_name, validate_version
 
 
 def tree(fs, root):

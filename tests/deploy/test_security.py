@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tritonclient.utils import InferenceServerException
 
-from deploy.config import ADMIN_HEADER, GRPC_ADMIN_HEADER, GenerationModelConfig, PublishConfig, ServeConfig
-from deploy.repository import GENERATE_MODEL_SOURCE, publish
-from deploy.server import MODEL_READY_PATH, READY_PATH, TritonServer, http_status
+from fullchain.deploy.config import ADMIN_HEADER, GRPC_ADMIN_HEADER, GenerationModelConfig, PublishConfig, ServeConfig
+from fullchain.deploy.repository import GENERATE_MODEL_SOURCE, publish
+from fullchain.deploy.server import MODEL_READY_PATH, READY_PATH, TritonServer, http_status
 from tests.deploy.conftest import free_ports
 
 SERVED = ["tiny_generate", "tiny_generate_cached"]

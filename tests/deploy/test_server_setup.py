@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from deploy.config import ADMIN_HEADER, ADMIN_KEY_ENV, ServeConfig
-from deploy.server import SITE_PACKAGES_ENV, ServerError, admin_key, available_backends, find_triton, \
+from fullchain.deploy.config import ADMIN_HEADER, ADMIN_KEY_ENV, ServeConfig
+from fullchain.deploy.server import SITE_PACKAGES_ENV, ServerError, admin_key, available_backends, find_triton, \
     prepare_backends, redacted, server_command, server_environment
 
 KEY = "k" * 20

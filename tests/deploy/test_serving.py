@@ -18,12 +18,12 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from deploy.cli import main
-from deploy.client import ClientError, GenerationClient
-from deploy.config import BatchingConfig, ClientConfig, GenerationModelConfig, PublishConfig, SamplingConfig, \
+from fullchain.deploy.cli import main
+from fullchain.deploy.client import ClientError, GenerationClient
+from fullchain.deploy.config import BatchingConfig, ClientConfig, GenerationModelConfig, PublishConfig, SamplingConfig, \
     ServeConfig
-from deploy.repository import publish
-from deploy.server import TritonServer, http_status
+from fullchain.deploy.repository import publish
+from fullchain.deploy.server import TritonServer, http_status
 from tests.deploy.conftest import free_ports
 
 PROMPTS = ["The river that runs through", "Local historians have gathered letters, parish records",

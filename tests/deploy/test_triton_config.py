@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from deploy.config import BatchingConfig, GenerationModelConfig, PublishConfig
-from deploy.triton_config import generation_models, onnx_model_config
+from fullchain.deploy.config import BatchingConfig, GenerationModelConfig, PublishConfig
+from fullchain.deploy.triton_config import generation_models, onnx_model_config
 
 EXPORT = {
     "inputs": [{"name": "input_ids", "dtype": "int64", "dims": [-1, -1]},

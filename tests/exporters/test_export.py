@@ -20,16 +20,16 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, GPT2Config, T5Config
 
-from exporters import kv_decoding
-from exporters.cli import main
-from exporters.config import ExportConfig, GraphConfig, QuantizeConfig, ValidationConfig
-from exporters.export import export_model, remove_stale_scratch
-from exporters.hf_folder import ExportError
-from exporters.validation_report import failures, logits_rel_error
-from pipelines.document import Document
-from pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
-from pipelines.shard.samples import encode_sample
-from pipelines.shard.tar_writing import shard_bytes
+from fullchain.exporters import kv_decoding
+from fullchain.exporters.cli import main
+from fullchain.exporters.config import ExportConfig, GraphConfig, QuantizeConfig, ValidationConfig
+from fullchain.exporters.export import export_model, remove_stale_scratch
+from fullchain.exporters.hf_folder import ExportError
+from fullchain.exporters.validation_report import failures, logits_rel_error
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
+from fullchain.pipelines.shard.samples import encode_sample
+from fullchain.pipelines.shard.tar_writing import shard_bytes
 from tests.tiny_models import tiny_causal_lm, tiny_tokenizer
 
 EOS = 2
@@ -378,7 +378,7 @@ def test_export_killed_at_a_random_point_then_rerun(hf_dir, exported, tmp_path):
     repo = Path(__file__).resolve().parents[2]
     for round_ in range(rounds):
         out = tmp_path / f"out{round_}"
-        cmd = [sys.executable, "-m", "pipelines.cli", "export", hf_dir, "--output", str(out), *CLI_FAST]
+        cmd = [sys.executable, "-m", "fullchain", "export", hf_dir, "--output", str(out), *CLI_FAST]
         proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         lines = rng.randrange(0, 8)  # "loading", "tracing", ..., "done"
         for _ in range(lines):

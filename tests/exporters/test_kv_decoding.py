@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from exporters import kv_decoding
-from exporters.kv_decoding import DecoderSpec, SamplingParams, generate, next_token, stream
+from fullchain.exporters import kv_decoding
+from fullchain.exporters.kv_decoding import DecoderSpec, SamplingParams, generate, next_token, stream
 
 VOCAB = 50
 SPEC = DecoderSpec(num_layers=2, num_kv_heads=1, head_dim=1, pad_token_id=0)

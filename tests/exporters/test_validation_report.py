@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from exporters.validation_report import window_scores
+from fullchain.exporters.validation_report import window_scores
 
 VOCAB = 50
 

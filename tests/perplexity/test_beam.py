@@ -6,11 +6,11 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.document import Document
-from pipelines.perplexity.beam import METRIC_NAMES, FilterByPerplexity
-from pipelines.perplexity.config import PerplexityConfig
-from pipelines.perplexity.model_handler import METRICS_NAMESPACE, PerplexityModelHandler
-from pipelines.perplexity.scoring import perplexity
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.perplexity.beam import METRIC_NAMES, FilterByPerplexity
+from fullchain.pipelines.perplexity.config import PerplexityConfig
+from fullchain.pipelines.perplexity.model_handler import METRICS_NAMESPACE, PerplexityModelHandler
+from fullchain.pipelines.perplexity.scoring import perplexity
 
 EN = [
     "The river that runs through the old market town has shaped the lives of the people.",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipelines.perplexity.config import PerplexityConfig
+from fullchain.pipelines.perplexity.config import PerplexityConfig
 
 
 def test_defaults_are_valid():

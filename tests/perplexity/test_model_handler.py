@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BertConfig, BertModel
 
-from pipelines.perplexity.config import PerplexityConfig
-from pipelines.perplexity.model_handler import ModelCheckError, PerplexityModelHandler, check_model
-from pipelines.perplexity.scoring import perplexity
+from fullchain.pipelines.perplexity.config import PerplexityConfig
+from fullchain.pipelines.perplexity.model_handler import ModelCheckError, PerplexityModelHandler, check_model
+from fullchain.pipelines.perplexity.scoring import perplexity
 
 TEXTS = [
     "The river that runs through the old market town has shaped the lives of the people.",

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from pipelines.document import Document
-from pipelines.perplexity.scoring import (
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.perplexity.scoring import (
     absolute_bounds,
     absolute_bucket,
     cut_points,

@@ -12,16 +12,16 @@ import pytest
 import webdataset as wds
 from apache_beam.testing import test_pipeline
 
-from pipelines.config_loader import ConfigError
-from pipelines.document import Document
-from pipelines.sample_corpus import generate_corpus
-from pipelines.shard.assignment import split_of
-import pipelines.shard.beam as shard_beam
-from pipelines.shard.beam import WriteShards, check_tokenizer
-from pipelines.shard.config import ShardConfig, TokenizerTrainingConfig
-from pipelines.shard.manifest import load_manifest, verify_shard
-from pipelines.shard.output_files import read_tokenizer_files
-from pipelines.shard.tokenizer_files import load_tokenizer
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.sample_corpus import generate_corpus
+from fullchain.pipelines.shard.assignment import split_of
+import fullchain.pipelines.shard.beam as shard_beam
+from fullchain.pipelines.shard.beam import WriteShards, check_tokenizer
+from fullchain.pipelines.shard.config import ShardConfig, TokenizerTrainingConfig
+from fullchain.pipelines.shard.manifest import load_manifest, verify_shard
+from fullchain.pipelines.shard.output_files import read_tokenizer_files
+from fullchain.pipelines.shard.tokenizer_files import load_tokenizer
 from tests.tiny_models import tiny_tokenizer
 
 UPSTREAM = [{"stage": "dedup", "input": 205, "kept": 201, "upstream": [{"stage": "clean"}]}]

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import webdataset as wds
 
-from pipelines.config_loader import ConfigError
-from pipelines.document import Document
-from pipelines.shard.assignment import TRAIN, VAL, sample_key, shard_count, shard_of, split_of
-from pipelines.shard.config import ShardConfig, TokenizerTrainingConfig
-from pipelines.shard.manifest import (
+from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.shard.assignment import TRAIN, VAL, sample_key, shard_count, shard_of, split_of
+from fullchain.pipelines.shard.config import ShardConfig, TokenizerTrainingConfig
+from fullchain.pipelines.shard.manifest import (
     ManifestError, build_manifest, load_manifest, manifest_bytes, shard_entry, verify_shard,
 )
-from pipelines.shard.output_files import check_output, remove_unlisted, write_atomically
-from pipelines.shard.samples import DocumentEncoder, encode_sample, token_dtype
-from pipelines.shard.tar_writing import shard_bytes
-from pipelines.shard.tokenizer_files import load_tokenizer, tokenizer_hash, train_tokenizer
+from fullchain.pipelines.shard.output_files import check_output, remove_unlisted, write_atomically
+from fullchain.pipelines.shard.samples import DocumentEncoder, encode_sample, token_dtype
+from fullchain.pipelines.shard.tar_writing import shard_bytes
+from fullchain.pipelines.shard.tokenizer_files import load_tokenizer, tokenizer_hash, train_tokenizer
 
 TEXTS = [
     "The river runs through the old town.", "这条河流穿过老城。", "Letters and diaries about the flood.",

@@ -7,14 +7,14 @@ import sys
 import tarfile
 import time
 
-from pipelines.sample_corpus import generate_corpus, write_jsonl
-from pipelines.shard.manifest import load_manifest, verify_shard
+from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
+from fullchain.pipelines.shard.manifest import load_manifest, verify_shard
 
 FLAGS = ["--shard.train.vocab-size", "1000", "--shard.target-shard-mb", "0.2", "--shard.val-fraction", "0.1"]
 
 
 def shard_command(corpus: str, out: str) -> list[str]:
-    return [sys.executable, "-m", "pipelines.cli", "shard", "--input", corpus, "--output", out, *FLAGS]
+    return [sys.executable, "-m", "fullchain", "shard", "--input", corpus, "--output", out, *FLAGS]
 
 
 def visible_shards(out: str) -> list[str]:

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from trainers.config import LoraSection, OptimSection, ParallelSection, TrainConfig, TrainSection  # noqa: E402
+from fullchain.trainers.config import LoraSection, OptimSection, ParallelSection, TrainConfig, TrainSection  # noqa: E402
 
 STEPS = 4
 MICRO = 2
@@ -39,7 +39,7 @@ def main():
     if MICRO * a.grad_accum * world != ROWS:
         raise SystemExit(f"MICRO {MICRO} * grad_accum {a.grad_accum} * world {world} != {ROWS}")
 
-    from trainers.lora import LoraEngine
+    from fullchain.trainers.lora import LoraEngine
 
     # Dropout off: with it, the masks would depend on how the batch is split over ranks.
     cfg = TrainConfig(mode="lora", lora=LoraSection(base_model=a.base, dropout=0.0),

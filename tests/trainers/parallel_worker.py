@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from trainers.model import Decoder, debug_config, loss as lm_loss  # noqa: E402
+from fullchain.trainers.model import Decoder, debug_config, loss as lm_loss  # noqa: E402
 
 SEED = 1234
 STEPS = 4
@@ -63,7 +63,7 @@ def run_parallel(out, dp, pp, tp, grad_accum):
     import deepspeed
     import torch.distributed as dist
 
-    from trainers.parallelize import (ParallelDims, build_pipeline_module, deepspeed_config,
+    from fullchain.trainers.parallelize import (ParallelDims, build_pipeline_module, deepspeed_config,
                                       load_full_weights, make_topology, mark_model_parallel)
 
     deepspeed.init_distributed(dist_backend="gloo")

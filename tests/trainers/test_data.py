@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.document import Document
-from pipelines.shard.manifest import ManifestError
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.shard.manifest import ManifestError
 from .train_fixtures import write_shard_output
-from trainers.data import ShardLoader, ShardStream, epoch_order, read_shard_ids, validate_manifest_for_training
+from fullchain.trainers.data import ShardLoader, ShardStream, epoch_order, read_shard_ids, validate_manifest_for_training
 
 EOS = 0
 

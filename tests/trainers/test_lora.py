@@ -16,14 +16,14 @@ import torch
 
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
-from pipelines.sample_models import tiny_tokenizer  # noqa: E402
-from pipelines.shard.tokenizer_files import tokenizer_hash  # noqa: E402
-from trainers.config import (DataSection, LoraSection, OptimSection, ParallelSection, TrainConfig,  # noqa: E402
+from fullchain.pipelines.sample_models import tiny_tokenizer  # noqa: E402
+from fullchain.pipelines.shard.tokenizer_files import tokenizer_hash  # noqa: E402
+from fullchain.trainers.config import (DataSection, LoraSection, OptimSection, ParallelSection, TrainConfig,  # noqa: E402
                              TrainSection)
-from trainers.lora import (DEFAULT_TARGET_MODULES, LoraEngine, check_lora_inputs, default_target_modules,  # noqa: E402
+from fullchain.trainers.lora import (DEFAULT_TARGET_MODULES, LoraEngine, check_lora_inputs, default_target_modules,  # noqa: E402
                            deepspeed_config, estimate_memory_report, format_memory_report, load_base_model,
                            lora_memory_report, write_lora_folder)
-from trainers.schedule import lr_at  # noqa: E402
+from fullchain.trainers.schedule import lr_at  # noqa: E402
 
 WORKER = Path(__file__).with_name("lora_worker.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -371,7 +371,7 @@ def test_write_hf_adapter_folder_loads_with_peft(base, trained, tmp_path):
 def test_zero3_gathers_the_adapters_for_export(base, trained, dist_world, tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    import trainers.lora
+    import fullchain.trainers.lora
 
     def partition_everything(cfg, dp_size):
         # ZeRO-3 keeps parameters under 1e5 elements whole by default: all of this tiny model's.

@@ -9,8 +9,8 @@ import torch
 transformers = pytest.importorskip("transformers")
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
-from pipelines.hf_loading import ModelFolderError  # noqa: E402
-from trainers.model import (  # noqa: E402
+from fullchain.pipelines.hf_loading import ModelFolderError  # noqa: E402
+from fullchain.trainers.model import (  # noqa: E402
     Decoder,
     ModelConfig,
     debug_config,

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainers.model import Decoder, debug_config
-from trainers.parallelize import (ParallelDims, TPBlock, TPGroup, deepspeed_config, mark_model_parallel,
+from fullchain.trainers.model import Decoder, debug_config
+from fullchain.trainers.parallelize import (ParallelDims, TPBlock, TPGroup, deepspeed_config, mark_model_parallel,
                                   shard_block_state)
 
 WORKER = Path(__file__).with_name("parallel_worker.py")

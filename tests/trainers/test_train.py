@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipelines.config_loader import load_config
-from trainers.checkpoints import (CheckpointError, checkpoint_dir, complete_checkpoints, finish_checkpoint, prune,
+from fullchain.pipelines.config_loader import load_config
+from fullchain.trainers.checkpoints import (CheckpointError, checkpoint_dir, complete_checkpoints, finish_checkpoint, prune,
                                   read_checkpoint_state, remove_incomplete)
-from trainers.config import TrainConfig
-from trainers.data import ShardStream
-from trainers.hf_export import merge_weight_shards
-from trainers.metrics import MetricsWriter, read_metrics
-from trainers.model import Decoder, debug_config
-from trainers.parallelize import ParallelDims, shard_block_state
-from trainers.preflight import TrainConfigError, plan_run
-from trainers.schedule import lr_at
+from fullchain.trainers.config import TrainConfig
+from fullchain.trainers.data import ShardStream
+from fullchain.trainers.hf_export import merge_weight_shards
+from fullchain.trainers.metrics import MetricsWriter, read_metrics
+from fullchain.trainers.model import Decoder, debug_config
+from fullchain.trainers.parallelize import ParallelDims, shard_block_state
+from fullchain.trainers.preflight import TrainConfigError, plan_run
+from fullchain.trainers.schedule import lr_at
 
 from .train_fixtures import write_hf_llama, write_text_shards
 
@@ -50,7 +50,7 @@ def _cfg(shards, output, **overrides):
 
 
 def _train(shards, output, *extra, nproc=1, check=True):
-    cmd = [sys.executable, "-m", "pipelines.cli", "train", "--data.manifest", shards, "--output", str(output),
+    cmd = [sys.executable, "-m", "fullchain", "train", "--data.manifest", shards, "--output", str(output),
            *BASE, *extra]
     if nproc > 1:
         cmd += ["--nproc-per-node", str(nproc)]
@@ -171,7 +171,7 @@ def test_plan_rejects_a_broken_init_from_folder(shards, tmp_path, breakage, matc
 
 
 def test_a_run_folder_has_one_writer(tmp_path):
-    from trainers.processes import RunLocked, run_lock
+    from fullchain.trainers.processes import RunLocked, run_lock
 
     out = str(tmp_path / "run")
     with run_lock(out):
@@ -185,7 +185,7 @@ def test_a_run_folder_has_one_writer(tmp_path):
 
 @pytest.mark.parametrize("nproc", ["0", "-1"])
 def test_cli_refuses_a_process_count_below_one(tmp_path, capsys, nproc):
-    from trainers.cli import main
+    from fullchain.trainers.cli import main
 
     assert main("train", ["--nproc-per-node", nproc, "--output", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -238,7 +238,7 @@ def test_metrics_reach_tensorboard(tmp_path):
 def test_merge_weight_shards_inverts_pipeline_and_tensor_split(tmp_path):
     from safetensors.torch import save_file
 
-    from trainers.pretrain_engine import weights_file_name
+    from fullchain.trainers.pretrain_engine import weights_file_name
 
     cfg = debug_config()
     full = Decoder(cfg).state_dict()
@@ -296,7 +296,7 @@ def test_sigkill_then_resume_reproduces_the_losses(shards, tmp_path):
     reference = _losses(full)
 
     killed = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "pipelines.cli", "train", "--data.manifest", shards, "--output", str(killed),
+    cmd = [sys.executable, "-m", "fullchain", "train", "--data.manifest", shards, "--output", str(killed),
            *BASE, *extra, "--nproc-per-node", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu"}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -336,7 +336,7 @@ def test_killing_the_launcher_kills_its_workers_and_a_second_writer_is_refused(s
     sessions): every process of the run is gone within seconds. While it runs, a second run into the
     same folder, launched either way, is refused with one line."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "pipelines.cli", "train", "--data.manifest", shards, "--output", str(out),
+    cmd = [sys.executable, "-m", "fullchain", "train", "--data.manifest", shards, "--output", str(out),
            *BASE, "--train.steps", "100000", "--checkpoint.every", "0", "--eval.every", "0",
            "--nproc-per-node", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DS_ACCELERATOR": "cpu"}
@@ -347,7 +347,7 @@ def test_killing_the_launcher_kills_its_workers_and_a_second_writer_is_refused(s
             time.sleep(0.2)
         assert proc.poll() is None, "the run ended before it was killed"
         assert len(_processes_mentioning(str(out))) >= 3  # launcher, torchrun, 2 workers (+ data workers)
-        from trainers.cli import main
+        from fullchain.trainers.cli import main
 
         # in this process, which is cheap: both refusals come before any process group or model
         for launch in (["--nproc-per-node", "2"], []):
@@ -419,7 +419,7 @@ def test_hf_init_pipeline_tensor_parallel_and_export(shards, tmp_path):
     trainer_val = _losses(out, "val/loss")[1]
     assert math.isclose(sum(losses) / len(losses), trainer_val, rel_tol=1e-5)
     again = tmp_path / "again"
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "train", "export-hf", str(out), "--output",
+    result = subprocess.run([sys.executable, "-m", "fullchain", "train", "export-hf", str(out), "--output",
                              str(again)], cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr
     a, b = load_file(str(out / "hf" / "model.safetensors")), load_file(str(again / "model.safetensors"))

@@ -3,12 +3,12 @@
 import os
 import random
 
-from pipelines.document import Document
-from pipelines.sample_models import tiny_causal_lm, tiny_tokenizer
-from pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
-from pipelines.shard.samples import encode_sample
-from pipelines.shard.tar_writing import shard_bytes
-from pipelines.shard.tokenizer_files import tokenizer_hash
+from fullchain.pipelines.document import Document
+from fullchain.pipelines.sample_models import tiny_causal_lm, tiny_tokenizer
+from fullchain.pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
+from fullchain.pipelines.shard.samples import encode_sample
+from fullchain.pipelines.shard.tar_writing import shard_bytes
+from fullchain.pipelines.shard.tokenizer_files import tokenizer_hash
 
 WORDS = ("the cat dog sat ran on under a mat log big small red blue quick slow and then "
          "river stone tree bird sang flew over house garden").split()
