@@ -19,7 +19,7 @@ import time
 
 import pyarrow.parquet as pq
 
-from fullchain.pipelines.config_loader import load_config
+from fullchain.pipelines.config import load_config
 from fullchain.pipelines.job_config import RunConfig
 from fullchain.pipelines.sample_corpus import CorpusTruth, generate_corpus, write_jsonl
 from fullchain.pipelines.stage_job import run_stage

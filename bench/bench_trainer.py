@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fullchain.pipelines.config_loader import load_config  # noqa: E402
+from fullchain.pipelines.config import load_config  # noqa: E402
 from fullchain.trainers.config import MODEL_PRESETS, TrainConfig  # noqa: E402
 from fullchain.trainers.model import Decoder, ModelConfig, shifted_loss  # noqa: E402
 from fullchain.trainers.parallelize import ParallelDims  # noqa: E402

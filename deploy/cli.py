@@ -1,7 +1,7 @@
 """`fullchain publish | serve | generate | loadtest`: argument parsing and the one-line errors.
 
 Each command has one config class (deploy.config); every field is a flag and may also come from
-`--config YAML`. pipelines/cli.py dispatches these commands to `main(command, argv)`.
+`--config YAML`. fullchain/cli.py (the front door) dispatches these commands to `main(command, argv)`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fullchain.deploy.config import GenerateConfig, LoadtestConfig, PublishConfig, ServeConfig
-from fullchain.pipelines.config_flags import add_config_flags, config_overrides
-from fullchain.pipelines.config_loader import ConfigError, load_config
+from fullchain.pipelines.config import add_config_flags, run_command
 
 DESCRIPTIONS = {
     "publish": "Add an export folder as a new version of a model in a Triton model repository "
@@ -144,11 +143,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Any], int]] = {
 
 def main(command: str, argv: list[str]) -> int:
     """Run one deploy command; 2 with `fullchain <command>: error: ...` on stderr when it cannot."""
-    args = build_parser(command).parse_args(argv)
-    cls = CONFIGS[command]
-    try:
-        cfg = load_config(cls, args.config, config_overrides(args, cls))
-        return COMMANDS[command](args, cfg)
-    except (ConfigError, CommandError) as e:
-        print(f"fullchain {command}: error: {e}", file=sys.stderr)
-        return 2
+    return run_command(f"fullchain {command}", build_parser(command), CONFIGS[command], COMMANDS[command], argv,
+                       failures={CommandError: 2})

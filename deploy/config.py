@@ -1,5 +1,5 @@
 """Typed configs of the serving commands: one dataclass tree per command (publish, serve, generate,
-loadtest), loaded with `pipelines.config_loader.load_config`; every field is also a CLI flag.
+loadtest), loaded with `pipelines.config.load_config`; every field is also a CLI flag.
 
 The server ports are defined here once; the server, the client, the Kubernetes manifests' test
 and the docs take them from these defaults.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fullchain.pipelines.options import option
+from fullchain.pipelines.config import option
 
 HTTP_PORT = 8000
 GRPC_PORT = 8001

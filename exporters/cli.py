@@ -7,8 +7,7 @@ import json
 import sys
 import time
 
-from fullchain.pipelines.config_flags import add_config_flags, config_overrides
-from fullchain.pipelines.config_loader import ConfigError, load_config
+from fullchain.pipelines.config import add_config_flags, run_command
 from fullchain.exporters.config import ExportConfig
 from fullchain.exporters.hf_folder import ExportError
 
@@ -28,28 +27,27 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def main(command: str, argv: list[str]) -> int:
-    """Entry point of `fullchain export`; returns the exit status (2 with one line on stderr for a
-    bad config, an unusable model folder or output, or a failed validation check)."""
-    args = build_parser(command).parse_args(argv)
+def _export(args: argparse.Namespace, config: ExportConfig) -> int:
     started = time.perf_counter()
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    try:
-        config = load_config(ExportConfig, args.config, config_overrides(args, ExportConfig))
-        # torch, transformers and ONNX Runtime load only once the flags are known to be good
-        from fullchain.pipelines.hf_loading import quiet_model_loading
-        from fullchain.exporters.export import export_model
-        from fullchain.exporters.validation_report import table
+    # torch, transformers and ONNX Runtime load only once the flags are known to be good
+    from fullchain.pipelines.hf_loading import quiet_model_loading
+    from fullchain.exporters.export import export_model
+    from fullchain.exporters.validation_report import table
 
-        quiet_model_loading()
-        folder = export_model(args.hf_dir, args.output, config, progress=progress)
-    except (ConfigError, ExportError) as e:
-        print(f"fullchain {command}: error: {e}", file=sys.stderr)
-        return 2
+    quiet_model_loading()
+    folder = export_model(args.hf_dir, args.output, config, progress=progress)
     with open(folder / "report.json", encoding="utf-8") as fh:
         print(table(json.load(fh)))
     print(f"output: {folder} ({time.perf_counter() - started:.1f}s)")
     return 0
+
+
+def main(command: str, argv: list[str]) -> int:
+    """Entry point of `fullchain export`; returns the exit status (2 with one line on stderr for a
+    bad config, an unusable model folder or output, or a failed validation check)."""
+    return run_command(f"fullchain {command}", build_parser(command), ExportConfig, _export, argv,
+                       failures={ExportError: 2})

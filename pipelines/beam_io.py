@@ -20,7 +20,7 @@ from apache_beam.metrics import Metrics
 
 from fullchain.pipelines.atomic_write import temporary_name, write_atomically
 from fullchain.pipelines.clean.config import EncodingConfig
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.document import Document, Rejected
 from fullchain.pipelines.input_files import LEDGER_FILE, InputFile
 from fullchain.pipelines.job_config import ReadConfig

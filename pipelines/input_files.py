@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.ledger import DATA_FOLDER
 from fullchain.pipelines.stage_folder import LEDGER_FILE, read_stage_folder
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fullchain.pipelines.backtranslate.config import BacktranslateConfig
 from fullchain.pipelines.clean.config import CleanConfig
 from fullchain.pipelines.dedup.config import DedupConfig
-from fullchain.pipelines.options import option
+from fullchain.pipelines.config import option
 from fullchain.pipelines.perplexity.config import PerplexityConfig
 from fullchain.pipelines.shard.config import ShardConfig
 

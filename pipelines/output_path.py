@@ -13,7 +13,7 @@ from typing import Sequence
 
 from apache_beam.io.filesystems import FileSystems
 
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.input_files import input_parts, is_glob
 
 

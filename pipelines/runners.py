@@ -14,7 +14,7 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-from fullchain.pipelines.config_loader import ConfigError, compose_yaml, yaml_value
+from fullchain.pipelines.config import ConfigError, compose_yaml, yaml_value
 
 RUNNERS_FILE_ENV = "FULLCHAIN_RUNNERS"
 # Integer Beam options whose smaller values Beam accepts and then fails on (or misreads) once the

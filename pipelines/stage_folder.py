@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.ledger import DATA_FOLDER, LedgerError, validate_ledger
 
 LEDGER_FILE = "ledger.json"

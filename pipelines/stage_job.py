@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from fullchain.pipelines.beam_io import (
     LEDGER_NAMESPACE, LogProgress, ReadDocuments, WriteStageOutput, prepare_output, read_json, read_ledger, write_json,
 )
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.input_files import ResolvedInput, resolve_input
 from fullchain.pipelines.job_config import PREPARE_STAGES, RunConfig
 from fullchain.pipelines.output_path import check_output_holds_no_input, check_output_path

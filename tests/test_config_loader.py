@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from fullchain.pipelines.config_loader import ConfigError, field_paths, load_config
-from fullchain.pipelines.options import option
+from fullchain.pipelines.config import ConfigError, field_paths, load_config, option
 
 
 @dataclass(kw_only=True)
@@ -204,7 +203,7 @@ def test_deep_nesting_is_one_line(tmp_path):
 @pytest.mark.parametrize("text", [alias_bomb(), "name: !!python/object/apply:os.getcwd []\n", b"a: caf\xe9\n"],
                          ids=["alias-bomb", "python-tag", "not-utf8"])
 def test_every_command_refuses_a_hostile_config_in_one_line(tmp_path, capsys, argv, text):
-    from fullchain.pipelines.cli import main
+    from fullchain.cli import main
 
     config = tmp_path / "hostile.yaml"
     config.write_bytes(text if isinstance(text, bytes) else text.encode())

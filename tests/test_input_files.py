@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.input_files import file_format, resolve_input
 
 from .test_stage_folders import write_stage_folder

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from fullchain.pipelines.cli import main
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.cli import main
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.input_files import is_glob, resolve_input
 
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from fullchain.pipelines.cli import main
-from fullchain.pipelines.config_loader import load_config
+from fullchain.cli import main
+from fullchain.pipelines.config import load_config
 from fullchain.pipelines.job_config import RunConfig
 from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 from fullchain.pipelines.stage_job import run_stage

@@ -3,7 +3,7 @@
 import pytest
 from apache_beam.options.pipeline_options import StandardOptions
 
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.runners import default_runners_file, load_profiles, pipeline_options
 
 

@@ -18,7 +18,7 @@ from fullchain.exporters.hf_folder import ExportError, check_hf_folder, load_mod
 from fullchain.pipelines.backtranslate import translators
 from fullchain.pipelines.backtranslate.config import BacktranslateConfig
 from fullchain.pipelines.backtranslate.model_check import check_models
-from fullchain.pipelines.config_loader import ModelCheckError, load_config
+from fullchain.pipelines.config import ModelCheckError, load_config
 from fullchain.pipelines.hf_loading import ModelFolderError, load_pretrained, safetensors_weights
 from fullchain.pipelines.perplexity.config import PerplexityConfig
 from fullchain.pipelines.perplexity.model_handler import PerplexityModelHandler, check_model

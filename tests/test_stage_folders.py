@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from fullchain.pipelines.beam_io import KEPT_SCHEMA
-from fullchain.pipelines.cli import main
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.cli import main
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.input_files import resolve_input
 from fullchain.pipelines.ledger import build_ledger
 from fullchain.pipelines.stage_folder import describe_part, parts_problem

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from fullchain.pipelines.cli import main
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.cli import main
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.output_path import check_output_holds_no_input, check_output_path, normalised, overlap
 from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 

@@ -13,8 +13,7 @@ import argparse
 import os
 import sys
 
-from fullchain.pipelines.config_flags import add_config_flags, config_overrides
-from fullchain.pipelines.config_loader import ConfigError, load_config
+from fullchain.pipelines.config import ConfigError, add_config_flags, run_command
 from fullchain.pipelines.shard.manifest import ManifestError
 from fullchain.trainers.config import TrainConfig
 
@@ -79,43 +78,38 @@ def _export_hf(argv: list[str]) -> int:
     return 0
 
 
+def _train(command: str, args: argparse.Namespace, cfg: TrainConfig, argv: list[str]) -> int:
+    from fullchain.trainers.loop import on_gpu, run_training
+    from fullchain.trainers.preflight import plan_run
+    from fullchain.trainers.processes import run_lock
+
+    if args.nproc_per_node is not None and args.nproc_per_node < 1:
+        raise ConfigError(f"--nproc-per-node must be at least 1, got {args.nproc_per_node}")
+    if args.nproc_per_node is not None and args.nproc_per_node > 1 and "RANK" not in os.environ:
+        # Checked here first so a bad config fails once, with one line, not once per process.
+        plan_run(cfg, args.nproc_per_node, on_gpu())
+        with run_lock(cfg.output):
+            return _relaunch(args.nproc_per_node, argv)
+    run_training(cfg)
+    return 0
+
+
 def main(command: str, argv: list[str]) -> int:
-    """Entry point for `fullchain train ...` (dispatched from pipelines.cli)."""
+    """Entry point for `fullchain train ...` (dispatched from fullchain.cli)."""
     if argv and argv[0] == "export-hf":
         return _export_hf(argv[1:])
-    from fullchain.trainers.processes import RunLocked, die_with_launcher, run_lock
+    from fullchain.trainers.processes import RunLocked, die_with_launcher
 
     if "RANK" in os.environ:
         # as early as possible: a launcher killed while this worker starts must take it along
         die_with_launcher()
-    args = _train_parser().parse_args(argv)
-    if args.nproc_per_node is not None and args.nproc_per_node < 1:
-        print(f"fullchain {command}: error: --nproc-per-node must be at least 1, got {args.nproc_per_node}",
-              file=sys.stderr)
-        return 2
-    from fullchain.trainers.loop import NonFiniteLoss, on_gpu, run_training
-    from fullchain.trainers.preflight import plan_run
+    from fullchain.trainers.loop import NonFiniteLoss
 
-    try:
-        cfg = load_config(TrainConfig, args.config, config_overrides(args, TrainConfig))
-        if args.nproc_per_node is not None and args.nproc_per_node > 1 and "RANK" not in os.environ:
-            # Checked here first so a bad config fails once, with one line, not once per process.
-            plan_run(cfg, args.nproc_per_node, on_gpu())
-            with run_lock(cfg.output):
-                return _relaunch(args.nproc_per_node, argv)
-        run_training(cfg)
-    except ConfigError as e:
-        if _is_rank0():
-            print(f"fullchain {command}: error: {e}", file=sys.stderr)
-        return 2
-    except RunLocked as e:
-        print(f"fullchain {command}: error: {e}", file=sys.stderr)
-        return 2
-    except ManifestError as e:
-        print(f"fullchain {command}: error: {e}", file=sys.stderr)
-        return 2
-    except NonFiniteLoss as e:
-        if _is_rank0():
-            print(f"fullchain {command}: error: {e}", file=sys.stderr)
-        return 3
-    return 0
+    def reports(error: BaseException) -> bool:
+        # every process loads the same config and gets the same NaN loss: rank 0 speaks for all;
+        # the run lock and a shard that fails its check concern the process that hit them
+        return _is_rank0() or isinstance(error, (RunLocked, ManifestError))
+
+    return run_command(f"fullchain {command}", _train_parser(), TrainConfig,
+                       lambda args, cfg: _train(command, args, cfg, argv), argv,
+                       failures={RunLocked: 2, ManifestError: 2, NonFiniteLoss: 3}, reports=reports)

@@ -1,6 +1,6 @@
 """The one typed config of `fullchain train` (pretraining and LoRA fine-tuning).
 
-Loaded once from YAML with `pipelines.config_loader.load_config(TrainConfig, path, overrides)`;
+Loaded once from YAML with `pipelines.config.load_config(TrainConfig, path, overrides)`;
 every field is also a flag (`train.micro_batch_size` <-> `--train.micro-batch-size`). Checks that
 need only the config live in `__post_init__`; checks that need the world size or the manifest
 live in `trainers.preflight`.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fullchain.pipelines.options import option
+from fullchain.pipelines.config import option
 from fullchain.trainers.model import ModelConfig, debug_config, llama_1b_config, llama_8b_config
 
 MODEL_PRESETS = {"debug": debug_config, "llama-1b": llama_1b_config, "llama-8b": llama_8b_config}

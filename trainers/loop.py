@@ -206,7 +206,7 @@ def _tokenizer_source(cfg: TrainConfig, plan: RunPlan) -> str:
 
 
 def _checkpoint_state(cfg: TrainConfig, plan: RunPlan, step: int) -> dict[str, Any]:
-    from fullchain.pipelines.config_loader import config_to_dict
+    from fullchain.pipelines.config import config_to_dict
 
     return {"step": step, "tokens": step * plan.tokens_per_step, "mode": cfg.mode,
             "model": plan.model.to_dict() if plan.model else None,

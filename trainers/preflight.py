@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.shard.manifest import ManifestError
 from fullchain.trainers.checkpoints import CheckpointError, complete_checkpoints, read_checkpoint_state
 from fullchain.trainers.config import TrainConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
-from fullchain.pipelines.options import option
+from fullchain.pipelines.config import option
 
 MODEL_KINDS = ("seq2seq", "causal")
 DEFAULT_PROMPT = (

@@ -9,7 +9,7 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
 
 from fullchain.pipelines.backtranslate.config import BacktranslateConfig
-from fullchain.pipelines.config_loader import ModelCheckError
+from fullchain.pipelines.config import ModelCheckError
 from fullchain.pipelines.hf_loading import ModelFolderError, model_folder, safetensors_weights
 
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import NoReturn
 
-from fullchain.pipelines.options import option
+from fullchain.pipelines.config import option
 
 GOPHER_STOP_WORDS_EN = ["the", "be", "to", "of", "and", "that", "have", "with"]
 # The most frequent function words of written Chinese and Japanese (particles, copulas,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fullchain.pipelines.options import option
+from fullchain.pipelines.config import option
 
 
 @dataclass(kw_only=True)

@@ -2,7 +2,7 @@
 
 import sys
 
-from fullchain.pipelines.cli import main
+from fullchain.cli import main
 
 # Beam's and torch's worker processes may re-import the main module: only a direct run starts a command.
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fullchain.pipelines.options import option
+from fullchain.pipelines.config import option
 from fullchain.pipelines.clean.config import check_language_codes
 from fullchain.pipelines.perplexity.scoring import BUCKETS, lang_thresholds
 

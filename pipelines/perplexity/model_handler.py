@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from fullchain.pipelines.config_loader import ModelCheckError
+from fullchain.pipelines.config import ModelCheckError
 from fullchain.pipelines.hf_loading import (ModelFolderError, load_pretrained, model_folder, quiet_model_loading,
                                   safetensors_weights)
 from fullchain.pipelines.perplexity.config import PerplexityConfig

@@ -22,7 +22,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.document import Document
 from fullchain.pipelines.shard.assignment import id_hash, shard_count, shard_name, shard_of, split_of
 from fullchain.pipelines.shard.config import ShardConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fullchain.pipelines.options import option
+from fullchain.pipelines.config import option
 
 BYTE_ALPHABET_SIZE = 256
 

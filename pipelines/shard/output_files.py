@@ -16,7 +16,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from fullchain.pipelines.atomic_write import temporary_name, write_atomically
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.shard.assignment import SPLITS
 from fullchain.pipelines.shard.manifest import MANIFEST_FILE
 from fullchain.pipelines.shard.tokenizer_files import TokenizerFiles

@@ -65,7 +65,7 @@ def test_none_switches_a_threshold_off():
 
 
 def test_the_project_config_loader_reads_the_tree(tmp_path):
-    from fullchain.pipelines.config_loader import ConfigError, load_config
+    from fullchain.pipelines.config import ConfigError, load_config
 
     path = tmp_path / "clean.yaml"
     path.write_text(

@@ -259,7 +259,7 @@ def test_loadtest_command_writes_json_and_plot(server, tmp_path, capsys):
 
 def test_serve_command_stops_cleanly_on_ctrl_c(repository, tmp_path):
     http, grpc, metrics = free_ports(3)
-    cmd = [sys.executable, "-c", "import sys; from deploy.cli import main; sys.exit(main('serve', sys.argv[1:]))",
+    cmd = [sys.executable, "-c", "import sys; from fullchain.deploy.cli import main; sys.exit(main('serve', sys.argv[1:]))",
            "--repository", str(repository), "--http-port", str(http), "--grpc-port", str(grpc),
            "--metrics-port", str(metrics), "--cache-dir", str(tmp_path / "cache"),
            "--models", "tinyq_generate"]

@@ -12,7 +12,7 @@ import pytest
 import webdataset as wds
 from apache_beam.testing import test_pipeline
 
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.document import Document
 from fullchain.pipelines.sample_corpus import generate_corpus
 from fullchain.pipelines.shard.assignment import split_of

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import webdataset as wds
 
-from fullchain.pipelines.config_loader import ConfigError
+from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.document import Document
 from fullchain.pipelines.shard.assignment import TRAIN, VAL, sample_key, shard_count, shard_of, split_of
 from fullchain.pipelines.shard.config import ShardConfig, TokenizerTrainingConfig

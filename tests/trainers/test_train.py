@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fullchain.pipelines.config_loader import load_config
+from fullchain.pipelines.config import load_config
 from fullchain.trainers.checkpoints import (CheckpointError, checkpoint_dir, complete_checkpoints, finish_checkpoint, prune,
                                   read_checkpoint_state, remove_incomplete)
 from fullchain.trainers.config import TrainConfig

@@ -1,7 +1,7 @@
 """Load a typed config tree from a YAML file and from `--key.path value` overrides.
 
 Config classes are dataclasses whose fields carry their default and help text
-(`pipelines.options.option`). This module checks every key and value against those
+(`fields.option`). This module checks every key and value against those
 fields and fails with one line naming the file, the line and the key.
 
 Every YAML the project reads (run configs, runners.yaml, flag values) goes through
@@ -17,9 +17,11 @@ import difflib
 import reprlib
 import types
 import typing
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
+
+from fullchain.pipelines.config.fields import field_paths, is_config_class, type_name
 
 # A real config holds a few hundred values; aliases expanding past this are a bomb, not a config.
 MAX_YAML_VALUES = 10_000
@@ -130,33 +132,6 @@ def _check_unique_keys(node: yaml.MappingNode, where: str) -> None:
             raise ConfigError(f"{where}:{line}: duplicate key {excerpt(key_node.value)} (first at line {first})")
 
 
-def field_paths(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
-    """Yield (dotted path, field, resolved type) for every leaf option of a config class tree."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        path = f"{prefix}{f.name}"
-        hint = hints[f.name]
-        if is_config_class(hint):
-            yield from field_paths(hint, path + ".")
-        else:
-            yield path, f, hint
-
-
-def type_name(hint: Any) -> str:
-    """A short readable name for a field type, used in help texts and errors."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(type_name(a) for a in typing.get_args(hint))
-    if origin is list:
-        return f"list[{type_name(typing.get_args(hint)[0])}]"
-    if origin is dict:
-        k, v = typing.get_args(hint)
-        return f"dict[{type_name(k)}, {type_name(v)}]"
-    if hint is type(None):
-        return "null"
-    return getattr(hint, "__name__", str(hint))
-
-
 def load_config(cls: type, path: str | None = None, overrides: dict[str, str] | None = None) -> Any:
     """Build `cls` from defaults, then the YAML file at `path`, then `overrides` (dotted key -> text).
 
@@ -176,11 +151,6 @@ def load_config(cls: type, path: str | None = None, overrides: dict[str, str] | 
         hint = _leaf_type(cls, key, f"flag --{key}")
         values[key] = (_parse_flag(text, hint, key), f"flag --{key}")
     return _build(cls, "", values)
-
-
-def is_config_class(hint: Any) -> bool:
-    """Whether a field type is a nested config section (a dataclass) rather than a value."""
-    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
 
 
 def _leaf_type(cls: type, key: str, where: str) -> Any:

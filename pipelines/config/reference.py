@@ -11,7 +11,7 @@ import typing
 
 import yaml
 
-from fullchain.pipelines.config_loader import is_config_class
+from fullchain.pipelines.config.fields import field_default, is_config_class
 
 
 def commented_yaml(cls: type, sections: typing.Collection[str] | None = None, indent: int = 0) -> str:
@@ -32,7 +32,7 @@ def commented_yaml(cls: type, sections: typing.Collection[str] | None = None, in
             out.append(f"{pad}{f.name}:")
             out.append(commented_yaml(hint, None, indent + 2))
             continue
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        default = field_default(f)
         value = yaml.safe_dump(default, default_flow_style=True, allow_unicode=True, width=10_000).strip()
         value = value.removesuffix("\n...").removesuffix("...").strip()
         out.append(f"{pad}{f.name}: {value}")

@@ -1,17 +1,16 @@
 """Command-line flags generated from a config class tree.
 
 The YAML key `a.b_c` is the flag `--a.b-c`; each flag's help text and default come from the
-dataclass field (`pipelines.options.option`), so every subcommand (data stages, train, export,
+dataclass field (`fields.option`), so every subcommand (data stages, train, export,
 serve) documents an option in one place.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Callable
 
-from fullchain.pipelines.config_loader import field_paths, type_name
+from fullchain.pipelines.config.fields import field_default, field_paths, type_name
 
 
 def flag_name(path: str) -> str:
@@ -31,7 +30,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type,
         if section not in groups:
             title = f"{section} options (YAML section '{section}:')" if section else "run options"
             groups[section] = parser.add_argument_group(title)
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        default = field_default(f)
         # A bare boolean flag (`--stream`) means true; `--stream false` still works.
         bare = {"nargs": "?", "const": "true"} if hint is bool else {}
         groups[section].add_argument(
