@@ -19,7 +19,6 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from fullchain.pipelines.atomic_write import temporary_name, write_atomically
-from fullchain.pipelines.clean.config import EncodingConfig
 from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.document import Document, Rejected
 from fullchain.pipelines.input_files import LEDGER_FILE, InputFile
@@ -52,9 +51,8 @@ REJECTED_SCHEMA = pa.schema(list(KEPT_SCHEMA) + [
 class _ReadFile(beam.DoFn):
     """Reads one input file; yields Documents, and Rejected (tagged) for records it cannot use."""
 
-    def __init__(self, cfg: ReadConfig, encoding: EncodingConfig):
+    def __init__(self, cfg: ReadConfig):
         self._cfg = cfg
-        self._encoding = encoding
 
     def process(self, file: InputFile):
         reader = {"jsonl": self._jsonl, "txt": self._txt, "parquet": self._parquet}[file.format]
@@ -87,13 +85,13 @@ class _ReadFile(beam.DoFn):
                     yield read_rejection(file, lineno, "too_large", f"record of {size:,} bytes exceeds "
                                                                     f"read.max_record_bytes={limit:,}")
                 elif line.strip():
-                    yield parse_json_line(line.rstrip(b"\r\n"), file, lineno, self._cfg, self._encoding)
+                    yield parse_json_line(line.rstrip(b"\r\n"), file, lineno, self._cfg)
 
     def _txt(self, file: InputFile):
         with _open_input(file.path) as fh:
             raw = fh.read(self._cfg.max_record_bytes + 1)
         if raw:
-            yield parse_text_file(raw, file, self._cfg, self._encoding)
+            yield parse_text_file(raw, file, self._cfg)
 
     def _parquet(self, file: InputFile):
         with FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
@@ -133,18 +131,17 @@ class ReadDocuments(beam.PTransform):
     """Reads input files into a PCollection of Documents (main output) and one of read rejections
     (`rejected`). Files are spread over workers; each file is read by one worker."""
 
-    def __init__(self, files: Sequence[InputFile], cfg: ReadConfig, encoding: EncodingConfig):
+    def __init__(self, files: Sequence[InputFile], cfg: ReadConfig):
         super().__init__()
         self._files = list(files)
         self._cfg = cfg
-        self._encoding = encoding
 
     def expand(self, pbegin):
         return (
             pbegin
             | "ListFiles" >> beam.Create(self._files)
             | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadFiles" >> beam.ParDo(_ReadFile(self._cfg, self._encoding)).with_outputs(REJECTED, main=DOCUMENTS)
+            | "ReadFiles" >> beam.ParDo(_ReadFile(self._cfg)).with_outputs(REJECTED, main=DOCUMENTS)
         )
 
 

@@ -19,6 +19,33 @@ from fullchain.pipelines.shard.config import ShardConfig
 PREPARE_STAGES = ("clean", "dedup", "ppl_filter", "backtranslate", "shard")
 
 
+def _check_fraction(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+
+
+@dataclass(kw_only=True)
+class EncodingConfig:
+    """How the readers turn input bytes (JSON lines, .txt files) into text."""
+
+    max_bad_byte_fraction: float = option(
+        0.01,
+        "Largest share of undecodable bytes accepted when input that is neither UTF-8 nor cp1252 is read as "
+        "UTF-8 with U+FFFD replacements; above it the record is rejected as bad_encoding. Project choice: one "
+        "damaged byte per hundred keeps otherwise good text and still rejects other encodings (GBK, UTF-16).",
+    )
+    max_control_fraction: float = option(
+        0.01,
+        "Largest share of C0 control characters (other than whitespace), DEL and U+FFFD in a decoded record "
+        "before it is rejected as bad_encoding (binary data). Project choice; files with a NUL byte in their "
+        "first 8000 bytes are binary regardless, the heuristic git uses.",
+    )
+
+    def __post_init__(self) -> None:
+        _check_fraction("max_bad_byte_fraction", self.max_bad_byte_fraction)
+        _check_fraction("max_control_fraction", self.max_control_fraction)
+
+
 @dataclass(kw_only=True)
 class ReadConfig:
     """How input records are read (shared by every data stage)."""
@@ -28,14 +55,13 @@ class ReadConfig:
                                  "hash of the file path (relative to the input root) and the line/row number.")
     max_record_bytes: int = option(256 * 1024 * 1024, "A record (JSON line or .txt file) larger than this is "
                                                       "rejected as too_large before it is decoded.")
+    encoding: EncodingConfig = option(EncodingConfig(), "Decoding of input bytes, the same for every data stage.")
 
     def __post_init__(self) -> None:
         if self.max_record_bytes <= 0:
             raise ValueError(f"max_record_bytes must be positive, got {self.max_record_bytes}")
         if not self.text_field:
             raise ValueError("text_field must not be empty")
-
-
 
 
 @dataclass(kw_only=True)

@@ -15,11 +15,10 @@ from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
-from fullchain.pipelines.clean.config import EncodingConfig
 from fullchain.pipelines.clean.encoding import decode_bytes, first_lone_surrogate
 from fullchain.pipelines.document import Document, Rejected, stable_id
 from fullchain.pipelines.input_files import InputFile
-from fullchain.pipelines.job_config import ReadConfig
+from fullchain.pipelines.job_config import EncodingConfig, ReadConfig
 
 READ_STAGE = "read"
 READ_REJECTION_REASONS = (
@@ -113,7 +112,7 @@ def document_from_record(record: Any, file: InputFile, position: int, cfg: ReadC
 
 
 def decode_record(raw: bytes, encoding: EncodingConfig) -> tuple[str | None, str]:
-    """Bytes to text with the clean stage's encoding limits; (None, why) when undecodable or binary.
+    """Bytes to text within the read section's encoding limits; (None, why) when undecodable or binary.
 
     The note is empty for clean UTF-8 and names the repair otherwise.
     """
@@ -122,8 +121,7 @@ def decode_record(raw: bytes, encoding: EncodingConfig) -> tuple[str | None, str
     return text, "" if note == "utf-8" else note
 
 
-def parse_json_line(raw: bytes, file: InputFile, lineno: int, cfg: ReadConfig,
-                    encoding: EncodingConfig) -> Document | Rejected:
+def parse_json_line(raw: bytes, file: InputFile, lineno: int, cfg: ReadConfig) -> Document | Rejected:
     """One line of a JSONL file (1-based `lineno`) as a Document, or the reason it cannot be one.
 
     Never raises: whatever the JSON parser refuses (syntax, nesting past its recursion limit,
@@ -131,7 +129,7 @@ def parse_json_line(raw: bytes, file: InputFile, lineno: int, cfg: ReadConfig,
     if len(raw) > cfg.max_record_bytes:
         return read_rejection(file, lineno, "too_large", f"record of {len(raw):,} bytes exceeds "
                                                          f"read.max_record_bytes={cfg.max_record_bytes:,}")
-    text, note = decode_record(raw, encoding)
+    text, note = decode_record(raw, cfg.encoding)
     if text is None:
         return read_rejection(file, lineno, "bad_encoding", note)
     try:
@@ -151,14 +149,14 @@ def parse_json_line(raw: bytes, file: InputFile, lineno: int, cfg: ReadConfig,
     return doc
 
 
-def parse_text_file(raw: bytes, file: InputFile, cfg: ReadConfig, encoding: EncodingConfig) -> Document | Rejected:
+def parse_text_file(raw: bytes, file: InputFile, cfg: ReadConfig) -> Document | Rejected:
     """A whole .txt file as one Document (position 0)."""
     if len(raw) > cfg.max_record_bytes:
         return read_rejection(file, 0, "too_large", f"file of {len(raw):,} bytes exceeds "
                                                     f"read.max_record_bytes={cfg.max_record_bytes:,}")
     if not raw.strip():
         return read_rejection(file, 0, "empty_file", "file holds no text")
-    text, note = decode_record(raw, encoding)
+    text, note = decode_record(raw, cfg.encoding)
     if text is None:
         return read_rejection(file, 0, "bad_encoding", note)
     doc = Document(id=stable_id(file.key, 0), text=text, source=_printable(file.path))

@@ -9,20 +9,24 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from fullchain.pipelines.backtranslate.beam import Backtranslate
 from fullchain.pipelines.beam_io import (
     LEDGER_NAMESPACE, LogProgress, ReadDocuments, WriteStageOutput, prepare_output, read_json, read_ledger, write_json,
 )
+from fullchain.pipelines.clean.beam import CleanDocuments
 from fullchain.pipelines.config import ConfigError
+from fullchain.pipelines.dedup.beam import DeduplicateDocuments
 from fullchain.pipelines.input_files import ResolvedInput, resolve_input
 from fullchain.pipelines.job_config import PREPARE_STAGES, RunConfig
 from fullchain.pipelines.output_path import check_output_holds_no_input, check_output_path
+from fullchain.pipelines.perplexity.beam import FilterByPerplexity
 from fullchain.pipelines.runners import default_runners_file, load_profiles, pipeline_options
 from fullchain.pipelines.stage_outputs import StageOutputs
 
@@ -30,35 +34,12 @@ PREPARE_FILE = "prepare.json"
 SHARDS_FOLDER = "shards"
 
 
-def _clean(cfg: RunConfig, docs) -> StageOutputs:
-    from fullchain.pipelines.clean.beam import KEPT, REJECTED, CleanDocuments
-
-    out = docs | "Clean" >> CleanDocuments(cfg.clean)
-    return StageOutputs(out[KEPT], out[REJECTED])
-
-
-def _dedup(cfg: RunConfig, docs) -> StageOutputs:
-    from fullchain.pipelines.dedup.beam import DeduplicateDocuments
-
-    out = docs | "Dedup" >> DeduplicateDocuments(cfg.dedup)
-    return StageOutputs(out.kept, out.rejected)
-
-
-def _ppl_filter(cfg: RunConfig, docs) -> StageOutputs:
-    from fullchain.pipelines.perplexity.beam import FilterByPerplexity
-
-    return docs | "PplFilter" >> FilterByPerplexity(cfg.ppl_filter)
-
-
-def _backtranslate(cfg: RunConfig, docs) -> StageOutputs:
-    from fullchain.pipelines.backtranslate.beam import Backtranslate
-
-    return docs | "Backtranslate" >> Backtranslate(cfg.backtranslate)
-
-
-# The data stages that read Documents and write Parquet + ledger, in `prepare` order.
-STAGE_TRANSFORMS: dict[str, Callable[[RunConfig, Any], StageOutputs]] = {
-    "clean": _clean, "dedup": _dedup, "ppl_filter": _ppl_filter, "backtranslate": _backtranslate,
+# The data stages that read Documents and write Parquet + ledger, in `prepare` order: each is a
+# PTransform built from its own config section (RunConfig.<stage>) that turns PCollection[Document]
+# into StageOutputs. Adding a stage is one entry here and one config section.
+STAGE_TRANSFORMS: dict[str, type[beam.PTransform]] = {
+    "clean": CleanDocuments, "dedup": DeduplicateDocuments, "ppl_filter": FilterByPerplexity,
+    "backtranslate": Backtranslate,
 }
 
 
@@ -105,7 +86,7 @@ def add_data_stage(stage: str, cfg: RunConfig, docs, output: str, inputs: list[s
     `upstream_ledger` the ledger PCollection of the stage before it in the same job.
     """
     label = stage.replace("_", " ").title().replace(" ", "")
-    kept, rejected, added = STAGE_TRANSFORMS[stage](cfg, docs)
+    kept, rejected, added = docs | label >> STAGE_TRANSFORMS[stage](getattr(cfg, stage))
     # Counted where the stage's work finishes, so the numbers move while the job does. Not on a
     # Flatten of both: the FnApiRunner never runs a leaf ParDo that follows a Flatten.
     _ = kept | f"{label}ProgressKept" >> beam.ParDo(LogProgress(f"{stage}: kept"))
@@ -128,7 +109,7 @@ def build_stage_pipeline(stage: str, cfg: RunConfig, resolved: ResolvedInput,
                          options: PipelineOptions) -> beam.Pipeline:
     """The Beam pipeline of one data stage, not yet run."""
     pipeline = beam.Pipeline(options=options)
-    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
+    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read)
     add_data_stage(stage, cfg, read.documents, cfg.output, [f.path for f in resolved.files],
                    read_rejected=read.rejected, upstream=resolved.upstream_ledgers)
     return pipeline
@@ -140,7 +121,7 @@ def build_shard_pipeline(cfg: RunConfig, resolved: ResolvedInput, options: Pipel
     from fullchain.pipelines.shard.beam import WriteShards
 
     pipeline = beam.Pipeline(options=options)
-    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
+    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read)
     _ = read.documents | "Shard" >> WriteShards(cfg.shard, cfg.output, resolved.upstream_ledgers,
                                                 read_rejected=read.rejected)
     return pipeline
@@ -152,7 +133,7 @@ def build_prepare_pipeline(cfg: RunConfig, resolved: ResolvedInput, options: Pip
     from fullchain.pipelines.shard.beam import WriteShards
 
     pipeline = beam.Pipeline(options=options)
-    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, cfg.clean.encoding)
+    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read)
     docs, read_rejected, ledger = read.documents, read.rejected, None
     ledgers = []
     inputs = [f.path for f in resolved.files]
@@ -242,7 +223,7 @@ def run_stage(stage: str, cfg: RunConfig, beam_args: list[str]) -> StageOutcome:
     if stage == "shard":
         from fullchain.pipelines.shard.manifest import load_manifest
 
-        summary = load_manifest(FileSystems.join(cfg.output, "manifest.json"))
+        summary = load_manifest(cfg.output)
     elif stage == "prepare":
         summary = read_json(FileSystems.join(cfg.output, PREPARE_FILE))
     else:

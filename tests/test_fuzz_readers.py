@@ -16,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fullchain.pipelines.beam_io import KEPT_SCHEMA, REJECTED_SCHEMA, _ReadFile
-from fullchain.pipelines.clean.config import EncodingConfig
 from fullchain.pipelines.document import Document, Rejected
 from fullchain.pipelines.input_files import InputFile
 from fullchain.pipelines.job_config import ReadConfig
@@ -26,7 +25,6 @@ from fullchain.pipelines.record_parsing import (READ_REJECTION_REASONS, document
 pytestmark = pytest.mark.fuzz
 
 READ = ReadConfig()
-ENC = EncodingConfig()
 JSONL = InputFile("/fuzz/in.jsonl", "in.jsonl", "jsonl")
 
 # Strings with what breaks writers: lone surrogates, controls, NUL, astral characters.
@@ -94,7 +92,7 @@ def _dumped(record) -> bytes:
 
 @given(st.binary(max_size=300))
 def test_parse_json_line_on_arbitrary_bytes(raw):
-    assert_writable([parse_json_line(raw, JSONL, 1, READ, ENC)])
+    assert_writable([parse_json_line(raw, JSONL, 1, READ)])
 
 
 @given(records, st.booleans())
@@ -103,7 +101,7 @@ def test_parse_json_line_on_arbitrary_json(record, ascii_only):
         raw = json.dumps(record, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
     except (ValueError, RecursionError):
         return  # json.dumps itself cannot write this structure
-    out = parse_json_line(raw, JSONL, 3, READ, ENC)
+    out = parse_json_line(raw, JSONL, 3, READ)
     assert_writable([out])
     if isinstance(out, Document) and "encoding_repair" not in out.meta:
         # what is kept is what the line said: text and every other field
@@ -113,13 +111,13 @@ def test_parse_json_line_on_arbitrary_json(record, ascii_only):
 
 @given(pathological_lines)
 def test_parse_json_line_on_lines_past_the_parser_limits(raw):
-    out = parse_json_line(raw, JSONL, 3, READ, ENC)
+    out = parse_json_line(raw, JSONL, 3, READ)
     assert_writable([out])
 
 
 @given(st.binary(max_size=2000))
 def test_parse_text_file_on_arbitrary_bytes(raw):
-    out = parse_text_file(raw, InputFile("/fuzz/a.txt", "a.txt", "txt"), READ, ENC)
+    out = parse_text_file(raw, InputFile("/fuzz/a.txt", "a.txt", "txt"), READ)
     assert_writable([out])
 
 
@@ -142,7 +140,7 @@ def read_file(tmp_path, name: str, data: bytes) -> list:
     path = tmp_path / name
     path.write_bytes(data)
     fmt = "parquet" if name.endswith(".parquet") else "txt" if ".txt" in name else "jsonl"
-    outputs = list(_ReadFile(READ, ENC).process(InputFile(str(path), name, fmt)))
+    outputs = list(_ReadFile(READ).process(InputFile(str(path), name, fmt)))
     return [getattr(out, "value", out) for out in outputs]  # rejections come tagged
 
 
@@ -243,7 +241,7 @@ def test_overlong_line_is_read_in_bounded_pieces(tmp_path, monkeypatch):
     data = b'{"text": "ok"}\n' + b'{"text": "' + b"x" * 5000 + b'"}\n' + b'{"text": "after"}\n'
     monkeypatch.setattr(beam_io, "_open_input", lambda path: Watched(data))
     small = ReadConfig(max_record_bytes=100)
-    out = [getattr(o, "value", o) for o in _ReadFile(small, ENC).process(JSONL)]
+    out = [getattr(o, "value", o) for o in _ReadFile(small).process(JSONL)]
     assert [getattr(o, "reason", "kept") for o in out] == ["kept", "too_large", "kept"]
     assert out[1].detail == f"{JSONL.path}:2: record of 5,012 bytes exceeds read.max_record_bytes=100"
     assert out[2].text == "after" and max(longest) <= 101

@@ -2,7 +2,6 @@
 
 import json
 
-from fullchain.pipelines.clean.config import EncodingConfig
 from fullchain.pipelines.document import Document, Rejected, stable_id
 from fullchain.pipelines.input_files import InputFile
 from fullchain.pipelines.job_config import ReadConfig
@@ -10,11 +9,10 @@ from fullchain.pipelines.record_parsing import documents_from_batch, documents_f
 
 FILE = InputFile(path="/data/corpus/part-1.jsonl", key="part-1.jsonl", format="jsonl")
 READ = ReadConfig()
-ENC = EncodingConfig()
 
 
 def parse(raw: bytes, lineno: int = 7):
-    return parse_json_line(raw, FILE, lineno, READ, ENC)
+    return parse_json_line(raw, FILE, lineno, READ)
 
 
 def test_good_line_keeps_id_and_metadata():
@@ -25,7 +23,7 @@ def test_good_line_keeps_id_and_metadata():
 def test_missing_id_is_stable_hash_of_relative_path_and_line():
     doc = parse(b'{"text": "hello"}', lineno=3)
     moved = parse_json_line(b'{"text": "hello"}', InputFile("/elsewhere/part-1.jsonl", "part-1.jsonl", "jsonl"),
-                            3, READ, ENC)
+                            3, READ)
     assert doc.id == moved.id == stable_id("part-1.jsonl", 3)
     assert parse(b'{"text": "hello"}', lineno=4).id != doc.id
 
@@ -54,14 +52,14 @@ def test_cp1252_line_is_repaired_not_rejected():
 
 def test_oversized_record_rejected_before_decoding():
     small = ReadConfig(max_record_bytes=10)
-    out = parse_json_line(b'{"text": "more than ten bytes"}', FILE, 1, small, ENC)
+    out = parse_json_line(b'{"text": "more than ten bytes"}', FILE, 1, small)
     assert isinstance(out, Rejected) and out.reason == "too_large"
 
 
 def test_text_file_and_empty_text_file():
     txt = InputFile("/d/a.txt", "a.txt", "txt")
-    assert parse_text_file(b"Some text.\n", txt, READ, ENC).id == stable_id("a.txt", 0)
-    assert parse_text_file(b"  \n", txt, READ, ENC).reason == "empty_file"
+    assert parse_text_file(b"Some text.\n", txt, READ).id == stable_id("a.txt", 0)
+    assert parse_text_file(b"  \n", txt, READ).reason == "empty_file"
 
 
 def test_parquet_rows_from_a_stage_keep_their_fields():
@@ -171,7 +169,7 @@ def test_parquet_batch_with_invalid_utf8_rejects_only_its_rows():
 def test_undecodable_file_name_still_gives_writable_ids_and_details():
     name = b"caf\xe9.jsonl".decode("utf-8", "surrogateescape")  # how os.listdir returns it
     odd = InputFile(f"/d/{name}", name, "jsonl")
-    for out in (parse_json_line(b'{"text": "t"}', odd, 1, READ, ENC), parse_json_line(b"{", odd, 2, READ, ENC)):
+    for out in (parse_json_line(b'{"text": "t"}', odd, 1, READ), parse_json_line(b"{", odd, 2, READ)):
         for value in out.to_row().values():
             assert value is None or isinstance(value.encode("utf-8"), bytes)
         assert "caf\\udce9" in out.to_row()["source"]

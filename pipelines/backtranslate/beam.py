@@ -11,24 +11,25 @@ RunInference's own.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.pvalue import TaggedOutput
 
-from fullchain.pipelines.backtranslate.chunking import chunk_text, reassemble
-from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.backtranslate.chunking import TranslationRequest, chunk_text, reassemble
+from fullchain.pipelines.backtranslate.config import METRICS_NAMESPACE, BacktranslateConfig
 from fullchain.pipelines.backtranslate.gate import REASONS, RoundTripGate
-from fullchain.pipelines.backtranslate.handlers import METRICS_NAMESPACE, TranslationRequest, translation_handler
 from fullchain.pipelines.backtranslate.roundtrip import (
     is_augmentation, judged_augmentation, source_language, wants_augmentation,
 )
-from fullchain.pipelines.backtranslate.translators import TokenCounter, Translator
 from fullchain.pipelines.clean.config import LangIdConfig
 from fullchain.pipelines.clean.language import LanguageIdentifier
 from fullchain.pipelines.document import Document, Rejected
 from fullchain.pipelines.stage_outputs import StageOutputs
+
+if TYPE_CHECKING:
+    from fullchain.pipelines.backtranslate.translators import Translator
 
 STAGE = "backtranslate"
 REJECTION_REASONS = REASONS
@@ -89,6 +90,8 @@ class _ChunkDoFn(beam.DoFn):
         self._translator = translator
 
     def setup(self):
+        from fullchain.pipelines.backtranslate.translators import TokenCounter
+
         # the forward model's tokenizer alone: the weights are loaded by RunInference
         self._count_tokens = (self._translator.count_tokens if self._translator is not None
                               else TokenCounter(self._cfg.forward_model))
@@ -160,7 +163,13 @@ class Backtranslate(beam.PTransform):
         self._cfg = cfg
         self._translator = translator
 
-    def _translate(self, direction: str) -> RunInference:
+    def _translate(self, direction: str) -> beam.PTransform:
+        # Beam's ML stack and transformers import torch (~4 s): only a job that runs this stage pays
+        # for it, not every command that builds the table of stages.
+        from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+        from fullchain.pipelines.backtranslate.handlers import translation_handler
+
         handler = KeyedModelHandler(translation_handler(self._cfg, direction, self._translator))
         return RunInference(handler, metrics_namespace=METRICS_NAMESPACE)
 

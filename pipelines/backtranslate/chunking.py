@@ -24,6 +24,14 @@ class Chunk(NamedTuple):
     separator: str
 
 
+class TranslationRequest(NamedTuple):
+    """One chunk to translate from `source_lang` into `target_lang` (the element RunInference gets)."""
+
+    text: str
+    source_lang: str
+    target_lang: str
+
+
 def split_sentences(line: str) -> list[tuple[str, str]]:
     """`line` (no line breaks) as (sentence, following whitespace) pairs; concatenated they give `line`."""
     pieces, start = [], 0

@@ -12,6 +12,8 @@ from typing import NoReturn
 from fullchain.pipelines.config import option
 
 MODEL_KINDS = ("seq2seq", "causal")
+# Beam metrics of the stage, RunInference's own among them
+METRICS_NAMESPACE = "fullchain.backtranslate"
 DEFAULT_PROMPT = (
     "Translate the following {source_language} text into {target_language}. "
     "Reply with the translation only.\n\n{text}"

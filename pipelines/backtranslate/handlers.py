@@ -7,25 +7,15 @@ are loaded once per worker process (translators.load_model).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.backtranslate.chunking import TranslationRequest
+from fullchain.pipelines.backtranslate.config import METRICS_NAMESPACE, BacktranslateConfig
 from fullchain.pipelines.backtranslate.translators import (
     CausalTranslator, Seq2SeqTranslator, Translator, model_path, translate_nonblank,
 )
-
-METRICS_NAMESPACE = "fullchain.backtranslate"
-
-
-class TranslationRequest(NamedTuple):
-    """One chunk to translate from `source_lang` into `target_lang`."""
-
-    text: str
-    source_lang: str
-    target_lang: str
-
 
 class _TranslationHandler(ModelHandler[TranslationRequest, str, Translator]):
     """Batches of TranslationRequests -> PredictionResults whose inference is the translated text."""

@@ -1,17 +1,15 @@
-"""The stage's core without Beam: which documents to augment, the round trip of one text through
-a translator, and the augmented document with the gate's verdict. The Beam layer (beam.py) runs
-the same steps with the chunks of many documents batched together."""
+"""The stage's core without Beam: which documents to augment, and the augmented document made of a
+round trip with the gate's verdict. The Beam layer (beam.py) chunks the selected documents and
+translates the chunks of many documents batched together (handlers.py)."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from fullchain.pipelines.backtranslate.chunking import chunk_text, reassemble
 from fullchain.pipelines.backtranslate.config import BacktranslateConfig
 from fullchain.pipelines.backtranslate.gate import GateDecision, RoundTripGate
 from fullchain.pipelines.backtranslate.lineage import augmented_document
 from fullchain.pipelines.backtranslate.selection import is_selected
-from fullchain.pipelines.backtranslate.translators import Translator, translate_nonblank
 from fullchain.pipelines.clean.language import LanguageIdentifier
 from fullchain.pipelines.document import Document
 
@@ -47,20 +45,3 @@ def judged_augmentation(original: Document, roundtrip: str, source_lang: str, cf
     decision = gate.judge(original.text, roundtrip, source_lang)
     return Augmentation(augmented_document(original, roundtrip, source_lang, cfg.pivot_lang, decision.similarity),
                         decision)
-
-
-def round_trip(text: str, source_lang: str, pivot_lang: str, translator: Translator, max_tokens: int) -> str:
-    """`text` translated into `pivot_lang` and back, chunk by chunk, with its line breaks kept."""
-    chunks = chunk_text(text, translator.count_tokens, max_tokens)
-    if not chunks:
-        return ""
-    pivot = translate_nonblank(translator, [chunk.text for chunk in chunks], source_lang, pivot_lang)
-    back = translate_nonblank(translator, pivot, pivot_lang, source_lang)
-    return reassemble(back, [chunk.separator for chunk in chunks])
-
-
-def backtranslate_document(doc: Document, source_lang: str, cfg: BacktranslateConfig, translator: Translator,
-                           gate: RoundTripGate) -> Augmentation:
-    """The judged back-translation of one document, in one process (no batching across documents)."""
-    roundtrip = round_trip(doc.text, source_lang, cfg.pivot_lang, translator, cfg.max_input_tokens)
-    return judged_augmentation(doc, roundtrip, source_lang, cfg, gate)

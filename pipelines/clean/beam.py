@@ -8,10 +8,10 @@ from apache_beam.metrics import Metrics
 from fullchain.pipelines.clean.cleaner import DocumentCleaner, metric_counts
 from fullchain.pipelines.clean.config import CleanConfig
 from fullchain.pipelines.document import Rejected
+from fullchain.pipelines.stage_outputs import StageOutputs
 
 NAMESPACE = "fullchain.clean"
-KEPT = "kept"
-REJECTED = "rejected"
+_REJECTED = "rejected"
 
 
 class _CleanDoFn(beam.DoFn):
@@ -33,22 +33,23 @@ class _CleanDoFn(beam.DoFn):
                 self._counters[name] = Metrics.counter(NAMESPACE, name)
             self._counters[name].inc(value)
         if isinstance(result, Rejected):
-            yield beam.pvalue.TaggedOutput(REJECTED, result)
+            yield beam.pvalue.TaggedOutput(_REJECTED, result)
         else:
             yield result
 
 
 class CleanDocuments(beam.PTransform):
-    """PCollection[Document] -> outputs `kept` (cleaned Documents) and `rejected` (Rejected, stage clean)."""
+    """PCollection[Document] -> StageOutputs(kept: cleaned Documents, rejected: Rejected of stage clean)."""
 
     def __init__(self, cfg: CleanConfig):
         super().__init__()
         self._cfg = cfg
 
-    def expand(self, docs):
-        return (
+    def expand(self, docs) -> StageOutputs:
+        cleaned = (
             docs
             # documents of one input file arrive in one bundle; redistribute them over the workers
             | "Spread" >> beam.Reshuffle()
-            | "Clean" >> beam.ParDo(_CleanDoFn(self._cfg)).with_outputs(REJECTED, main=KEPT)
+            | "Clean" >> beam.ParDo(_CleanDoFn(self._cfg)).with_outputs(_REJECTED, main="kept")
         )
+        return StageOutputs(cleaned.kept, cleaned[_REJECTED])

@@ -85,12 +85,12 @@ class DocumentCleaner:
             return _reject(doc, doc.lang, doc.meta, Failure(TOO_LONG, f"{len(text)} characters > {cfg.max_chars}"))
 
         meta: dict[str, Any] = dict(doc.meta)
-        if cfg.encoding.repair_mojibake:
+        if cfg.repair_mojibake:
             repaired = repair_mojibake(text)
             if repaired != text:
                 meta["mojibake_repaired"] = True
                 text = repaired
-        binary = binary_note(text, cfg.encoding.max_control_fraction)
+        binary = binary_note(text, cfg.max_control_fraction)
         if binary is not None:
             return _reject(doc, doc.lang, meta, Failure(BAD_ENCODING, binary))
 

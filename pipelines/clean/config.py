@@ -103,33 +103,6 @@ def _check_regex(name: str, pattern: str | None) -> None:
 
 
 @dataclass
-class EncodingConfig:
-    """Byte decoding (used by the file readers) and text-level encoding repair."""
-
-    max_bad_byte_fraction: float = option(
-        0.01,
-        "Largest share of undecodable bytes accepted when input that is neither UTF-8 nor cp1252 is read as "
-        "UTF-8 with U+FFFD replacements; above it the record is rejected as bad_encoding. Project choice: one "
-        "damaged byte per hundred keeps otherwise good text and still rejects other encodings (GBK, UTF-16).",
-    )
-    max_control_fraction: float = option(
-        0.01,
-        "Largest share of C0 control characters (other than whitespace), DEL and U+FFFD in a text before it is "
-        "rejected as bad_encoding (binary data). Project choice; files with a NUL byte in their first 8000 bytes "
-        "are binary regardless, the heuristic git uses.",
-    )
-    repair_mojibake: bool = option(
-        True,
-        "Repair UTF-8 text that was decoded as cp1252 or latin-1 ('cafÃ©' -> 'café', 'â€™' -> '’'). A span is "
-        "replaced only when it re-encodes to valid UTF-8; the idea of ftfy (Speer, 2019), done conservatively.",
-    )
-
-    def __post_init__(self) -> None:
-        _check_fraction("max_bad_byte_fraction", self.max_bad_byte_fraction)
-        _check_fraction("max_control_fraction", self.max_control_fraction)
-
-
-@dataclass
 class NormalizeConfig:
     """Unicode and whitespace normalisation applied to every document before the rules."""
 
@@ -366,7 +339,18 @@ class CleanConfig:
         "100,000-word ceiling (~600,000 characters of English), so it cuts almost only documents the word rule "
         "would reject anyway. null: off.",
     )
-    encoding: EncodingConfig = option(EncodingConfig(), "Decoding of input bytes and mojibake repair.")
+    repair_mojibake: bool = option(
+        True,
+        "Repair UTF-8 text that was decoded as cp1252 or latin-1 ('cafÃ©' -> 'café', 'â€™' -> '’'). A span is "
+        "replaced only when it re-encodes to valid UTF-8; the idea of ftfy (Speer, 2019), done conservatively.",
+    )
+    max_control_fraction: float = option(
+        0.01,
+        "Largest share of C0 control characters (other than whitespace), DEL and U+FFFD in a document's text, "
+        "after mojibake repair, before it is rejected as bad_encoding (binary data). Checked on text that "
+        "arrived decoded (Parquet strings, JSON escapes); read.encoding checks the bytes of raw input. "
+        "Project choice.",
+    )
     normalize: NormalizeConfig = option(NormalizeConfig(), "Unicode, punctuation and whitespace normalisation.")
     blocklist: BlocklistConfig = option(BlocklistConfig(), "Blocked words and patterns.")
     langid: LangIdConfig = option(LangIdConfig(), "Language identification and the allowed languages.")
@@ -376,3 +360,4 @@ class CleanConfig:
 
     def __post_init__(self) -> None:
         _check_positive("max_chars", self.max_chars)
+        _check_fraction("max_control_fraction", self.max_control_fraction)

@@ -37,6 +37,7 @@ from fullchain.pipelines.dedup.lsh import band_keys, candidate_pairs
 from fullchain.pipelines.dedup.minhash import minhash_signatures
 from fullchain.pipelines.dedup.shingles import shingle_sets
 from fullchain.pipelines.document import Document, Rejected
+from fullchain.pipelines.stage_outputs import StageOutputs
 
 STAGE = "dedup"
 METRICS_NAMESPACE = "fullchain.dedup"
@@ -62,13 +63,6 @@ def _counter(name: str):
     return Metrics.counter(METRICS_NAMESPACE, name)
 
 
-class DedupOutputs(NamedTuple):
-    """The outputs of `DeduplicateDocuments` (and of `RemoveExactDuplicates`)."""
-
-    kept: PCollection  # PCollection[Document]: one document per duplicate cluster, and all unique ones
-    rejected: PCollection  # PCollection[Rejected]: stage "dedup", reason exact_duplicate or near_duplicate
-
-
 class NearDuplicateOutputs(NamedTuple):
     """The outputs of `RemoveNearDuplicates`."""
 
@@ -78,7 +72,9 @@ class NearDuplicateOutputs(NamedTuple):
 
 
 class DeduplicateDocuments(beam.PTransform):
-    """Removes exact, then near duplicates from a PCollection[Document]; returns `DedupOutputs`.
+    """Removes exact, then near duplicates from a PCollection[Document]; returns `StageOutputs`:
+    kept, one document per duplicate cluster and all unique ones; rejected, stage "dedup" with
+    reason exact_duplicate, near_duplicate or duplicate_id.
 
     Survivors are chosen by id and near duplicates are joined by id, so ids must be unique: with
     near-duplicate removal on, a document whose id another document (of different text) already
@@ -94,11 +90,12 @@ class DeduplicateDocuments(beam.PTransform):
         super().__init__()
         self.cfg = cfg
 
-    def expand(self, docs: PCollection) -> DedupOutputs:
+    def expand(self, docs: PCollection) -> StageOutputs:
         kept = docs | "CountInput" >> beam.ParDo(_Count("input"))
         rejected = []
         if self.cfg.exact:
-            kept, exact_rejected = kept | "ExactDuplicates" >> RemoveExactDuplicates()
+            exact = kept | "ExactDuplicates" >> RemoveExactDuplicates()
+            kept, exact_rejected = exact.kept, exact.rejected
         if self.cfg.near:
             kept, near_rejected, survivor_of = kept | "NearDuplicates" >> RemoveNearDuplicates(self.cfg)
             rejected.append(near_rejected)
@@ -113,7 +110,7 @@ class DeduplicateDocuments(beam.PTransform):
             rejected.append(exact_rejected)
         kept = kept | "CountKept" >> beam.ParDo(_Count("kept"))
         all_rejected = tuple(rejected) | "AllRejected" >> beam.Flatten(pipeline=docs.pipeline)
-        return DedupOutputs(kept, all_rejected)
+        return StageOutputs(kept, all_rejected)
 
 
 def _point_to_kept(element):
@@ -138,16 +135,17 @@ class _Count(beam.DoFn):
 
 
 class RemoveExactDuplicates(beam.PTransform):
-    """Keeps the smallest id of every group of documents with the same normalised text."""
+    """Keeps the smallest id of every group of documents with the same normalised text; the others
+    are rejected as exact_duplicate, with `duplicate_of` their kept twin."""
 
-    def expand(self, docs: PCollection) -> DedupOutputs:
+    def expand(self, docs: PCollection) -> StageOutputs:
         split = (
             docs
             | "KeyByTextHash" >> beam.Map(lambda doc: (exact_hash(doc.text), doc))
             | "GroupByTextHash" >> beam.GroupByKey()
             | "KeepSmallestId" >> beam.ParDo(_KeepSmallestId()).with_outputs(_REJECTED, main="kept")
         )
-        return DedupOutputs(split.kept, split[_REJECTED])
+        return StageOutputs(split.kept, split[_REJECTED])
 
 
 class _KeepSmallestId(beam.DoFn):

@@ -85,21 +85,3 @@ class DedupConfig:
             raise ValueError(f"max_bucket_pairs must be at least 1, got {self.max_bucket_pairs}")
         if self.cc_max_rounds < 1:
             raise ValueError(f"cc_max_rounds must be at least 1, got {self.cc_max_rounds}")
-
-    def fingerprint(self) -> str:
-        """A short path-safe string of every parameter that can change which documents are kept.
-
-        batch_size and cc_max_rounds are left out: they change speed, not the result.
-        """
-        parts = []
-        if self.exact:
-            parts.append("exact")
-        if self.near:
-            sh, mh = self.shingles, self.minhash
-            parts.append(f"near-w{sh.ngram_size}c{sh.cjk_char_ngram_size}"
-                         f"-b{mh.num_bands}x{mh.rows_per_band}s{mh.seed}-p{self.max_bucket_pairs}")
-            parts.append(f"j{self.jaccard_threshold:g}" if self.verify_jaccard else "unverified")
-        return "-".join(parts) or "off"
-
-    def __str__(self) -> str:
-        return self.fingerprint()

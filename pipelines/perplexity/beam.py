@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.pvalue import AsDict, TaggedOutput
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
 from fullchain.pipelines.document import Rejected
 from fullchain.pipelines.perplexity.config import PerplexityConfig
-from fullchain.pipelines.perplexity.model_handler import METRICS_NAMESPACE, PerplexityModelHandler
 from fullchain.pipelines.perplexity.scoring import (
     HEAD,
+    METRICS_NAMESPACE,
     PERPLEXITY,
     PPL_EMPTY,
     STAGE,
@@ -70,7 +69,13 @@ class FilterByPerplexity(beam.PTransform):
         super().__init__()
         self._cfg = cfg
 
-    def expand(self, docs):
+    def expand(self, docs) -> StageOutputs:
+        # Beam's ML stack imports torch (~3 s): only a job that runs this stage pays for it, not
+        # every command that builds the table of stages.
+        from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+
+        from fullchain.pipelines.perplexity.model_handler import PerplexityModelHandler
+
         cfg = self._cfg
         scored = (
             docs

@@ -13,9 +13,8 @@ from fullchain.pipelines.config import ModelCheckError
 from fullchain.pipelines.hf_loading import (ModelFolderError, load_pretrained, model_folder, quiet_model_loading,
                                   safetensors_weights)
 from fullchain.pipelines.perplexity.config import PerplexityConfig
-from fullchain.pipelines.perplexity.scoring import scoring_windows
+from fullchain.pipelines.perplexity.scoring import METRICS_NAMESPACE, scoring_windows
 
-METRICS_NAMESPACE = "fullchain.ppl_filter"
 
 
 @dataclass(frozen=True)

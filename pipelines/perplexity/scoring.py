@@ -13,6 +13,8 @@ from fullchain.pipelines.clean.failure import Failure
 from fullchain.pipelines.document import Document
 
 STAGE = "ppl_filter"
+# Beam metrics of the stage, RunInference's own among them
+METRICS_NAMESPACE = "fullchain.ppl_filter"
 PERPLEXITY = "perplexity"
 PPL_EMPTY = "ppl_empty"
 REJECTION_REASONS: tuple[str, ...] = (PERPLEXITY, PPL_EMPTY)

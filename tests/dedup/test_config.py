@@ -1,4 +1,4 @@
-"""DedupConfig: FineWeb defaults, validation naming the field, fingerprint."""
+"""DedupConfig: FineWeb defaults, validation naming the field."""
 
 import pytest
 
@@ -28,16 +28,3 @@ def test_defaults_follow_fineweb():
 def test_invalid_values_name_the_field(make, field):
     with pytest.raises(ValueError, match=field):
         make()
-
-
-def test_fingerprint_encodes_what_changes_the_result():
-    base = DedupConfig()
-    assert str(base) == base.fingerprint() == "exact-near-w5c5-b14x8s1-p1000-j0.75"
-    assert DedupConfig(minhash=MinHashConfig(batch_size=7), cc_max_rounds=3).fingerprint() == base.fingerprint()
-    changed = [DedupConfig(exact=False), DedupConfig(near=False), DedupConfig(verify_jaccard=False),
-               DedupConfig(jaccard_threshold=0.8), DedupConfig(max_bucket_pairs=10),
-               DedupConfig(shingles=ShingleConfig(ngram_size=3)), DedupConfig(minhash=MinHashConfig(seed=2))]
-    prints = {c.fingerprint() for c in changed}
-    assert len(prints) == len(changed) and base.fingerprint() not in prints
-    assert DedupConfig(exact=False, near=False).fingerprint() == "off"
-    assert all(ch.isalnum() or ch in "-." for ch in base.fingerprint())  # safe in paths
