@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fullchain.exporters.hf_folder import ExportError
+from fullchain.pipelines.shard.format import read_shard_ids, shard_path, shard_root
 from fullchain.pipelines.shard.manifest import ManifestError, load_manifest, verify_shard
-from fullchain.trainers.data import read_shard_ids
 
 # Plain expository English, written for this purpose; enough for a few 128-token windows with
 # any tokenizer of a few thousand tokens or more.
@@ -76,14 +76,13 @@ def _manifest_tokens(manifest: str, wanted: int) -> tuple[list[int], str]:
         loaded = load_manifest(manifest)
     except ManifestError as e:
         raise ExportError(str(e)) from None
-    root = manifest if os.path.isdir(manifest) else os.path.dirname(os.path.abspath(manifest))
     shards = [s for s in loaded["shards"] if s["split"] == "val"]
     if not shards:
         raise ExportError(f"{manifest}: the manifest lists no val shards")
     tokens: list[int] = []
     used = 0
     for entry in shards:
-        path = os.path.join(root, entry["path"])
+        path = shard_path(manifest, entry)
         try:
             verify_shard(path, entry)
         except ManifestError as e:
@@ -95,4 +94,5 @@ def _manifest_tokens(manifest: str, wanted: int) -> tuple[list[int], str]:
                 break
         if len(tokens) >= wanted:
             break
-    return tokens, f"val split of {os.path.abspath(root)} ({used} of {len(shards)} shards, {len(tokens)} tokens)"
+    root = os.path.abspath(shard_root(manifest))
+    return tokens, f"val split of {root} ({used} of {len(shards)} shards, {len(tokens)} tokens)"

@@ -44,9 +44,7 @@ after that is not reproduced).
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
 from collections import deque
 from typing import Any, Iterator
 
@@ -54,10 +52,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from fullchain.pipelines.shard.format import manifest_path, read_shard_ids, shard_path, shard_root
 from fullchain.pipelines.shard.manifest import ManifestError, load_manifest, verify_shard
 
 STATE_VERSION = 1
-_IDS_SUFFIX = ".ids.npy"
 
 
 def validate_manifest_for_training(path: str, split: str, world_size: int = 1, seq_len: int | None = None,
@@ -74,15 +72,15 @@ def validate_manifest_for_training(path: str, split: str, world_size: int = 1, s
     if world_size < 1:
         raise ValueError(f"world_size {world_size} must be >= 1")
     manifest = load_manifest(path)
-    root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    where = manifest_path(path)
     shards = [s for s in manifest["shards"] if s["split"] == split]
     totals = manifest["splits"].get(split)
     if not shards or not totals or totals["tokens"] == 0:
-        raise ManifestError(f"{os.path.join(root, 'manifest.json')}: split {split!r} has no data "
+        raise ManifestError(f"{where}: split {split!r} has no data "
                             f"(no shards or no tokens)")
     missing = []
     for shard in shards:
-        file = os.path.join(root, shard["path"])
+        file = shard_path(path, shard)
         try:
             size = os.path.getsize(file)
         except OSError:
@@ -95,13 +93,13 @@ def validate_manifest_for_training(path: str, split: str, world_size: int = 1, s
         raise ManifestError(f"{missing[0]}{more}: listed in the manifest but missing ({split} split)")
     samples = sum(s["samples"] for s in shards)
     if samples < world_size:
-        raise ManifestError(f"{os.path.join(root, 'manifest.json')}: split {split!r} has {samples} samples, "
+        raise ManifestError(f"{where}: split {split!r} has {samples} samples, "
                             f"fewer than world_size {world_size}")
     if seq_len is not None:
         need = world_size * batch_size * (seq_len + 1)
         tokens = sum(s["tokens"] for s in shards)
         if tokens < need:
-            raise ManifestError(f"{os.path.join(root, 'manifest.json')}: split {split!r} has {tokens} tokens, "
+            raise ManifestError(f"{where}: split {split!r} has {tokens} tokens, "
                                 f"fewer than one batch per rank ({need})")
     return manifest
 
@@ -109,24 +107,14 @@ def validate_manifest_for_training(path: str, split: str, world_size: int = 1, s
 def verify_split_checksums(path: str, manifest: dict[str, Any], split: str) -> None:
     """Check the size and sha256 of every shard of `split` against `manifest` (loaded from `path`,
     a file or folder); ManifestError (one line) naming the first shard that differs."""
-    root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     for shard in manifest["shards"]:
         if shard["split"] == split:
-            verify_shard(os.path.join(root, shard["path"]), shard)
+            verify_shard(shard_path(path, shard), shard)
 
 
 def epoch_order(num_shards: int, seed: int, epoch: int) -> list[int]:
     """The shard order of `epoch`: a permutation of range(num_shards) seeded by (seed, epoch)."""
     return [int(i) for i in np.random.default_rng([seed, epoch]).permutation(num_shards)]
-
-
-def read_shard_ids(path: str) -> Iterator[np.ndarray]:
-    """The `.ids.npy` arrays of a shard's samples, in tar order (sorted by key)."""
-    with tarfile.open(path, mode="r:") as tar:
-        for member in tar:
-            if member.isfile() and member.name.endswith(_IDS_SUFFIX) and "/" not in member.name:
-                data = tar.extractfile(member).read()
-                yield np.load(io.BytesIO(data), allow_pickle=False)
 
 
 class ShardStream(IterableDataset):
@@ -152,9 +140,8 @@ class ShardStream(IterableDataset):
         if num_workers < 0 or (epochs is not None and epochs < 1):
             raise ValueError(f"num_workers {num_workers} must be >= 0 and epochs {epochs} None or >= 1")
         manifest = validate_manifest_for_training(manifest_path, split, world_size)
-        self.root = manifest_path if os.path.isdir(manifest_path) else os.path.dirname(
-            os.path.abspath(manifest_path))
-        listed = {os.path.normpath(os.path.join(self.root, s["path"])): s
+        self.root = shard_root(manifest_path)
+        listed = {os.path.normpath(shard_path(self.root, s)): s
                   for s in manifest["shards"] if s["split"] == split}
         if shards is None:
             entries = [listed[k] for k in sorted(listed)]
@@ -240,7 +227,7 @@ class ShardStream(IterableDataset):
                     continue
                 if self.mode == "sample" and not any((begin + i) % G == g for i in range(min(G, entry["samples"]))):
                     continue
-                file = os.path.join(self.root, entry["path"])
+                file = shard_path(self.root, entry)
                 verify_shard(file, entry)
                 for i, ids in enumerate(read_shard_ids(file)):
                     if pos == shard_pos and i < sample_pos:

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 
 from fullchain.pipelines.config import ConfigError
+from fullchain.pipelines.shard.format import shard_root, tokenizer_dir as shard_tokenizer_dir
 from fullchain.pipelines.shard.manifest import ManifestError
 from fullchain.trainers.checkpoints import CheckpointError, complete_checkpoints, read_checkpoint_state
 from fullchain.trainers.config import TrainConfig
@@ -145,9 +146,8 @@ def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool, checksums: bool = 
                 verify_split_checksums(cfg.data.manifest, manifest, split)
     except ManifestError as e:
         raise TrainConfigError(str(e)) from None
-    manifest_dir = cfg.data.manifest if os.path.isdir(cfg.data.manifest) else os.path.dirname(
-        os.path.abspath(cfg.data.manifest))
-    tokenizer_dir = os.path.join(manifest_dir, manifest["tokenizer"]["path"])
+    manifest_dir = shard_root(cfg.data.manifest)
+    tokenizer_dir = shard_tokenizer_dir(cfg.data.manifest, manifest)
     model = None
     if cfg.mode == "lora":
         from fullchain.trainers.lora import check_lora_inputs

@@ -26,10 +26,10 @@ from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.document import Document
 from fullchain.pipelines.shard.assignment import id_hash, shard_count, shard_name, shard_of, split_of
 from fullchain.pipelines.shard.config import ShardConfig
-from fullchain.pipelines.shard.manifest import MANIFEST_FILE, build_manifest, manifest_bytes, shard_entry
+from fullchain.pipelines.shard.format import MANIFEST_FILE, TOKENIZER_FOLDER
+from fullchain.pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
 from fullchain.pipelines.shard.output_files import (
-    TOKENIZER_FOLDER, read_tokenizer_files, remove_unlisted, retire_manifest, write_atomically,
-    write_tokenizer_files,
+    read_tokenizer_files, remove_unlisted, retire_manifest, write_atomically, write_tokenizer_files,
 )
 from fullchain.pipelines.shard.samples import DocumentEncoder, Sample, token_dtype
 from fullchain.pipelines.shard.tar_writing import shard_bytes

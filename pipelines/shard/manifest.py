@@ -12,8 +12,8 @@ import os
 from typing import Any
 
 from fullchain.pipelines.shard.assignment import SPLITS
+from fullchain.pipelines.shard.format import MANIFEST_FILE, manifest_path
 
-MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
 _SHARD_FIELDS = {"split": str, "path": str, "samples": int, "tokens": int, "bytes": int, "sha256": str}
 _TOP_FIELDS = ("format_version", "shards", "splits", "tokenizer", "dtype", "input_documents", "written",
@@ -93,8 +93,7 @@ def validate_manifest(manifest: Any) -> dict[str, Any]:
 
 def load_manifest(path: str) -> dict[str, Any]:
     """Read and validate a manifest.json (`path` is the file or its folder); raises ManifestError."""
-    if os.path.isdir(path):
-        path = os.path.join(path, MANIFEST_FILE)
+    path = manifest_path(path)
     try:
         with open(path, "rb") as fh:
             manifest = json.loads(fh.read().decode("utf-8"))

@@ -18,10 +18,9 @@ from apache_beam.io.filesystems import FileSystems
 from fullchain.pipelines.atomic_write import temporary_name, write_atomically
 from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.shard.assignment import SPLITS
-from fullchain.pipelines.shard.manifest import MANIFEST_FILE
+from fullchain.pipelines.shard.format import MANIFEST_FILE, TOKENIZER_FOLDER
 from fullchain.pipelines.shard.tokenizer_files import TokenizerFiles
 
-TOKENIZER_FOLDER = "tokenizer"
 OWN_FOLDERS = (*SPLITS, TOKENIZER_FOLDER)
 _OWN_SPLIT_FILE = re.compile(r"^\.?shard-\d{6}\.tar(\.tmp-[0-9a-f]+)?$")
 # what a run killed while writing its manifest leaves

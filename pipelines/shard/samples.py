@@ -10,6 +10,7 @@ import numpy as np
 
 from fullchain.pipelines.document import Document
 from fullchain.pipelines.shard.assignment import sample_key
+from fullchain.pipelines.shard.format import HEADER_MEMBER, IDS_MEMBER, TEXT_MEMBER
 
 UINT16_VOCAB_LIMIT = 65535
 TAR_BLOCK = 512
@@ -40,9 +41,9 @@ def encode_sample(doc: Document, token_ids: list[int], dtype: str) -> Sample:
     npy = io.BytesIO()
     np.save(npy, np.asarray(token_ids, dtype=dtype), allow_pickle=False)
     members = (
-        ("ids.npy", npy.getvalue()),
-        ("json", json.dumps(header, ensure_ascii=False, sort_keys=True).encode("utf-8")),
-        ("txt", doc.text.encode("utf-8")),
+        (IDS_MEMBER, npy.getvalue()),
+        (HEADER_MEMBER, json.dumps(header, ensure_ascii=False, sort_keys=True).encode("utf-8")),
+        (TEXT_MEMBER, doc.text.encode("utf-8")),
     )
     return Sample(key=sample_key(doc.id), members=members, tokens=len(token_ids))
 

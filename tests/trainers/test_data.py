@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from fullchain.pipelines.document import Document
+from fullchain.pipelines.shard.format import read_shard_ids
 from fullchain.pipelines.shard.manifest import ManifestError
 from .train_fixtures import write_shard_output
-from fullchain.trainers.data import ShardLoader, ShardStream, epoch_order, read_shard_ids, validate_manifest_for_training
+from fullchain.trainers.data import ShardLoader, ShardStream, epoch_order, validate_manifest_for_training
 
 EOS = 0
 
