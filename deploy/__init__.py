@@ -6,6 +6,7 @@
 - server.py: running the nvidia-pytriton wheel's tritonserver
 - client.py: generation requests over HTTP or gRPC; loadtest.py: the load test
 - cli.py: the four commands
-- triton_models/generate/model.py: the Python-backend generation model (copied into repositories)
+- triton_models/generate/: the Python-backend generation model, model.py and its request checks
+  request_checks.py (both copied into repositories by publish)
 - k8s/: Kubernetes manifests for the NGC image
 """

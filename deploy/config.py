@@ -26,10 +26,10 @@ _VERSION_POLICY = re.compile(r"all|latest:[1-9][0-9]*|specific:[1-9][0-9]*(,[1-9
 PUBLISHED_NAME_MAX = 64
 MODEL_NAME_MAX = PUBLISHED_NAME_MAX + len("_generate_cached")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-# Triton reads version folders with std::stoll: an int64, and a value beyond it aborts the whole server
-MAX_VERSION = 2**63 - 1
-_VERSION_FOLDER = re.compile(r"[1-9][0-9]*")
+# Request values travel as INT64 tensors, and Triton reads version folders with std::stoll (a
+# version beyond int64 aborts the whole server)
 INT64_MAX = 2**63 - 1
+_VERSION_FOLDER = re.compile(r"[1-9][0-9]*")
 
 # The admin key guards every Triton API that changes server state (fullchain serve and deploy/k8s)
 ADMIN_HEADER = "fullchain-admin-key"
@@ -51,16 +51,16 @@ def check_model_name(name: object, max_len: int = MODEL_NAME_MAX) -> str:
 
 def check_version(version: object) -> int:
     """`version` when it is a version Triton accepts (1..2^63-1); else ValueError in one line."""
-    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
-        raise ValueError(f"invalid version {version!r}: versions are integers within 1..{MAX_VERSION}")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= INT64_MAX:
+        raise ValueError(f"invalid version {version!r}: versions are integers within 1..{INT64_MAX}")
     return version
 
 
 def version_of_folder(folder: str) -> int:
     """The version a model's sub-folder holds: its name must be exactly a version (no sign, no leading
     zeros, nothing after the digits); else ValueError in one line."""
-    if not _VERSION_FOLDER.fullmatch(folder) or int(folder) > MAX_VERSION:
-        raise ValueError(f"invalid version folder {folder!r}: versions are integers within 1..{MAX_VERSION} "
+    if not _VERSION_FOLDER.fullmatch(folder) or int(folder) > INT64_MAX:
+        raise ValueError(f"invalid version folder {folder!r}: versions are integers within 1..{INT64_MAX} "
                          "without leading zeros")
     return int(folder)
 

@@ -1,8 +1,8 @@
 """Publishing an export folder as a new version in a Triton model repository (local or fsspec URL).
 
 A publish writes, for one version N, `<name>/N/` (the ONNX graph) and `<model>/N/` for each
-generation model (model.py, the export's kv_decoding.py, tokenizer files, export.json), then their
-config.pbtxt files. Every version folder is written under a hidden
+generation model (its model.py and request_checks.py, the export's kv_decoding.py, tokenizer files,
+export.json), then their config.pbtxt files. Every version folder is written under a hidden
 temporary name and renamed when complete; an existing version is never overwritten, and on any
 failure everything this publish wrote is removed again.
 """
@@ -24,7 +24,9 @@ from fullchain.deploy.config import PUBLISHED_NAME_MAX, PublishConfig, check_mod
 from fullchain.deploy.triton_config import generation_models, onnx_io_text, onnx_model_config
 
 EXPORT_FORMAT = "fullchain-onnx-export"
-GENERATE_MODEL_SOURCE = Path(__file__).parent / "triton_models" / "generate" / "model.py"
+# the generation model's own files, copied into each of its version folders
+GENERATE_MODEL_DIR = Path(__file__).parent / "triton_models" / "generate"
+GENERATE_MODEL_FILES = ("model.py", "request_checks.py")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -193,8 +195,8 @@ def _version_files(model: str, export_dir: Path, export: dict[str, Any], onnx_na
             # the graph refers to its weights file by this name, relative to model.onnx
             files[export["external_data_file"]] = export_dir / export["external_data_file"]
         return files
-    files = {"model.py": GENERATE_MODEL_SOURCE, "kv_decoding.py": export_dir / "kv_decoding.py",
-             "export.json": export_dir / "export.json"}
+    files = {name: GENERATE_MODEL_DIR / name for name in GENERATE_MODEL_FILES}
+    files.update({"kv_decoding.py": export_dir / "kv_decoding.py", "export.json": export_dir / "export.json"})
     files.update({f: export_dir / f for f in export.get("tokenizer_files") or TOKENIZER_FILES
                   if (export_dir / f).is_file()})
     return files

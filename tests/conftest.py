@@ -24,5 +24,14 @@ def dataflow_workdir(tmp_path_factory):
     stage (as `make wheel` builds it); built once per test session."""
     folder = tmp_path_factory.mktemp("dataflow")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(folder / "dist"), PROJECT_ROOT], check=True)
+                    "-w", str(folder / "dist"), PROJECT_ROOT], check=True, timeout=600)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> str:
+    """The sample 2-layer random-weight Llama with its tokenizer (tests/tiny_models.py), built once per
+    session and shared: read it, copy it to change it."""
+    from tests.tiny_models import tiny_causal_lm  # torch and transformers: only for the tests that use it
+
+    return tiny_causal_lm(str(tmp_path_factory.mktemp("tiny-lm") / "lm"))

@@ -9,6 +9,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from fullchain.deploy.repository import GENERATE_MODEL_FILES
 from tests.conftest import PROJECT_ROOT
 
 FOLDERS = ("pipelines", "trainers", "exporters", "deploy")
@@ -31,6 +32,9 @@ def test_the_wheel_claims_one_name_and_runs_a_stage_outside_the_checkout(dataflo
     (wheel,) = (dataflow_workdir / "dist").glob("fullchain-*.whl")
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"fullchain"}
+    # publish copies these from the installed package into every generation model's version folder
+    assert {f"fullchain/deploy/triton_models/generate/{name}" for name in GENERATE_MODEL_FILES} <= \
+        set(zipfile.ZipFile(wheel).namelist())
     # A fresh environment that sees this one's dependencies (through a .pth line, which does not run
     # the editable install's own .pth hook) and the wheel, nothing of the checkout.
     env_dir = tmp_path / "env"

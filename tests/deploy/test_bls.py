@@ -12,11 +12,10 @@ import pytest
 from tokenizers import Tokenizer
 
 from fullchain.deploy.client import GenerationClient
-from fullchain.deploy.config import ClientConfig, GenerationModelConfig, PublishConfig, SamplingConfig, ServeConfig
+from fullchain.deploy.config import ClientConfig, GenerationModelConfig, PublishConfig, SamplingConfig
 from fullchain.deploy.repository import publish
-from fullchain.deploy.server import TritonServer
 from fullchain.exporters import kv_decoding
-from tests.deploy.conftest import free_ports
+from tests.deploy.conftest import running_triton
 
 STANDIN = Path(__file__).parent / "onnx_standin" / "model.py"
 
@@ -31,23 +30,18 @@ def server(export_dir, tmp_path_factory):
     text = config.read_text().replace('platform: "onnxruntime_onnx"', 'backend: "python"')
     config.write_text(re.sub(r"dynamic_batching \{.*?\n\}\n", "", text, flags=re.S))
     shutil.copy(STANDIN, repo / "tiny" / "1" / "model.py")
-    http, grpc, metrics = free_ports(3)
-    cfg = ServeConfig(repository=str(repo), http_port=http, grpc_port=grpc, metrics_port=metrics,
-                      cache_dir=str(tmp_path_factory.mktemp("triton-cache")), ready_timeout_s=90)
-    log = tmp_path_factory.mktemp("log") / "tritonserver.log"
-    with TritonServer(cfg, ["tiny", "tiny_generate"], log_path=log) as running:
-        yield running, log
+    with running_triton(repo, ["tiny", "tiny_generate"], tmp_path_factory.mktemp("triton")) as running:
+        yield running
 
 
 def test_bls_generation_equals_the_in_process_session(server, export_dir):
-    running, log = server
     spec = kv_decoding.DecoderSpec.from_export(json.loads((export_dir / "export.json").read_text()))
     session = onnxruntime.InferenceSession(str(export_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
     prompt = "The river that runs through"
     (expected,) = kv_decoding.generate(kv_decoding.session_runner(session), spec, [tokenizer.encode(prompt).ids],
                                        kv_decoding.SamplingParams(max_tokens=10, stop_token_ids=(2,)))
-    with GenerationClient(ClientConfig(url=f"127.0.0.1:{running.cfg.http_port}", model="tiny")) as client:
+    with GenerationClient(ClientConfig(url=f"127.0.0.1:{server.cfg.http_port}", model="tiny")) as client:
         done = client.generate(prompt, SamplingConfig(max_tokens=10))
     assert done.token_ids == expected.tokens and len(expected.tokens) > 0
-    assert "through BLS" in log.read_text()
+    assert "through BLS" in Path(server.log_path).read_text()

@@ -9,7 +9,8 @@ import fsspec
 import pytest
 
 from fullchain.deploy.config import GenerationModelConfig, PublishConfig
-from fullchain.deploy.repository import RepositoryError, list_models, model_versions, publish, validate_name, validate_version
+from fullchain.deploy.repository import (GENERATE_MODEL_DIR, GENERATE_MODEL_FILES, RepositoryError, list_models,
+                                         model_versions, publish, validate_name, validate_version)
 
 
 def tree(fs, root):
@@ -86,14 +87,27 @@ def test_publish_to_memory_writes_versions_in_sequence(export_dir, memory_repo):
     for v in (1, 2):
         assert f"tiny/{v}/model.onnx" in files
         for model in ("tiny_generate", "tiny_generate_cached", "tiny_generate_stream"):
-            for f in ("model.py", "kv_decoding.py", "tokenizer.json", "export.json"):
+            for f in ("model.py", "request_checks.py", "kv_decoding.py", "tokenizer.json", "export.json"):
                 assert f"{model}/{v}/{f}" in files
+    # every file of the generation model's folder is published (model.py loads its siblings)
+    assert sorted(GENERATE_MODEL_FILES) == sorted(p.name for p in GENERATE_MODEL_DIR.glob("*.py"))
+    for f in GENERATE_MODEL_FILES:
+        assert fs.cat_file(f"{root}/tiny_generate_stream/1/{f}") == (GENERATE_MODEL_DIR / f).read_bytes()
     assert not [f for f in files if ".tmp" in f]
     assert fs.cat_file(f"{root}/tiny/1/model.onnx") == (export_dir / "model.onnx").read_bytes()
     assert fs.cat_file(f"{root}/tiny_generate/2/kv_decoding.py") == (export_dir / "kv_decoding.py").read_bytes()
     assert model_versions(fs, f"{root}/tiny") == [1, 2]
     assert list_models(memory_repo) == {"tiny": "onnxruntime", "tiny_generate": "python",
                                         "tiny_generate_cached": "python", "tiny_generate_stream": "python"}
+
+
+def test_an_int8_export_publishes_its_int8_graph(int8_export_dir, memory_repo):
+    fs, root = fsspec.core.url_to_fs(memory_repo)
+    publish(int8_export_dir, PublishConfig(repository=memory_repo, name="tiny8"))
+    export = json.loads((int8_export_dir / "export.json").read_text())
+    served = fs.cat_file(f"{root}/tiny8/1/model.onnx")
+    assert served == (int8_export_dir / export["model_file"]).read_bytes()
+    assert served != (int8_export_dir / export["fp32_model_file"]).read_bytes()
 
 
 def test_an_existing_version_is_never_overwritten(export_dir, memory_repo):

@@ -10,7 +10,6 @@ import math
 import subprocess
 import sys
 import time
-import types
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -24,10 +23,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tritonclient.utils import InferenceServerException
 
-from fullchain.deploy.config import ADMIN_HEADER, GRPC_ADMIN_HEADER, GenerationModelConfig, PublishConfig, ServeConfig
-from fullchain.deploy.repository import GENERATE_MODEL_SOURCE, publish
-from fullchain.deploy.server import MODEL_READY_PATH, READY_PATH, TritonServer, http_status
-from tests.deploy.conftest import free_ports
+from fullchain.deploy.config import ADMIN_HEADER, GRPC_ADMIN_HEADER, GenerationModelConfig, PublishConfig
+from fullchain.deploy.repository import GENERATE_MODEL_DIR, publish
+from fullchain.deploy.server import MODEL_READY_PATH, READY_PATH, http_status
+from tests.deploy.conftest import running_triton
 
 SERVED = ["tiny_generate", "tiny_generate_cached"]
 # byte limit of the tiny model: 1024 positions x 32 bytes
@@ -55,14 +54,9 @@ BROKEN_CONFIG = ('backend: "python"\nmax_batch_size: 0\ninput [ { name: "x" data
 
 @pytest.fixture(scope="module")
 def server(repository, tmp_path_factory):
-    http, grpc, metrics = free_ports(3)
-    cfg = ServeConfig(repository=str(repository), http_port=http, grpc_port=grpc, metrics_port=metrics,
-                      cache_dir=str(tmp_path_factory.mktemp("triton-cache")), ready_timeout_s=90)
-    log = tmp_path_factory.mktemp("log") / "tritonserver.log"
-    with TritonServer(cfg, SERVED, log_path=log) as running:
+    with running_triton(repository, SERVED, tmp_path_factory.mktemp("triton")) as running:
         yield running
-    assert running.process.returncode == 0, log.read_text()[-3000:]
-    assert running.admin.key not in log.read_text()
+    assert running.admin.key not in Path(running.log_path).read_text()
 
 
 def call(server, method, path, body=None, headers=None, timeout=60):
@@ -259,27 +253,20 @@ def test_malformed_bodies_are_answered_by_triton_itself(server, body, problem):
     assert call(server, "POST", "/v2/models/tiny_generate/infer", infer_body("hi", max_tokens=2))[0] == 200
 
 
-# ---- the request decoder of deploy/triton_models/generate/model.py, in this process
+# ---- the request checks of the generation model (deploy/triton_models/generate/request_checks.py), in this process
 
 
 @pytest.fixture(scope="module")
-def generate_model():
-    """model.py loaded in-process; it imports Triton's backend utilities, which only the stub has."""
-    stub = types.ModuleType("triton_python_backend_utils")
-    saved = sys.modules.get(stub.__name__)
-    sys.modules[stub.__name__] = stub
+def request_checks():
+    """request_checks.py loaded by path, as the generation model loads it from its version folder."""
+    spec = importlib.util.spec_from_file_location("fullchain_request_checks", GENERATE_MODEL_DIR / "request_checks.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     try:
-        spec = importlib.util.spec_from_file_location("fullchain_generate_model", GENERATE_MODEL_SOURCE)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         yield module
     finally:
-        sys.modules.pop("fullchain_generate_model", None)
-        if saved is None:
-            sys.modules.pop(stub.__name__)
-        else:
-            sys.modules[stub.__name__] = saved
+        sys.modules.pop(spec.name, None)
 
 
 def limits(module, seed_required=True):
@@ -287,12 +274,12 @@ def limits(module, seed_required=True):
                                 seed_required=seed_required)
 
 
-def test_decoder_takes_triton_shaped_values(generate_model):
+def test_decoder_takes_triton_shaped_values(request_checks):
     fields = {"text": np.array([[b"The river"]], dtype=np.object_), "max_tokens": np.array([[7]], dtype=np.int64),
               "temperature": np.array([[0.5]], dtype=np.float32), "seed": np.array([[3]], dtype=np.int64),
               "stop": np.array([[b"\n", "é".encode()]], dtype=np.object_)}
-    request = generate_model.decode_request(fields, limits(generate_model))
-    assert request == generate_model.Request(text="The river", max_tokens=7, temperature=0.5, top_k=0, top_p=1.0,
+    request = request_checks.decode_request(fields, limits(request_checks))
+    assert request == request_checks.Request(text="The river", max_tokens=7, temperature=0.5, top_k=0, top_p=1.0,
                                              seed=3, stop=("\n", "é"))
 
 
@@ -306,16 +293,16 @@ def test_decoder_takes_triton_shaped_values(generate_model):
     ({"text": [b"a", b"b"]}, "text: expected one value per request, got 2"),
     ({"text": "\ud800"}, "text: must be UTF-8"),
 ])
-def test_decoder_names_the_field_and_the_value_as_sent(generate_model, fields, message):
-    with pytest.raises(generate_model.RequestError) as e:
-        generate_model.decode_request(fields, limits(generate_model))
+def test_decoder_names_the_field_and_the_value_as_sent(request_checks, fields, message):
+    with pytest.raises(request_checks.RequestError) as e:
+        request_checks.decode_request(fields, limits(request_checks))
     assert str(e.value).startswith(message)
 
 
-def test_decoder_checks_the_byte_length_before_decoding(generate_model):
+def test_decoder_checks_the_byte_length_before_decoding(request_checks):
     # not UTF-8 and too long: the length is what is reported, the bytes were never decoded
-    with pytest.raises(generate_model.RequestError, match="text: 1001 bytes"):
-        generate_model.decode_request({"text": b"\xff" * 1001}, limits(generate_model))
+    with pytest.raises(request_checks.RequestError, match="text: 1001 bytes"):
+        request_checks.decode_request({"text": b"\xff" * 1001}, limits(request_checks))
 
 
 SCALARS = (st.none() | st.booleans() | st.integers() | st.integers(min_value=2**62, max_value=2**70)
@@ -332,11 +319,11 @@ FIELD_NAMES = ("text", "max_tokens", "temperature", "top_k", "top_p", "seed", "s
 
 @pytest.mark.fuzz
 @given(fields=st.dictionaries(st.sampled_from(FIELD_NAMES), VALUES | st.just("hello")), seed_required=st.booleans())
-def test_decoder_returns_a_valid_request_or_names_the_field(generate_model, fields, seed_required):
-    bounds = limits(generate_model, seed_required)
+def test_decoder_returns_a_valid_request_or_names_the_field(request_checks, fields, seed_required):
+    bounds = limits(request_checks, seed_required)
     try:
-        request = generate_model.decode_request(fields, bounds)
-    except generate_model.RequestError as e:
+        request = request_checks.decode_request(fields, bounds)
+    except request_checks.RequestError as e:
         message = str(e)
         assert message.split(":", 1)[0] in FIELD_NAMES and "\n" not in message and len(message) < 300
         return

@@ -1,9 +1,9 @@
-"""The real tritonserver of the nvidia-pytriton wheel serving a published tiny model: generation
-through HTTP and gRPC against PyTorch, sampling, the response cache, bad requests, queue overflow,
-streaming, the generate/loadtest commands and a clean stop of `fullchain serve`."""
+"""The real tritonserver of the nvidia-pytriton wheel serving published tiny models: FP32 generation
+through HTTP and gRPC against PyTorch, INT8 generation against in-process ONNX Runtime INT8,
+sampling, the response cache, bad requests, queue overflow, streaming, the generate/loadtest
+commands and a clean stop of `fullchain serve`."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,29 +11,35 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
+from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fullchain.deploy.cli import main
 from fullchain.deploy.client import ClientError, GenerationClient
-from fullchain.deploy.config import BatchingConfig, ClientConfig, GenerationModelConfig, PublishConfig, SamplingConfig, \
-    ServeConfig
+from fullchain.deploy.config import BatchingConfig, ClientConfig, GenerationModelConfig, PublishConfig, SamplingConfig
 from fullchain.deploy.repository import publish
-from fullchain.deploy.server import TritonServer, http_status
-from tests.deploy.conftest import free_ports
+from fullchain.deploy.server import http_status
+from fullchain.exporters import kv_decoding
+from tests.conftest import PROJECT_ROOT
+from tests.deploy.conftest import read_line, running_triton, wait_or_kill
+from tests.ports import PortTaken, says_address_in_use, start_on_fresh_ports
 
 PROMPTS = ["The river that runs through", "Local historians have gathered letters, parish records",
            "现在的河流安静了许多", "Today"]
 
 
 @pytest.fixture(scope="module")
-def repository(export_dir, tmp_path_factory):
+def repository(export_dir, int8_export_dir, tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     publish(export_dir, PublishConfig(repository=str(repo), name="tiny"))
+    publish(int8_export_dir, PublishConfig(repository=str(repo), name="tiny8", generate=GenerationModelConfig(
+        response_cache=False, stream_model=False)))
     # a model that runs one request at a time and queues at most one more: for the overflow test
     publish(export_dir, PublishConfig(
         repository=str(repo), name="tinyq",
@@ -44,14 +50,9 @@ def repository(export_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(repository, tmp_path_factory):
-    http, grpc, metrics = free_ports(3)
-    cfg = ServeConfig(repository=str(repository), http_port=http, grpc_port=grpc, metrics_port=metrics,
-                      cache_dir=str(tmp_path_factory.mktemp("triton-cache")), ready_timeout_s=90)
-    models = ["tiny_generate", "tiny_generate_cached", "tiny_generate_stream", "tinyq_generate"]
-    log = tmp_path_factory.mktemp("log") / "tritonserver.log"
-    with TritonServer(cfg, models, log_path=log) as running:
+    models = ["tiny_generate", "tiny_generate_cached", "tiny_generate_stream", "tinyq_generate", "tiny8_generate"]
+    with running_triton(repository, models, tmp_path_factory.mktemp("triton")) as running:
         yield running
-    assert running.process.returncode == 0, log.read_text()[-3000:]
 
 
 def client_cfg(server, protocol="http", model="tiny"):
@@ -60,9 +61,9 @@ def client_cfg(server, protocol="http", model="tiny"):
 
 
 @pytest.fixture(scope="module")
-def torch_greedy(hf_dir):
-    model = AutoModelForCausalLM.from_pretrained(hf_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+def torch_greedy(tiny_lm):
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
 
     def run(prompt, max_tokens):
         ids = tokenizer(prompt, return_tensors="pt").input_ids
@@ -84,6 +85,33 @@ def test_greedy_generation_equals_pytorch(server, torch_greedy, protocol):
             assert done.token_ids == tokens
             assert done.text == text
             assert done.finish_reason == ("length" if len(tokens) == 12 else "stop")
+
+
+INT8_TOKENS = 24
+
+
+def test_int8_generation_one_request_at_a_time_equals_in_process_onnxruntime_int8(server, int8_export_dir):
+    export = json.loads((int8_export_dir / "export.json").read_text())
+    assert export["precision"] == "int8-dynamic"
+    spec = kv_decoding.DecoderSpec.from_export(export)
+    tokenizer = Tokenizer.from_file(str(int8_export_dir / "tokenizer.json"))
+    params = kv_decoding.SamplingParams(max_tokens=INT8_TOKENS, stop_token_ids=tuple(export["stop_token_ids"]))
+
+    def greedy(model_file):
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # as the served model runs it (ort_threads: 1)
+        session = onnxruntime.InferenceSession(str(int8_export_dir / model_file), options,
+                                               providers=["CPUExecutionProvider"])
+        run = kv_decoding.session_runner(session)
+        return {p: kv_decoding.generate(run, spec, [tokenizer.encode(p).ids], params)[0].tokens for p in PROMPTS}
+
+    int8, fp32 = greedy(export["model_file"]), greedy(export["fp32_model_file"])
+    # quantization changes some greedy tokens, so a server running the FP32 graph fails below
+    assert any(int8[p] != fp32[p] for p in PROMPTS), int8
+    # one request at a time: INT8 activation scales span the batch, so batched tokens may differ
+    with GenerationClient(client_cfg(server, model="tiny8")) as client:
+        served = {p: client.generate(p, SamplingConfig(max_tokens=INT8_TOKENS)).token_ids for p in PROMPTS}
+    assert served == int8 and all(served.values())
 
 
 def test_concurrent_requests_are_batched_and_still_exact(server, torch_greedy):
@@ -257,27 +285,45 @@ def test_loadtest_command_writes_json_and_plot(server, tmp_path, capsys):
     assert "req/s" in capsys.readouterr().out
 
 
-def test_serve_command_stops_cleanly_on_ctrl_c(repository, tmp_path):
-    http, grpc, metrics = free_ports(3)
-    cmd = [sys.executable, "-c", "import sys; from fullchain.deploy.cli import main; sys.exit(main('serve', sys.argv[1:]))",
-           "--repository", str(repository), "--http-port", str(http), "--grpc-port", str(grpc),
-           "--metrics-port", str(metrics), "--cache-dir", str(tmp_path / "cache"),
-           "--models", "tinyq_generate"]
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+def _serve_command(repository, folder, ports):
+    """`fullchain serve` (as users run it) on `ports` and its first line, once that line says it
+    serves; PortTaken when the server's log says a port was taken."""
+    http, grpc, metrics = ports
+    log = folder / f"tritonserver-{http}.log"
+    cmd = [sys.executable, "-m", "fullchain", "serve", "--repository", str(repository), "--http-port", str(http),
+           "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--cache-dir", str(folder / "cache"),
+           "--log-file", str(log), "--models", "tinyq_generate"]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
     try:
-        line = process.stdout.readline()
+        line = read_line(process.stdout, timeout_s=120)
+    except BaseException:
+        process.kill()
+        process.wait(timeout=30)
+        raise
+    if not line.startswith("serving ") or (log.is_file() and says_address_in_use(log.read_text(errors="replace"))):
+        process.kill()
+        _, err = process.communicate(timeout=30)
+        if log.is_file() and says_address_in_use(log.read_text(errors="replace")):
+            raise PortTaken(f"fullchain serve on ports {ports}")
+        pytest.fail(f"fullchain serve did not start: {line!r} {err[-2000:]}")
+    return process, line, http
+
+
+def test_serve_command_serves_until_ctrl_c_then_stops_the_server(repository, tmp_path):
+    process, line, http = start_on_fresh_ports(lambda ports: _serve_command(repository, tmp_path, ports), 3)
+    try:
         assert line.startswith(f"serving {repository} (tinyq_generate): HTTP http://127.0.0.1:{http}"), line
         assert http_status(f"http://127.0.0.1:{http}/v2/health/ready") == 200
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=40) == 0
+        assert wait_or_kill(process, timeout_s=40) == 0
         assert http_status(f"http://127.0.0.1:{http}/v2/health/live") is None
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait(timeout=30)
 
 
 def test_model_must_be_named_when_the_server_has_several(server):
     with GenerationClient(client_cfg(server, model="")) as client:
-        with pytest.raises(ClientError, match=r"has 2 ready generation models \(tiny, tinyq\)"):
+        with pytest.raises(ClientError, match=r"has 3 ready generation models \(tiny, tiny8, tinyq\)"):
             client.model()

@@ -1,6 +1,6 @@
 """Triton Python-backend model: a prompt and sampling parameters in, generated text out.
 
-`fullchain publish` copies this file into `<name>_generate/<version>/` (and
+`fullchain publish` copies this file and request_checks.py into `<name>_generate/<version>/` (and
 `<name>_generate_stream/<version>/`) beside the export's `kv_decoding.py`, tokenizer files and
 export.json. The decoding loop is kv_decoding's; this file only turns requests into prompts and
 per-row sampling parameters, runs one batched loop over every request Triton hands to `execute`,
@@ -21,10 +21,8 @@ each request and forwards the valid ones through BLS to `<name>_generate_cached`
 cache and decodes. Triton 2.51 stores an error response in the cache as an empty success, so a bad
 request must never reach a cached model: it gets its error from the front.
 
-Requests are checked by `decode_request`, a pure function of the input values as they arrived
-(tests call it directly): every integer is range-checked as the Python int it is, so a value is
-reported as sent, and the prompt's byte length is checked before the prompt is decoded or tokenized,
-so an oversized prompt costs no tokenizer time.
+Requests are checked by request_checks.py (`decode_request`, a pure function of the input values
+as they arrived), which publish copies beside this file with kv_decoding.py.
 """
 
 from __future__ import annotations
@@ -32,11 +30,10 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator
 
 
 def _use_server_site_packages() -> None:
@@ -55,169 +52,13 @@ import triton_python_backend_utils as pb_utils  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 OUTPUTS = ("text_output", "token_ids", "finish_reason")
-REQUEST_FIELDS = ("text", "max_tokens", "temperature", "top_k", "top_p", "seed", "stop")
-INT64_MAX = 2**63 - 1
-# the prompt byte limit when the config sets none: no token of a real vocabulary is 32 bytes long
-PROMPT_BYTES_PER_POSITION = 32
-MAX_PROMPT_BYTES_UNBOUNDED = 1 << 20
-# every stop string is searched for after every token: bound their number and size
-MAX_STOP_STRINGS = 16
-MAX_STOP_BYTES = 256
-_FLATTEN_LIMIT = 4096
-# logits divided by a smaller temperature overflow float64 and turn the sampler's probabilities into
-# NaN, which fails the whole batch the request is in
-MIN_TEMPERATURE = 1e-3
 
 
-class RequestError(ValueError):
-    """A request field with a bad value; the message starts with the field name."""
-
-
-@dataclass(frozen=True)
-class RequestLimits:
-    """What a request may ask for, from the model's config parameters and export."""
-
-    default_max_tokens: int
-    max_tokens_limit: int
-    max_prompt_bytes: int
-    seed_required: bool  # sampling needs a seed (the response cache would replay one unseeded sample)
-
-
-@dataclass(frozen=True)
-class Request:
-    """A request's checked values; the prompt is not tokenized yet."""
-
-    text: str
-    max_tokens: int
-    temperature: float
-    top_k: int
-    top_p: float
-    seed: int | None
-    stop: tuple[str, ...]
-
-
-def prompt_byte_limit(configured: int, max_positions: int | None) -> int:
-    """The longest prompt in UTF-8 bytes: the configured one, else derived from the model's positions."""
-    if configured > 0:
-        return configured
-    return MAX_PROMPT_BYTES_UNBOUNDED if max_positions is None else PROMPT_BYTES_PER_POSITION * max_positions
-
-
-def _flat(name: str, value: Any) -> list[Any]:
-    """The values of one input, whatever its shape (numpy array, nested lists or one scalar)."""
-    if isinstance(value, np.ndarray):
-        if value.size > _FLATTEN_LIMIT:
-            raise RequestError(f"{name}: expected at most {_FLATTEN_LIMIT} values, got {value.size}")
-        return value.reshape(-1).tolist()
-    out, pending = [], [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, (list, tuple, np.ndarray)):
-            pending.extend(reversed(list(item.reshape(-1)) if isinstance(item, np.ndarray) else item))
-        else:
-            out.append(item)
-        if len(out) + len(pending) > _FLATTEN_LIMIT:
-            raise RequestError(f"{name}: expected at most {_FLATTEN_LIMIT} values")
-    return out
-
-
-def _shown(value: Any) -> str:
-    # the value as sent, but one line of bounded length even for a 10**400 or a megabyte of text
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _one(name: str, fields: Mapping[str, Any]) -> Any:
-    values = _flat(name, fields[name])
-    if len(values) != 1:
-        raise RequestError(f"{name}: expected one value per request, got {len(values)}")
-    return values[0]
-
-
-def _integer(name: str, fields: Mapping[str, Any], default: int | None, low: int, high: int) -> int | None:
-    if fields.get(name) is None:
-        return default
-    value = _one(name, fields)
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{name}: must be an integer, got {_shown(value)}")
-    if not low <= value <= high:
-        raise RequestError(f"{name}: must be within {low}..{high}, got {_shown(value)}")
-    return value
-
-
-def _number(name: str, fields: Mapping[str, Any], default: float) -> float:
-    if fields.get(name) is None:
-        return default
-    value = _one(name, fields)
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(f"{name}: must be a number, got {_shown(value)}")
-    try:
-        number = float(value)
-    except OverflowError:
-        raise RequestError(f"{name}: must be a finite number, got {_shown(value)}") from None
-    if not math.isfinite(number):
-        raise RequestError(f"{name}: must be a finite number, got {_shown(value)}")
-    return number
-
-
-def _text(name: str, value: Any, max_bytes: int) -> str:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, str):
-        try:
-            value = value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise RequestError(f"{name}: must be UTF-8 text") from None
-    if not isinstance(value, bytes):
-        raise RequestError(f"{name}: must be text, got {type(value).__name__}")
-    # before decoding: the cost of an oversized value stays at this comparison
-    if len(value) > max_bytes:
-        raise RequestError(f"{name}: {len(value)} bytes; at most {max_bytes} are accepted")
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RequestError(f"{name}: must be UTF-8 text") from None
-
-
-def decode_request(fields: Mapping[str, Any], limits: RequestLimits) -> Request:
-    """The checked values of one request from its input values (REQUEST_FIELDS name -> numpy array,
-    or any value; a missing or None field takes its default); RequestError naming the field otherwise."""
-    if fields.get("text") is None:
-        raise RequestError("text: required")
-    text = _text("text", _one("text", fields), limits.max_prompt_bytes)
-    if not text.strip():
-        raise RequestError("text: must not be empty")
-    max_tokens = _integer("max_tokens", fields, limits.default_max_tokens, 1, limits.max_tokens_limit)
-    temperature = _number("temperature", fields, 0.0)
-    if temperature != 0 and not temperature >= MIN_TEMPERATURE:
-        raise RequestError(f"temperature: must be 0 (greedy) or a finite number >= {MIN_TEMPERATURE}, "
-                           f"got {temperature}")
-    top_k = _integer("top_k", fields, 0, 0, INT64_MAX)
-    top_p = _number("top_p", fields, 1.0)
-    if not 0 < top_p <= 1:
-        raise RequestError(f"top_p: must be within (0, 1], got {top_p}")
-    seed = _integer("seed", fields, None, 0, INT64_MAX)
-    if temperature > 0 and seed is None and limits.seed_required:
-        raise RequestError("seed: required when temperature > 0, because this model's response cache is on "
-                           "and would replay one unseeded sample for every identical request")
-    stop = [] if fields.get("stop") is None else _flat("stop", fields["stop"])
-    if len(stop) > MAX_STOP_STRINGS:
-        raise RequestError(f"stop: at most {MAX_STOP_STRINGS} stop strings, got {len(stop)}")
-    stop = [_text("stop", s, MAX_STOP_BYTES) for s in stop]
-    if any(not s for s in stop):
-        raise RequestError("stop: stop strings must not be empty")
-    return Request(text=text, max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                   seed=seed, stop=tuple(stop))
-
-
-def _load_kv_decoding(version_dir: str) -> Any:
-    # loaded by path: the version folder is not on sys.path in every Triton release
-    path = os.path.join(version_dir, "kv_decoding.py")
-    spec = importlib.util.spec_from_file_location(f"kv_decoding_{abs(hash(version_dir))}", path)
+def _load_sibling(version_dir: str, name: str) -> Any:
+    """The module `<name>.py` of this version folder, loaded by path: the version folder is not on
+    sys.path in every Triton release, and two versions' copies must not share one module."""
+    path = os.path.join(version_dir, f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"{name}_{abs(hash(version_dir))}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
@@ -249,7 +90,8 @@ class TritonPythonModel:
         self.version = int(args["model_version"])
         with open(os.path.join(self.version_dir, "export.json"), encoding="utf-8") as fh:
             self.export = json.load(fh)
-        self.kv = _load_kv_decoding(self.version_dir)
+        self.kv = _load_sibling(self.version_dir, "kv_decoding")
+        self.checks = _load_sibling(self.version_dir, "request_checks")
         self.spec = self.kv.DecoderSpec.from_export(self.export)
         self.tokenizer = Tokenizer.from_file(os.path.join(self.version_dir, "tokenizer.json"))
         stops = self.export.get("stop_token_ids")
@@ -263,10 +105,11 @@ class TritonPythonModel:
         self.decoupled = pb_utils.using_decoupled_model_transaction_policy(self.config)
         # the cache is on in this model or in the one this front forwards to
         cache_on = params.get("response_cache", "false") == "true"
-        self.limits = RequestLimits(
+        self.limits = self.checks.RequestLimits(
             default_max_tokens=int(params.get("default_max_tokens", 64)),
             max_tokens_limit=int(params.get("max_tokens_limit", 1024)),
-            max_prompt_bytes=prompt_byte_limit(int(params.get("max_prompt_bytes", 0)), self.spec.max_positions),
+            max_prompt_bytes=self.checks.prompt_byte_limit(int(params.get("max_prompt_bytes", 0)),
+                                                           self.spec.max_positions),
             seed_required=cache_on and not self.decoupled)
         self.forward_to = params.get("forward_to", "")
         self.output_names = [o["name"] for o in self.export["outputs"]]
@@ -318,17 +161,18 @@ class TritonPythonModel:
     def parse(self, request: Any) -> Job:
         """The job of one request; RequestError naming the field when a value is out of range."""
         fields = {}
-        for name in REQUEST_FIELDS:
+        for name in self.checks.REQUEST_FIELDS:
             tensor = pb_utils.get_input_tensor_by_name(request, name)
             if tensor is not None:
                 fields[name] = tensor.as_numpy()
-        checked = decode_request(fields, self.limits)
+        checked = self.checks.decode_request(fields, self.limits)
         prompt = self.tokenizer.encode(checked.text).ids
         if not prompt:
-            raise RequestError("text: encodes to no tokens")
+            raise self.checks.RequestError("text: encodes to no tokens")
         limit = self.spec.max_positions
         if limit is not None and len(prompt) >= limit:
-            raise RequestError(f"text: the prompt has {len(prompt)} tokens; the model takes fewer than {limit}")
+            raise self.checks.RequestError(f"text: the prompt has {len(prompt)} tokens; "
+                                           f"the model takes fewer than {limit}")
         params = self.kv.SamplingParams(max_tokens=checked.max_tokens, temperature=checked.temperature,
                                         top_k=checked.top_k, top_p=checked.top_p, seed=checked.seed,
                                         stop_token_ids=self.stop_token_ids)
@@ -412,7 +256,7 @@ class TritonPythonModel:
         for i, request in enumerate(requests):
             try:
                 jobs[i] = self.parse(request)
-            except RequestError as e:
+            except self.checks.RequestError as e:
                 errors[i] = self.error(str(e), pb_utils.TritonError.INVALID_ARG)
         if self.decoupled:
             self._execute_stream(requests, jobs, errors)
