@@ -1,5 +1,9 @@
-"""The `fullchain dedup` stage: exact and MinHash LSH near-duplicate removal.
+"""The dedup stage (`fullchain dedup`): exact and MinHash LSH near-duplicate removal.
 
-The core modules (tokens, exact_hash, shingles, minhash, lsh, jaccard, connected_components)
-are free of Beam; `pipelines.dedup.beam` wires them into the `DeduplicateDocuments` transform.
+The core modules are free of Beam; beam.py wires them into the `DeduplicateDocuments` transform.
+- tokens.py, exact_hash.py: the tokens of a text and the exact-duplicate key
+- shingles.py, minhash.py: shingle sets and vectorised MinHash signatures (equal to datasketch's)
+- lsh.py: band keys and candidate pairs; jaccard.py: the exact check of every candidate
+- connected_components.py: clusters of the near-duplicate graph (large-star/small-star rounds)
+- config.py: DedupConfig, the stage's section of the run config
 """

@@ -9,5 +9,7 @@ The package installs one namespace, `fullchain`, whose subpackages are the proje
 - fullchain.exporters (exporters/): ONNX export with a key/value cache, INT8, the validation report.
 - fullchain.deploy (deploy/): publish into a Triton repository, serve, clients, load test, Kubernetes.
 
-This package itself (pipelines/front_door/) is the front door: `fullchain` and `python -m fullchain`.
+This package itself (pipelines/front_door/) is the front door, `fullchain` and `python -m fullchain`:
+cli.py parses the global options and hands each command to its package's cli.py. docs/ARCHITECTURE.md
+shows how the packages fit together.
 """
