@@ -22,7 +22,6 @@ from fullchain.pipelines.config import ModelCheckError, load_config
 from fullchain.pipelines.hf_loading import ModelFolderError, load_pretrained, safetensors_weights
 from fullchain.pipelines.perplexity.config import PerplexityConfig
 from fullchain.pipelines.perplexity.model_handler import PerplexityModelHandler, check_model
-from tests.tiny_models import tiny_causal_lm
 from tests.trainers.train_fixtures import write_text_shards
 from fullchain.trainers.config import TrainConfig
 from fullchain.trainers.lora import check_lora_inputs, load_base_model
@@ -43,8 +42,9 @@ class _WritesMarker:
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    return tiny_causal_lm(str(tmp_path_factory.mktemp("lm") / "lm"))
+def source(tiny_lm):
+    """The shared sample model; each test copies it before changing anything."""
+    return tiny_lm
 
 
 @pytest.fixture(scope="module")
