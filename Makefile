@@ -15,7 +15,7 @@ DEMO_LM = --ppl-filter.model $(DEMO_DIR)/models/lm
 DEMO_MT = --backtranslate.forward-model $(DEMO_DIR)/models/mt --backtranslate.backward-model $(DEMO_DIR)/models/mt
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test fuzz install clean-demo wheel
+.PHONY: demo test test-gpu fuzz install clean-demo wheel
 
 install: $(INSTALLED)
 
@@ -45,7 +45,11 @@ demo: $(INSTALLED)
 	  kill -INT $$pid; wait $$pid; exit $$rc
 
 test: $(INSTALLED)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not gpu"
+
+# The tests that need a CUDA machine (NCCL, bf16, onnxruntime-gpu's CUDA execution provider).
+test-gpu: $(INSTALLED)
+	$(BIN)/python -m pytest -q -m gpu
 
 # The fuzzing and chaos tiers with their long budgets (make test runs the same tests with short ones).
 fuzz: $(INSTALLED)

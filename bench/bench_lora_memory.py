@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_lora_memory.py --layers 24 --json out.json
 
 Builds a Llama-shaped LlamaForCausalLM from a config (random weights: memory depends on the shapes,
-not on the values; nothing is downloaded) and runs `trainers.lora.lora_memory_report` for each LoRA
+not on the values; nothing is downloaded) and runs `trainers.lora_memory.lora_memory_report` for each LoRA
 rank with the architecture's default target modules (all attention and MLP projections). Each
 report runs one real forward/backward on a 16-token sequence and one fp32 AdamW step, then sums the
 bytes of the gradients and of the optimizer state tensors, for LoRA and for a full fine-tune.
@@ -22,7 +22,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from fullchain.trainers.config import LoraSection
-from fullchain.trainers.lora import format_memory_report, lora_memory_report
+from fullchain.trainers.lora_memory import format_memory_report, lora_memory_report
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

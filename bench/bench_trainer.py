@@ -2,7 +2,7 @@
 
 Trains the same decoder on the same token batches for the same number of steps with a plain
 PyTorch loop (model, AdamW, clip, step) and with the DeepSpeed engine that `fullchain train` uses
-(`trainers.pretrain_engine.PretrainEngine`, one process), each side in its own processes,
+(`trainers.pretrain_model.PretrainModel`, one process), each side in its own processes,
 alternating. Prints tokens/s for both, their ratio, and, on a GPU, MFU = flops_per_token *
 tokens/s / peak.
 
@@ -75,7 +75,7 @@ def plain_step(cfg: ModelConfig, args, device):
 def deepspeed_step(cfg: ModelConfig, args, device):
     """One optimizer step of the engine `fullchain train` uses, in this process, per call."""
     from fullchain.trainers.loop import init_distributed
-    from fullchain.trainers.pretrain_engine import PretrainEngine
+    from fullchain.trainers.pretrain_model import PretrainModel
 
     init_distributed(device.type == "cuda")
     total = args.warmup + args.rounds * args.steps
@@ -83,9 +83,9 @@ def deepspeed_step(cfg: ModelConfig, args, device):
         "train.steps": str(total), "train.micro_batch_size": str(args.micro),
         "train.precision": args.precision, "data.seq_len": str(args.seq), "optim.lr": "3e-4",
         "optim.warmup_steps": "0"})
-    engine = PretrainEngine(train_cfg, cfg, ParallelDims())
+    model = PretrainModel(train_cfg, cfg, ParallelDims())
     it = batches(cfg, args, total)
-    return lambda: engine.train_step(it)
+    return lambda: model.train_step(it)
 
 
 def main() -> None:

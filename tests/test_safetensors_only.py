@@ -24,8 +24,8 @@ from fullchain.pipelines.perplexity.config import PerplexityConfig
 from fullchain.pipelines.perplexity.model_handler import PerplexityModelHandler, check_model
 from tests.trainers.train_fixtures import write_text_shards
 from fullchain.trainers.config import TrainConfig
-from fullchain.trainers.lora import check_lora_inputs, load_base_model
-from fullchain.trainers.model import load_hf_folder
+from fullchain.trainers.hf_interop import load_base_model, load_hf_folder
+from fullchain.trainers.lora_checks import check_lora_inputs
 from fullchain.trainers.preflight import TrainConfigError, model_config
 
 SHARD = "model-00001-of-00001.safetensors"

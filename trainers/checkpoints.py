@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 COMPLETE = "COMPLETE"
+WEIGHTS_DIR = "weights"
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
 
 
@@ -36,6 +37,11 @@ def checkpoints_root(output: str) -> str:
 def checkpoint_dir(output: str, step: int) -> str:
     """The folder of the checkpoint taken after `step` optimizer steps."""
     return os.path.join(checkpoints_root(output), f"step_{step:08d}")
+
+
+def weights_file_name(stage: int, tp_rank: int) -> str:
+    """File of one (pipeline stage, tensor-parallel rank)'s weights in a checkpoint's weights/ folder."""
+    return f"pp{stage:02d}-tp{tp_rank:02d}.safetensors"
 
 
 def _step_dirs(output: str) -> list[tuple[int, str]]:

@@ -60,7 +60,7 @@ def _relaunch(nproc: int, argv: list[str]) -> int:
 
 def _export_hf(argv: list[str]) -> int:
     from fullchain.trainers.checkpoints import CheckpointError, latest_checkpoint
-    from fullchain.trainers.hf_export import ExportError, export_checkpoint
+    from fullchain.trainers.hf_interop import export_checkpoint
 
     args = _export_parser().parse_args(argv)
     folder = args.checkpoint
@@ -71,7 +71,7 @@ def _export_hf(argv: list[str]) -> int:
             return 2
     try:
         out = export_checkpoint(folder, args.output)
-    except (CheckpointError, ExportError) as e:
+    except CheckpointError as e:
         print(f"fullchain train export-hf: error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {out} (from {folder})")
@@ -79,8 +79,8 @@ def _export_hf(argv: list[str]) -> int:
 
 
 def _train(command: str, args: argparse.Namespace, cfg: TrainConfig, argv: list[str]) -> int:
-    from fullchain.trainers.loop import on_gpu, run_training
-    from fullchain.trainers.preflight import plan_run
+    from fullchain.trainers.loop import run_training
+    from fullchain.trainers.preflight import on_gpu, plan_run
     from fullchain.trainers.processes import run_lock
 
     if args.nproc_per_node is not None and args.nproc_per_node < 1:

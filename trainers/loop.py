@@ -1,15 +1,15 @@
 """The training loop of `fullchain train`: one function every rank runs.
 
-Reads like nanoGPT's train.py: plan (fail fast) -> process group -> engine -> resume -> for each
-step: train, log, evaluate, checkpoint -> Hugging Face folder. The engine (`trainers.engine`)
-hides how the model is split; this file owns data positions, cadence, files and progress.
+Reads like nanoGPT's train.py: plan (fail fast) -> process group -> model -> resume -> for each
+step: train, log, evaluate, checkpoint -> Hugging Face folder. The `DistributedModel`
+(`trainers.distributed_model`) hides how the model is split; this file owns data positions, cadence,
+files and progress.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import socket
 import sys
 import time
 import warnings
@@ -19,22 +19,17 @@ from typing import Any, Iterator
 
 import torch
 
-from fullchain.trainers.checkpoints import (checkpoint_dir, finish_checkpoint, prune, read_data_state, remove_incomplete,
-                                  write_data_state)
+from fullchain.trainers.checkpoints import (checkpoint_dir, finish_checkpoint, prune, read_data_state,
+                                            remove_incomplete, write_data_state)
 from fullchain.trainers.config import TrainConfig
 from fullchain.trainers.data import ShardLoader, ShardStream
-from fullchain.trainers.engine import MicroBatches, StepEngine
-from fullchain.trainers.preflight import RunPlan, plan_run
+from fullchain.trainers.distributed_model import DistributedModel, MicroBatches
+from fullchain.trainers.preflight import RunPlan, on_gpu, plan_run
 from fullchain.trainers.processes import owns_run_folder, run_lock
 
 
 class NonFiniteLoss(RuntimeError):
     """Training stopped on a NaN/inf loss; the message names the step and the last good checkpoint."""
-
-
-def on_gpu() -> bool:
-    """Whether this run uses CUDA (DS_ACCELERATOR=cpu forces the CPU path)."""
-    return torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR", "cuda") != "cpu"
 
 
 def world_size() -> int:
@@ -45,10 +40,8 @@ def world_size() -> int:
 def init_distributed(gpu: bool) -> None:
     """Join (or, run directly, create) the process group: NCCL on GPUs, gloo on the CPU."""
     if "RANK" not in os.environ:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+        # a world of one: its store binds port 0 itself (a port found free here could be taken before use)
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="0", RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
     if not gpu:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     import deepspeed
@@ -62,20 +55,20 @@ def init_distributed(gpu: bool) -> None:
     deepspeed.init_distributed(dist_backend="nccl" if gpu else "gloo")
 
 
-def build_engine(cfg: TrainConfig, plan: RunPlan) -> StepEngine:
-    """The engine for the config's mode: the 3D-parallel decoder, or LoRA on an HF model."""
+def build_model(cfg: TrainConfig, plan: RunPlan) -> DistributedModel:
+    """The DeepSpeed-wrapped model of the config's mode: the 3D-parallel decoder, or LoRA on an HF model."""
     if cfg.mode == "lora":
-        from fullchain.trainers.lora import LoraEngine
+        from fullchain.trainers.lora_model import LoraModel
 
-        return LoraEngine(cfg, world_size=plan.dims.world_size, rank=torch.distributed.get_rank())
-    from fullchain.trainers.pretrain_engine import PretrainEngine
+        return LoraModel(cfg)
+    from fullchain.trainers.pretrain_model import PretrainModel
 
     initial = None
     if cfg.model.init_from:
-        from fullchain.trainers.model import load_hf_folder
+        from fullchain.trainers.hf_interop import load_hf_folder
 
         initial = load_hf_folder(cfg.model.init_from)[0].state_dict()
-    return PretrainEngine(cfg, plan.model, plan.dims, initial_state=initial)
+    return PretrainModel(cfg, plan.model, plan.dims, initial_state=initial)
 
 
 def _pairs(batches: Iterator[dict[str, Any]]) -> MicroBatches:
@@ -105,35 +98,35 @@ def _train(cfg: TrainConfig, plan: RunPlan, gpu: bool) -> dict[str, Any]:
             print(f"removed {path}: a save cut short by the previous run", file=sys.stderr)
     dist.barrier()
     torch.manual_seed(cfg.train.seed)
-    engine = build_engine(cfg, plan)
-    dp_rank = engine.dp_rank
+    model = build_model(cfg, plan)
+    dp_rank = model.dp_rank
     if cfg.mode == "lora" and rank == 0:
-        from fullchain.trainers.lora import format_memory_report
+        from fullchain.trainers.lora_memory import format_memory_report
 
-        print(format_memory_report(engine.memory_report()), file=sys.stderr)
+        print(format_memory_report(model.memory_report()), file=sys.stderr)
 
-    train_stream = ShardStream(plan.manifest_dir, "train", cfg.data.seq_len, cfg.train.micro_batch_size,
+    train_stream = ShardStream(plan.manifest_dir, "train", plan.seq_len, cfg.train.micro_batch_size,
                                rank=dp_rank, world_size=plan.dims.dp, num_workers=cfg.data.num_workers,
                                seed=cfg.data.seed)
     if plan.resume_from:
-        engine.load(plan.resume_from)
+        model.load(plan.resume_from)
         train_stream.load_state_dict(read_data_state(plan.resume_from, dp_rank))
-    batches = _pairs(iter(ShardLoader(train_stream))) if engine.reads_data else iter(())
+    batches = _pairs(iter(ShardLoader(train_stream))) if model.reads_data else iter(())
 
     def evaluate() -> float:
-        stream = ShardStream(plan.manifest_dir, "val", cfg.data.seq_len, cfg.train.micro_batch_size,
+        stream = ShardStream(plan.manifest_dir, "val", plan.seq_len, cfg.train.micro_batch_size,
                              rank=dp_rank, world_size=plan.dims.dp, num_workers=0, seed=cfg.data.seed)
-        it = _pairs(iter(stream)) if engine.reads_data else iter(())
-        return sum(engine.eval_step(it) for _ in range(cfg.eval.batches)) / cfg.eval.batches
+        it = _pairs(iter(stream)) if model.reads_data else iter(())
+        return sum(model.eval_step(it) for _ in range(cfg.eval.batches)) / cfg.eval.batches
 
     last_good = plan.resume_from
 
     def save(step: int) -> str:
         folder = checkpoint_dir(cfg.output, step)
-        engine.save(folder)
+        model.save(folder)
         if cfg.mode == "lora":
-            engine.write_hf(os.path.join(folder, "hf"), _tokenizer_source(cfg, plan))
-        if engine.saves_data_state:
+            model.write_hf(os.path.join(folder, "hf"), _tokenizer_source(cfg, plan))
+        if model.saves_data_state:
             write_data_state(folder, dp_rank, train_stream.state_dict())
         dist.barrier()
         if rank == 0:
@@ -155,9 +148,9 @@ def _train(cfg: TrainConfig, plan: RunPlan, gpu: bool) -> dict[str, Any]:
     try:
         for step in range(plan.start_step + 1, cfg.train.steps + 1):
             t0 = time.perf_counter()
-            loss = engine.train_step(batches)
+            loss = model.train_step(batches)
             train_seconds += time.perf_counter() - t0
-            lr = engine.lr()
+            lr = model.lr()
             if not math.isfinite(loss):
                 raise NonFiniteLoss(f"loss is {loss} at step {step}; training stopped. Last good checkpoint: "
                                     f"{last_good or 'none'}")
@@ -189,7 +182,7 @@ def _train(cfg: TrainConfig, plan: RunPlan, gpu: bool) -> dict[str, Any]:
                    tokens_per_s=steps_run * plan.tokens_per_step / max(train_seconds, 1e-9),
                    val_loss=val_loss, checkpoint=last_good, hf=os.path.join(cfg.output, "hf"))
     if rank == 0:
-        from fullchain.trainers.hf_export import export_checkpoint
+        from fullchain.trainers.hf_interop import export_checkpoint
 
         export_checkpoint(last_good, summary["hf"])
         print(summary_table(summary))
@@ -210,7 +203,7 @@ def _checkpoint_state(cfg: TrainConfig, plan: RunPlan, step: int) -> dict[str, A
 
     return {"step": step, "tokens": step * plan.tokens_per_step, "mode": cfg.mode,
             "model": plan.model.to_dict() if plan.model else None,
-            "parallel": asdict(plan.dims), "seq_len": cfg.data.seq_len,
+            "parallel": asdict(plan.dims), "seq_len": plan.seq_len,
             "train": {"micro_batch_size": cfg.train.micro_batch_size, "grad_accum_steps": cfg.train.grad_accum_steps},
             "tokenizer_dir": os.path.abspath(_tokenizer_source(cfg, plan)),
             "config": config_to_dict(cfg), "time": time.time()}

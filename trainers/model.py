@@ -1,7 +1,8 @@
-"""A plain Llama-style decoder-only transformer, nanoGPT style, with Hugging Face interop.
+"""A plain Llama-style decoder-only transformer, nanoGPT style.
 
 Read top-down: RMSNorm -> rotary embeddings -> grouped-query attention -> SwiGLU MLP ->
-decoder block -> ModelConfig (+ presets) -> Decoder -> loss -> HF conversion and folders.
+decoder block -> ModelConfig (+ presets) -> Decoder -> loss. Hugging Face conversion and folders
+are in `trainers.hf_interop`.
 
 The file stays free of distributed code on purpose: data / pipeline / tensor parallelism
 is applied from the outside by small functions that take `Decoder.embed`, `Decoder.layers`,
@@ -17,18 +18,12 @@ D head_dim, I intermediate_size, V vocab_size.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-
-if TYPE_CHECKING:
-    import transformers
 
 IGNORE_INDEX = -100
 
@@ -261,7 +256,7 @@ class Decoder(nn.Module):
     """Decoder-only language model: input_ids [B, T] -> logits [B, T, V].
 
     The output shape never depends on arguments (no targets branch), which is what
-    pipeline schedules need; compute the loss with `loss(logits, labels)`.
+    pipeline schedules need; compute the loss with `shifted_loss(logits, labels)`.
     """
 
     def __init__(self, cfg: ModelConfig, activation_checkpointing: bool = False):
@@ -303,193 +298,16 @@ class Decoder(nn.Module):
         return self.lm_head(x)  # [B, T, V]
 
 
-def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy over labels != -100.
-
-    `labels` are aligned with the inputs (usually a copy of input_ids with padding /
-    prompt positions set to -100), exactly like HF's `labels=`; the shift happens here:
-    logits at position t are scored against labels[t + 1]. Computed in float32.
-    """
-    logits = logits[:, :-1, :].float()  # [B, T-1, V]
-    targets = labels[:, 1:].to(logits.device)  # [B, T-1]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),  # [B*(T-1), V]
-                           ignore_index=IGNORE_INDEX)
-
-
 def shifted_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of logits[b, t] against labels[b, t], labels != -100, in float32.
 
     For labels that are already the next tokens (what `trainers.data` yields: labels[t] is the
-    token after input t), so no shift happens here; `loss` is the variant for aligned labels.
+    token after input t), so no shift happens here.
     """
     vocab = logits.shape[-1]
     return F.cross_entropy(logits.float().reshape(-1, vocab), labels.to(logits.device).reshape(-1),  # [B*T, V]
                            ignore_index=IGNORE_INDEX)
 
 
-# ---------------------------------------------------------------------------------------
-# Hugging Face interop
-# ---------------------------------------------------------------------------------------
-
-# Our per-layer names -> HF's; the rotary layout is HF's own, so no permutation is needed.
-_LAYER_NAMES = {
-    "attn.q_proj.weight": "self_attn.q_proj.weight",
-    "attn.k_proj.weight": "self_attn.k_proj.weight",
-    "attn.v_proj.weight": "self_attn.v_proj.weight",
-    "attn.o_proj.weight": "self_attn.o_proj.weight",
-    "mlp.gate_proj.weight": "mlp.gate_proj.weight",
-    "mlp.up_proj.weight": "mlp.up_proj.weight",
-    "mlp.down_proj.weight": "mlp.down_proj.weight",
-    "attn_norm.weight": "input_layernorm.weight",
-    "mlp_norm.weight": "post_attention_layernorm.weight",
-}
-_TOP_NAMES = {"embed.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
-              "lm_head.weight": "lm_head.weight"}
-
-
-def _hf_name(name: str) -> str:
-    if name in _TOP_NAMES:
-        return _TOP_NAMES[name]
-    _, index, rest = name.split(".", 2)  # "layers", N, "attn.q_proj.weight"
-    return f"model.layers.{index}.{_LAYER_NAMES[rest]}"
-
-
-def to_hf_config(cfg: ModelConfig, **extra) -> "transformers.LlamaConfig":
-    """Equivalent `transformers.LlamaConfig`; `extra` (e.g. bos_token_id) is passed through."""
-    from transformers import LlamaConfig
-
-    kwargs = dict(
-        vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
-        num_key_value_heads=cfg.num_kv_heads, head_dim=cfg.head_dim, max_position_embeddings=cfg.max_seq_len,
-        rope_theta=cfg.rope_theta, rms_norm_eps=cfg.rms_norm_eps, tie_word_embeddings=cfg.tie_embeddings,
-        initializer_range=cfg.initializer_range, hidden_act="silu", attention_bias=False, mlp_bias=False,
-        # LlamaConfig defaults to ids 1/2, which are wrong for most vocabularies; unknown is safer.
-        bos_token_id=None, eos_token_id=None, pad_token_id=None,
-        architectures=["LlamaForCausalLM"],
-    )
-    kwargs.update(extra)
-    return LlamaConfig(**kwargs)
-
-
-def _hf_rope_theta(hf_cfg) -> tuple[float, str]:
-    # transformers >= 5 keeps it in rope_parameters, 4.x in rope_theta / rope_scaling.
-    params = getattr(hf_cfg, "rope_parameters", None) or {}
-    scaling = getattr(hf_cfg, "rope_scaling", None) or {}
-    theta = params.get("rope_theta", getattr(hf_cfg, "rope_theta", None))
-    rope_type = params.get("rope_type") or scaling.get("rope_type") or scaling.get("type") or "default"
-    return float(theta if theta is not None else 10000.0), rope_type
-
-
-def from_hf_config(hf_cfg) -> ModelConfig:
-    """ModelConfig from a `LlamaConfig`; raises ValueError for features this model lacks."""
-    theta, rope_type = _hf_rope_theta(hf_cfg)
-    if rope_type != "default":
-        raise ValueError(f"unsupported rope_type {rope_type!r} (only plain rotary is implemented)")
-    if getattr(hf_cfg, "hidden_act", "silu") != "silu":
-        raise ValueError(f"unsupported hidden_act {hf_cfg.hidden_act!r} (only silu)")
-    if getattr(hf_cfg, "attention_bias", False) or getattr(hf_cfg, "mlp_bias", False):
-        raise ValueError("unsupported attention_bias / mlp_bias (this model has no biases)")
-    num_kv = getattr(hf_cfg, "num_key_value_heads", None) or hf_cfg.num_attention_heads
-    head_dim = getattr(hf_cfg, "head_dim", None)
-    if head_dim is not None and head_dim != hf_cfg.hidden_size // hf_cfg.num_attention_heads:
-        raise ValueError(f"unsupported head_dim {head_dim} != hidden_size / num_attention_heads")
-    return ModelConfig(
-        vocab_size=hf_cfg.vocab_size, hidden_size=hf_cfg.hidden_size, intermediate_size=hf_cfg.intermediate_size,
-        num_layers=hf_cfg.num_hidden_layers, num_heads=hf_cfg.num_attention_heads, num_kv_heads=num_kv,
-        max_seq_len=hf_cfg.max_position_embeddings, rope_theta=theta, rms_norm_eps=hf_cfg.rms_norm_eps,
-        tie_embeddings=bool(getattr(hf_cfg, "tie_word_embeddings", False)),
-        initializer_range=getattr(hf_cfg, "initializer_range", 0.02),
-    )
-
-
-def to_hf_state_dict(model: Decoder) -> dict[str, torch.Tensor]:
-    """HF Llama names -> tensors (detached, shared storage). lm_head is left out when tied, as HF saves it."""
-    out = {}
-    for name, tensor in model.state_dict().items():
-        if name == "lm_head.weight" and model.cfg.tie_embeddings:
-            continue
-        out[_hf_name(name)] = tensor.detach()
-    return out
-
-
-def hf_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """HF Llama tensor name -> shape of the weights a `Decoder(cfg)` loads (as `to_hf_state_dict` names them)."""
-    with torch.device("meta"):
-        model = Decoder(cfg)
-    return {name: tuple(t.shape) for name, t in to_hf_state_dict(model).items()}
-
-
-def from_hf_state_dict(cfg: ModelConfig, state_dict: dict[str, torch.Tensor]) -> Decoder:
-    """Decoder holding the given HF-named weights (tensors are used as-is: dtype and device kept)."""
-    # Build on meta so a multi-billion model is not randomly initialised just to be overwritten.
-    with torch.device("meta"):
-        model = Decoder(cfg)
-    wanted = {_hf_name(n): n for n in model.state_dict()}
-    ours = {}
-    for key, tensor in state_dict.items():
-        if key.endswith("rotary_emb.inv_freq"):  # old checkpoints saved this recomputable buffer
-            continue
-        if key == "lm_head.weight" and cfg.tie_embeddings:
-            continue
-        if key not in wanted:
-            raise KeyError(f"unexpected weight {key!r} in HF state dict")
-        ours[wanted[key]] = tensor
-    if cfg.tie_embeddings:
-        ours["lm_head.weight"] = ours.get("embed.weight")
-    missing = sorted(_hf_name(n) for n in wanted.values() if ours.get(n) is None)
-    if missing:
-        raise KeyError(f"HF state dict lacks {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-    model.load_state_dict(ours, strict=True, assign=True)
-    model.tie_weights()
-    return model
-
-
-def save_hf_folder(model: Decoder, cfg: ModelConfig, folder: str | os.PathLike, tokenizer=None) -> Path:
-    """Write an HF-loadable folder: config.json, generation_config.json, model.safetensors (+ tokenizer)."""
-    from safetensors.torch import save_file
-    from transformers import GenerationConfig
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    extra = {}
-    if tokenizer is not None:
-        extra = {k: getattr(tokenizer, k, None) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
-        tokenizer.save_pretrained(folder)
-    dtype = next(model.parameters()).dtype
-    hf_cfg = to_hf_config(cfg, **extra)
-    import transformers
-
-    # transformers 5 renamed torch_dtype to dtype (and warns on the old name).
-    setattr(hf_cfg, "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype", dtype)
-    hf_cfg.save_pretrained(folder)
-    GenerationConfig.from_model_config(hf_cfg).save_pretrained(folder)
-    # safetensors refuses aliased tensors, hence the contiguous copies; "pt" metadata is
-    # what transformers checks before trusting the file.
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in to_hf_state_dict(model).items()}
-    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    return folder
-
-
-def load_hf_folder(folder: str | os.PathLike) -> tuple[Decoder, ModelConfig]:
-    """Load a Llama folder (ours or HF's) from its verified safetensors files only
-    (`pipelines.hf_loading.safetensors_weights`); a folder of pickled .bin files raises WeightFilesError."""
-    from safetensors.torch import load_file
-    from transformers import LlamaConfig
-
-    from fullchain.pipelines.hf_loading import safetensors_weights
-
-    folder = Path(folder)
-    cfg = from_hf_config(LlamaConfig.from_pretrained(folder, local_files_only=True))
-    state = {}
-    for name in safetensors_weights(str(folder)):
-        state.update(load_file(str(folder / name)))
-    return from_hf_state_dict(cfg, state), cfg
-
-
-__all__ = [
-    "RMSNorm", "rotary_cos_sin", "repeat_kv", "Attention", "MLP", "Block", "ModelConfig", "Decoder", "loss",
-    "shifted_loss", "debug_config",
-    "llama_1b_config", "llama_8b_config", "to_hf_config", "from_hf_config", "to_hf_state_dict",
-    "from_hf_state_dict", "hf_weight_shapes", "save_hf_folder", "load_hf_folder", "IGNORE_INDEX",
-]
+__all__ = ["RMSNorm", "rotary_cos_sin", "repeat_kv", "Attention", "MLP", "Block", "ModelConfig", "Decoder",
+           "shifted_loss", "debug_config", "llama_1b_config", "llama_8b_config", "IGNORE_INDEX"]

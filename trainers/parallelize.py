@@ -9,19 +9,10 @@ model's pieces (embed, layers[Block], norm, lm_head) and turn them into a DeepSp
   with an all_reduce over the TP group;
 - embedding, norms and lm_head are replicated on every TP rank.
 
-Typical use (under torchrun, DS_ACCELERATOR=cpu for CPU runs):
-
-    dims = ParallelDims(dp=2, pp=2, tp=2); dims.validate(world_size, cfg)
-    topo = make_topology(dims)
-    module, tp = build_pipeline_module(cfg, topo)   # tp.group = this rank's TP process group
-    tp_rank = topo.get_coord(rank).model
-    load_full_weights(module, full_decoder.state_dict(), cfg, tp_rank, dims.tp)
-    mark_model_parallel(module.named_parameters(), tp_rank)  # before deepspeed.initialize (clipping)
-    engine, *_ = deepspeed.initialize(model=module, model_parameters=module.parameters(),
-                                      config=deepspeed_config(dims, micro_batch=..., grad_accum=...))
-    loss = engine.train_batch(data_iter)   # data_iter yields (input_ids, labels) micro-batches
-
-A working example (and the parity test against a single process) is tests/trainers/parallel_worker.py.
+`trainers.pretrain_model.PretrainModel` builds the layers from `pipeline_layer_specs`, loads a
+full Decoder's weights with `load_full_weights`, marks the sharded parameters
+(`mark_model_parallel`, before deepspeed.initialize, so gradient clipping counts each weight once)
+and hands them to DeepSpeed. The layout checks (world size, shapes) are in `trainers.preflight`.
 
 Limits: tied embeddings are not supported with pp/tp here (they would need a TiedLayerSpec).
 """
@@ -30,13 +21,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Iterable
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from .model import Block, ModelConfig, RMSNorm, loss as lm_loss
+from fullchain.trainers.model import Block, ModelConfig, RMSNorm
 
 # ---------------------------------------------------------------------------------------
 # Dimensions
@@ -60,24 +51,6 @@ class ParallelDims:
     @property
     def world_size(self) -> int:
         return self.dp * self.pp * self.tp
-
-    def validate(self, world_size: int, cfg: ModelConfig | None = None) -> "ParallelDims":
-        """Raise ValueError (one line) unless the layout fits the world size and the model shapes."""
-        if self.world_size != world_size:
-            raise ValueError(f"dp*pp*tp = {self.dp}*{self.pp}*{self.tp} = {self.world_size} "
-                             f"!= world size {world_size}")
-        if cfg is not None:
-            if cfg.num_layers % self.pp:
-                raise ValueError(f"num_layers ({cfg.num_layers}) must be divisible by pp ({self.pp})")
-            if cfg.num_heads % self.tp:
-                raise ValueError(f"num_heads ({cfg.num_heads}) must be divisible by tp ({self.tp})")
-            if cfg.num_kv_heads % self.tp:
-                raise ValueError(f"num_kv_heads ({cfg.num_kv_heads}) must be divisible by tp ({self.tp})")
-            if cfg.intermediate_size % self.tp:
-                raise ValueError(f"intermediate_size ({cfg.intermediate_size}) must be divisible by tp ({self.tp})")
-            if cfg.tie_embeddings and (self.pp > 1 or self.tp > 1):
-                raise ValueError("tie_embeddings is not supported with pp > 1 or tp > 1")
-        return self
 
 
 def make_topology(dims: ParallelDims):
@@ -167,7 +140,7 @@ class TPBlock(Block):
             return fn(x)
         group = self.tp.group
         if group is None:
-            raise RuntimeError("TPBlock used before its TP group was bound (see build_pipeline_module)")
+            raise RuntimeError("TPBlock used before its TP group was bound (trainers.pretrain_model binds it)")
         return _ReduceFromTP.apply(fn(_CopyToTP.apply(x, group)), group)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -201,28 +174,14 @@ def pipeline_layer_specs(cfg: ModelConfig, tp: TPGroup) -> list:
                LayerSpec(LMHead, cfg.hidden_size, cfg.vocab_size)])
 
 
-def build_pipeline_module(cfg: ModelConfig, topo, loss_fn: Callable = lm_loss):
-    """PipelineModule for `cfg` over `topo`; returns (module, tp) with tp.group bound.
-
-    Must run after torch.distributed is initialised, on every rank.
-    """
-    from deepspeed.pipe import PipelineModule
-
-    tp = TPGroup(topo.get_dim("model"))
-    module = PipelineModule(layers=pipeline_layer_specs(cfg, tp), loss_fn=loss_fn, topology=topo,
-                            partition_method=f"type:{TPBlock.__name__}", activation_checkpoint_interval=0)
-    # Not mpu().get_model_parallel_group(): in this grid that spans pipe x model.
-    tp.group = module.mpu().get_slice_parallel_group()
-    return module, tp
-
-
 # ---------------------------------------------------------------------------------------
 # Weights
 # ---------------------------------------------------------------------------------------
 
-_COLUMN = ("attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight",
-           "mlp.gate_proj.weight", "mlp.up_proj.weight")
-_ROW = ("attn.o_proj.weight", "mlp.down_proj.weight")
+# Block weights split across TP ranks: column-parallel ones along dim 0, row-parallel along dim 1.
+COLUMN_PARALLEL = ("attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight",
+                   "mlp.gate_proj.weight", "mlp.up_proj.weight")
+ROW_PARALLEL = ("attn.o_proj.weight", "mlp.down_proj.weight")
 
 
 def shard_block_state(block_state: dict[str, torch.Tensor], tp_rank: int, tp_size: int) -> dict[str, torch.Tensor]:
@@ -233,9 +192,9 @@ def shard_block_state(block_state: dict[str, torch.Tensor], tp_rank: int, tp_siz
     """
     out = {}
     for name, t in block_state.items():
-        if name in _COLUMN:
+        if name in COLUMN_PARALLEL:
             t = t.chunk(tp_size, dim=0)[tp_rank]
-        elif name in _ROW:
+        elif name in ROW_PARALLEL:
             t = t.chunk(tp_size, dim=1)[tp_rank]
         out[name] = t.detach().clone().contiguous()
     return out
@@ -275,39 +234,6 @@ def mark_model_parallel(named_params: Iterable[tuple[str, nn.Parameter]], tp_ran
         p.model_parallel = bool(_SHARDED_PARAM.search(name)) or tp_rank == 0
 
 
-# ---------------------------------------------------------------------------------------
-# DeepSpeed config
-# ---------------------------------------------------------------------------------------
-
-
-def deepspeed_config(dims: ParallelDims, *, micro_batch: int, grad_accum: int, lr: float = 1e-3,
-                     betas: tuple[float, float] = (0.9, 0.95), eps: float = 1e-8, weight_decay: float = 0.1,
-                     gradient_clipping: float = 1.0, zero_stage: int = 1, precision: str = "fp32",
-                     optimizer: bool = True, torch_adam: bool = True) -> dict:
-    """DeepSpeed JSON config: batch sizes, ZeRO stage (2/3 do not work with pp > 1), clipping,
-    precision, and (unless `optimizer` is False, when the caller passes its own) AdamW; torch's
-    AdamW when `torch_adam`, DeepSpeed's fused one otherwise (GPU)."""
-    if zero_stage > 1 and dims.pp > 1:
-        raise ValueError("ZeRO-2/3 are incompatible with pipeline parallelism (pp > 1); use zero_stage <= 1")
-    config = {
-        "train_batch_size": micro_batch * grad_accum * dims.dp,
-        "train_micro_batch_size_per_gpu": micro_batch,
-        "gradient_accumulation_steps": grad_accum,
-        "gradient_clipping": gradient_clipping,
-        "zero_optimization": {"stage": zero_stage},
-        "steps_per_print": 10**9,
-        "wall_clock_breakdown": False,
-    }
-    if optimizer:
-        config["optimizer"] = {"type": "AdamW", "params": {"lr": lr, "betas": list(betas), "eps": eps,
-                                                           "weight_decay": weight_decay, "torch_adam": torch_adam}}
-    if precision == "bf16":
-        config["bf16"] = {"enabled": True}
-    elif precision == "fp16":
-        config["fp16"] = {"enabled": True, "initial_scale_power": 16}
-    return config
-
-
 __all__ = ["ParallelDims", "make_topology", "TPGroup", "TPBlock", "Embed", "FinalNorm", "LMHead",
-           "pipeline_layer_specs", "build_pipeline_module", "shard_block_state", "load_full_weights",
-           "mark_model_parallel", "deepspeed_config"]
+           "pipeline_layer_specs", "COLUMN_PARALLEL", "ROW_PARALLEL", "shard_block_state", "load_full_weights",
+           "mark_model_parallel"]

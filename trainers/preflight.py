@@ -2,7 +2,10 @@
 
 `plan_run` turns a TrainConfig and the world size into a `RunPlan` (parallel layout, model shape,
 manifest, tokenizer, where to resume from) or raises `TrainConfigError` with one line naming the
-option or file. Every rank runs it and fails the same way, before DeepSpeed starts.
+option or file. Every rank runs it and fails the same way, before DeepSpeed starts. This is the one
+home of the checks that need more than the config (those live in `trainers.config`): the layout
+against the world size and the model shape (`check_layout`), fp16 on the CPU, and whether the run
+is on a GPU at all (`on_gpu`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ from fullchain.trainers.config import TrainConfig
 from fullchain.trainers.data import validate_manifest_for_training, verify_split_checksums
 from fullchain.trainers.model import ModelConfig
 from fullchain.trainers.parallelize import ParallelDims
+
+
+def on_gpu() -> bool:
+    """Whether this run uses CUDA (DS_ACCELERATOR=cpu forces the CPU path)."""
+    import torch
+
+    return torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR", "cuda") != "cpu"
 
 
 class TrainConfigError(ConfigError):
@@ -49,11 +59,28 @@ def parallel_dims(cfg: TrainConfig, world_size: int) -> ParallelDims:
     if world_size % (p.pp * p.tp):
         raise TrainConfigError(f"pp*tp = {p.pp}*{p.tp} does not divide the world size {world_size} "
                                f"(processes launched)")
-    dp = p.dp or world_size // (p.pp * p.tp)
-    if dp * p.pp * p.tp != world_size:
-        raise TrainConfigError(f"dp*pp*tp = {dp}*{p.pp}*{p.tp} = {dp * p.pp * p.tp} != world size {world_size}; "
-                               f"launch that many processes (torchrun --nproc_per_node) or set parallel.dp 0")
-    return ParallelDims(dp=dp, pp=p.pp, tp=p.tp)
+    dims = ParallelDims(dp=p.dp or world_size // (p.pp * p.tp), pp=p.pp, tp=p.tp)
+    check_layout(dims, world_size)
+    return dims
+
+
+def check_layout(dims: ParallelDims, world_size: int, model: ModelConfig | None = None) -> None:
+    """TrainConfigError (one line) unless dp * pp * tp is the world size and, given a model shape,
+    its layers split over pp and its heads and MLP width over tp."""
+    if dims.world_size != world_size:
+        raise TrainConfigError(f"dp*pp*tp = {dims.dp}*{dims.pp}*{dims.tp} = {dims.world_size} != world size "
+                               f"{world_size}; launch that many processes (torchrun --nproc_per_node) or set "
+                               f"parallel.dp 0")
+    if model is None:
+        return
+    for name, count, degree in (("num_layers", model.num_layers, ("pp", dims.pp)),
+                                ("num_heads", model.num_heads, ("tp", dims.tp)),
+                                ("num_kv_heads", model.num_kv_heads, ("tp", dims.tp)),
+                                ("intermediate_size", model.intermediate_size, ("tp", dims.tp))):
+        if count % degree[1]:
+            raise TrainConfigError(f"model {name} ({count}) must be divisible by parallel.{degree[0]} ({degree[1]})")
+    if model.tie_embeddings and (dims.pp > 1 or dims.tp > 1):
+        raise TrainConfigError("tied embeddings are not supported with pp > 1 or tp > 1")
 
 
 def model_config(cfg: TrainConfig, vocab_size: int) -> tuple[ModelConfig, str | None]:
@@ -70,7 +97,7 @@ def model_config(cfg: TrainConfig, vocab_size: int) -> tuple[ModelConfig, str | 
     from transformers import AutoConfig
 
     from fullchain.pipelines.hf_loading import ModelFolderError, config_sizes, safetensors_shapes, safetensors_weights
-    from fullchain.trainers.model import from_hf_config, hf_weight_shapes
+    from fullchain.trainers.hf_interop import from_hf_config, hf_weight_shapes
 
     try:
         with open(config_path, encoding="utf-8") as fh:
@@ -115,7 +142,7 @@ def _weight_mismatch(expected: dict[str, tuple[int, ...]], found: dict[str, tupl
     return None
 
 
-def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool, checksums: bool = True) -> RunPlan:
+def plan_run(cfg: TrainConfig, world_size: int, gpu: bool, checksums: bool = True) -> RunPlan:
     """Check the config against the world size, the manifest and the output folder; with `checksums`,
     also the size and sha256 of every shard the run reads (one process of a launch does that)."""
     if not cfg.output:
@@ -129,7 +156,7 @@ def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool, checksums: bool = 
         raise TrainConfigError(
             f"train.global_batch_size {t.global_batch_size} != micro_batch_size * grad_accum_steps * dp = "
             f"{t.micro_batch_size}*{t.grad_accum_steps}*{dims.dp} = {global_batch}")
-    if t.precision == "fp16" and not on_gpu:
+    if t.precision == "fp16" and not gpu:
         raise TrainConfigError("train.precision fp16 needs a GPU; use fp32 or bf16 on the CPU")
     if dims.pp > 1 and t.grad_accum_steps < dims.pp:
         # Not an error for DeepSpeed, but the pipeline would idle most of the time.
@@ -150,7 +177,7 @@ def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool, checksums: bool = 
     tokenizer_dir = shard_tokenizer_dir(cfg.data.manifest, manifest)
     model = None
     if cfg.mode == "lora":
-        from fullchain.trainers.lora import check_lora_inputs
+        from fullchain.trainers.lora_checks import check_lora_inputs
 
         try:
             check_lora_inputs(cfg, manifest)
@@ -158,10 +185,7 @@ def plan_run(cfg: TrainConfig, world_size: int, on_gpu: bool, checksums: bool = 
             raise TrainConfigError(str(e)) from None
     else:
         model, _ = model_config(cfg, int(manifest["tokenizer"]["vocab_size"]))
-        try:
-            dims.validate(world_size, model)
-        except ValueError as e:
-            raise TrainConfigError(str(e)) from None
+        check_layout(dims, world_size, model)
     resume_from, start_step = _resume_point(cfg, dims, model)
     return RunPlan(dims=dims, model=model, manifest=manifest, manifest_dir=manifest_dir,
                    tokenizer_dir=tokenizer_dir, resume_from=resume_from, start_step=start_step,

@@ -30,7 +30,8 @@ from fullchain.pipelines.document import Document
 from fullchain.pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
 from fullchain.pipelines.shard.samples import encode_sample
 from fullchain.pipelines.shard.tar_writing import shard_bytes
-from tests.tiny_models import tiny_causal_lm, tiny_tokenizer
+from fullchain.exporters.validation_text import load_windows
+from tests.tiny_models import bigram_lm, tiny_causal_lm, tiny_tokenizer
 
 EOS = 2
 
@@ -196,6 +197,25 @@ def test_failed_check_writes_nothing(hf_dir, tmp_path):
     with pytest.raises(ExportError, match="validation failed: FP32 ONNX logits differ"):
         export_model(hf_dir, str(tmp_path / "out"), config)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_int8_graph_that_loses_the_model_is_refused_and_writes_nothing(tmp_path):
+    """The perplexity gate at its default bound, through export_model: a bigram model of the validation
+    text exports; the same model with an outlier channel (which FP32 ignores and per-tensor INT8
+    activations do not) loses its predictions under INT8 and is refused in one line, nothing written."""
+    tokenizer = tiny_tokenizer()
+    config = fast_config(validation={"max_ppl_delta_pct": ValidationConfig().max_ppl_delta_pct})
+    text = load_windows("", tokenizer, len(tokenizer), config.validation.seq_len, config.validation.windows)
+    ids = [t for window in text.windows for t in window]
+    sound = export_model(bigram_lm(str(tmp_path / "sound"), ids), str(tmp_path / "sound_out"), config)
+    perplexity = json.loads((sound / "report.json").read_text())["perplexity"]
+    assert perplexity["onnx_fp32"] < len(tokenizer) / 4  # the bigram model predicts the text
+    assert abs(perplexity["int8_delta_pct"]) < config.validation.max_ppl_delta_pct
+    broken = bigram_lm(str(tmp_path / "broken"), ids, outlier=1000.0)
+    with pytest.raises(ExportError, match=r"^validation failed: INT8 perplexity \+[0-9.]+% over FP32 "
+                                          r"\(bound 2\.00%\) \(nothing written\)$"):
+        export_model(broken, str(tmp_path / "broken_out"), config)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "sound", "sound_out"]
 
 
 def test_failures_names_an_int8_perplexity_over_the_bound():

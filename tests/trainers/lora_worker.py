@@ -1,4 +1,4 @@
-"""Worker for tests/trainers/test_lora.py: trains a LoRA model with LoraEngine, writes the losses as JSON.
+"""Worker for tests/trainers/test_lora.py: trains a LoRA model with LoraModel, writes the losses as JSON.
 
     python lora_worker.py BASE OUT.json --zero-stage 2 --grad-accum 4      # 1 process (dp 1)
     torchrun --nproc_per_node=2 lora_worker.py BASE OUT.json --zero-stage 2 --grad-accum 2   # dp 2
@@ -33,20 +33,20 @@ def main():
     p.add_argument("--zero-stage", type=int, default=2)
     p.add_argument("--grad-accum", type=int, default=2)
     a = p.parse_args()
-    for key, value in (("MASTER_ADDR", "127.0.0.1"), ("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0")):
-        os.environ.setdefault(key, value)
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    from fullchain.trainers.loop import init_distributed
+    from fullchain.trainers.lora_model import LoraModel
+
+    init_distributed(gpu=False)
+    rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
     if MICRO * a.grad_accum * world != ROWS:
         raise SystemExit(f"MICRO {MICRO} * grad_accum {a.grad_accum} * world {world} != {ROWS}")
-
-    from fullchain.trainers.lora import LoraEngine
 
     # Dropout off: with it, the masks would depend on how the batch is split over ranks.
     cfg = TrainConfig(mode="lora", lora=LoraSection(base_model=a.base, dropout=0.0),
                       parallel=ParallelSection(zero_stage=a.zero_stage),
                       optim=OptimSection(lr=1e-2, warmup_steps=1, grad_clip=1.0),
                       train=TrainSection(steps=STEPS, micro_batch_size=MICRO, grad_accum_steps=a.grad_accum))
-    engine = LoraEngine(cfg, world, rank)
+    model = LoraModel(cfg)
     data = torch.randint(0, 16, (STEPS, ROWS, SEQ + 1), generator=torch.Generator().manual_seed(7))
 
     def micro_batches():
@@ -57,7 +57,7 @@ def main():
                 yield rows[:, :-1], rows[:, 1:]
 
     it = micro_batches()
-    losses = [engine.train_step(it) for _ in range(STEPS)]
+    losses = [model.train_step(it) for _ in range(STEPS)]
     gathered = [None] * world
     torch.distributed.all_gather_object(gathered, losses)
     if rank == 0:

@@ -1,14 +1,11 @@
-"""Tests for trainers.lora: default targets, fail-fast input checks, LoraEngine training / resume /
-export on a tiny Llama in this process (DeepSpeed on CPU, gloo, world size 1), the measured memory
-report, and loss parity of 2 data-parallel processes under ZeRO-2 with 1 process (torchrun)."""
+"""Tests for LoRA (trainers.lora_*): default targets, fail-fast input checks, LoraModel training /
+resume / export on a tiny Llama in this process (DeepSpeed on CPU, gloo, world size 1), the measured
+memory report, and loss parity of 2 data-parallel processes under ZeRO-2 with 1 process (torchrun)."""
 
 import dataclasses
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,21 +17,20 @@ from fullchain.pipelines.sample_models import tiny_tokenizer  # noqa: E402
 from fullchain.pipelines.shard.tokenizer_files import tokenizer_hash  # noqa: E402
 from fullchain.trainers.config import (DataSection, LoraSection, OptimSection, ParallelSection, TrainConfig,  # noqa: E402
                              TrainSection)
-from fullchain.trainers.lora import (DEFAULT_TARGET_MODULES, LoraEngine, check_lora_inputs, default_target_modules,  # noqa: E402
-                           deepspeed_config, estimate_memory_report, format_memory_report, load_base_model,
-                           lora_memory_report, write_lora_folder)
+from fullchain.trainers.distributed_model import deepspeed_config  # noqa: E402
+from fullchain.trainers.hf_interop import load_base_model, write_lora_folder  # noqa: E402
+from fullchain.trainers.lora_adapters import DEFAULT_TARGET_MODULES, default_target_modules  # noqa: E402
+from fullchain.trainers.lora_checks import check_lora_inputs  # noqa: E402
+from fullchain.trainers.lora_memory import estimate_memory_report, format_memory_report, lora_memory_report  # noqa: E402
+from fullchain.trainers.lora_model import LoraModel  # noqa: E402
 from fullchain.trainers.schedule import lr_at  # noqa: E402
+from tests.ports import WORLD_OF_ONE  # noqa: E402
+
+from .launch import run_script  # noqa: E402
 
 WORKER = Path(__file__).with_name("lora_worker.py")
-REPO = Path(__file__).resolve().parents[2]
 MICRO, SEQ = 2, 16
 HIDDEN, INTER, LAYERS, HEADS, KV_HEADS = 64, 128, 2, 4, 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _save_llama(path: Path, tokenizer, seed: int = 0) -> Path:
@@ -60,10 +56,12 @@ def dist_world():
     """torch.distributed as a world of one (gloo), torn down after the module."""
     import torch.distributed as dist
 
-    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "WORLD_SIZE": "1",
-           "LOCAL_RANK": "0"}
+    from fullchain.trainers.loop import init_distributed
+
+    env = dict(WORLD_OF_ONE)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
+    init_distributed(gpu=False)
     yield
     if dist.is_initialized():
         dist.destroy_process_group()
@@ -204,29 +202,15 @@ def test_check_lora_inputs_rejects_incompatible_tokenizers(base, tmp_path):
         check_lora_inputs(_lora_cfg(base, tmp_path / "edited"), same)
 
 
-def test_fp16_refused_on_cpu(base):
-    from deepspeed.accelerator import get_accelerator
-
-    if get_accelerator().device_name() != "cpu":
-        pytest.skip("fp16 is refused only on CPU")
-    cfg = _cfg(base)
-    cfg.train.precision = "fp16"
-    with pytest.raises(ValueError, match=r"train.precision fp16 is not supported on CPU"):
-        deepspeed_config(cfg, 1)
-    cfg.train.precision = "bf16"
-    assert deepspeed_config(cfg, 4)["bf16"] == {"enabled": True}
-    assert deepspeed_config(cfg, 4)["train_batch_size"] == MICRO * 2 * 4
-
-
 # ---------------------------------------------------------------------------------------
-# LoraEngine in one process
+# LoraModel in one process
 # ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def trained(base, dist_world):
-    """A ZeRO-2 LoraEngine trained 6 steps, and its losses."""
-    engine = LoraEngine(_cfg(base, zero_stage=2), world_size=1, rank=0)
+    """A ZeRO-2 LoraModel trained 6 steps, and its losses."""
+    engine = LoraModel(_cfg(base, zero_stage=2))
     it = _micro_batches()
     losses = [engine.train_step(it) for _ in range(6)]
     return engine, losses
@@ -240,11 +224,11 @@ def test_training_changes_only_the_adapters(base, trained):
     engine, losses = trained
     assert losses[-1] < losses[0] - 0.05, losses
     original = load_base_model(str(base)).state_dict()
-    frozen = {_base_name(n): p for n, p in engine.engine.module.named_parameters() if not p.requires_grad}
+    frozen = {_base_name(n): p for n, p in engine.ds_engine.module.named_parameters() if not p.requires_grad}
     assert set(frozen) == set(original)
     for name, value in frozen.items():
         assert torch.equal(value, original[name]), name
-    lora_b = {n: p for n, p in engine.engine.module.named_parameters() if "lora_B" in n}
+    lora_b = {n: p for n, p in engine.ds_engine.module.named_parameters() if "lora_B" in n}
     assert len(lora_b) == 7 * LAYERS and all(p.requires_grad for p in lora_b.values())
     for name, value in lora_b.items():  # B starts at zero: every adapted projection got updates
         assert value.abs().max() > 0, name
@@ -256,18 +240,18 @@ def test_activation_checkpointing_trains_the_same(base, trained):
     _, losses = trained
     cfg = _cfg(base, zero_stage=2)
     cfg.train.activation_checkpointing = True
-    engine = LoraEngine(cfg, world_size=1, rank=0)
+    engine = LoraModel(cfg)
     it = _micro_batches()
     again = [engine.train_step(it) for _ in range(3)]
     assert again == pytest.approx(losses[:3], rel=1e-6)
-    assert all(p.abs().max() > 0 for n, p in engine.engine.module.named_parameters() if "lora_B" in n)
+    assert all(p.abs().max() > 0 for n, p in engine.ds_engine.module.named_parameters() if "lora_B" in n)
 
 
 @pytest.mark.parametrize("zero_stage", [0, 1, 2, 3])
 def test_save_load_continues_with_identical_losses(base, dist_world, tmp_path, zero_stage):
     # Dropout on: the resumed run must draw the same masks as the uninterrupted one.
     cfg = _cfg(base, zero_stage=zero_stage, dropout=0.1)
-    first = LoraEngine(cfg, world_size=1, rank=0)
+    first = LoraModel(cfg)
     it = _micro_batches()
     before, first_lrs = [], []
     for _ in range(3):
@@ -276,7 +260,7 @@ def test_save_load_continues_with_identical_losses(base, dist_world, tmp_path, z
     first.save(str(tmp_path / "ckpt"))
     after = [first.train_step(it) for _ in range(2)]
     lr_after = first.lr()
-    resumed = LoraEngine(cfg, world_size=1, rank=0)
+    resumed = LoraModel(cfg)
     resumed.load(str(tmp_path / "ckpt"))
     assert resumed.lr() == pytest.approx(first_lrs[2])  # the lr of the last step before the save
     it = _micro_batches(start=3)
@@ -294,32 +278,32 @@ def test_load_refuses_other_lora_shapes_and_missing_checkpoints(base, trained, t
     other = _cfg(base)
     other.lora.rank = 4
     with pytest.raises(FileNotFoundError, match=r"no DeepSpeed checkpoint"):
-        LoraEngine(other, world_size=1, rank=0).load(str(tmp_path / "nothing"))
+        LoraModel(other).load(str(tmp_path / "nothing"))
     with pytest.raises(ValueError, match=r"LoRA tensors do not fit this model's .*lora_A.*\(4, 128\)"):
-        LoraEngine(other, world_size=1, rank=0).load(str(tmp_path / "ckpt"))
+        LoraModel(other).load(str(tmp_path / "ckpt"))
     moved = tmp_path / "moved"
     shutil.copytree(base, moved)
-    LoraEngine(_cfg(moved), world_size=1, rank=0).load(str(tmp_path / "ckpt"))  # same model, another folder
+    LoraModel(_cfg(moved)).load(str(tmp_path / "ckpt"))  # same model, another folder
     config = json.loads((moved / "config.json").read_text())
     config["rms_norm_eps"] = config["rms_norm_eps"] * 10
     (moved / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=r"checkpoint was trained on base model .*base.*configs differ"):
-        LoraEngine(_cfg(moved), world_size=1, rank=0).load(str(tmp_path / "ckpt"))
+        LoraModel(_cfg(moved)).load(str(tmp_path / "ckpt"))
     fewer = _cfg(base)
     fewer.lora.target_modules = ["q_proj", "v_proj"]
     with pytest.raises(ValueError, match=r"LoRA tensors do not fit this model's"):
-        LoraEngine(fewer, world_size=1, rank=0).load(str(tmp_path / "ckpt"))
+        LoraModel(fewer).load(str(tmp_path / "ckpt"))
 
 
 def test_eval_step_does_not_update(trained):
     engine, _ = trained
-    state = {n: p.detach().clone() for n, p in engine.engine.module.named_parameters() if p.requires_grad}
+    state = {n: p.detach().clone() for n, p in engine.ds_engine.module.named_parameters() if p.requires_grad}
     it = _micro_batches()
     first = engine.eval_step(it)
     second = engine.eval_step(_micro_batches())
     assert first == second
-    assert engine.engine.module.training
-    for name, value in engine.engine.module.named_parameters():
+    assert engine.ds_engine.module.training
+    for name, value in engine.ds_engine.module.named_parameters():
         if value.requires_grad:
             assert torch.equal(value, state[name]), name
 
@@ -330,7 +314,7 @@ def test_loss_takes_labels_already_shifted(trained):
     engine, _ = trained
     ids = torch.randint(0, 16, (MICRO, SEQ + 1), generator=torch.Generator().manual_seed(5))
     got = engine.eval_step(iter([(ids[:, :-1], ids[:, 1:])] * 2))
-    model = engine.engine.module
+    model = engine.ds_engine.module
     model.eval()
     with torch.no_grad():
         expected = model(input_ids=ids, labels=ids, use_cache=False).loss.item()
@@ -348,7 +332,7 @@ def test_write_hf_merged_matches_the_peft_model(base, trained, tmp_path):
     assert not any(n.startswith("adapter_") for n in names)
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "hf", local_files_only=True)
     assert type(merged).__name__ == "LlamaForCausalLM"
-    expected = _logits(engine.engine.module, PROBE)
+    expected = _logits(engine.ds_engine.module, PROBE)
     torch.testing.assert_close(_logits(merged, PROBE), expected, atol=1e-5, rtol=0)
     assert (_logits(load_base_model(str(base)), PROBE) - expected).abs().max() > 1e-3  # the adapters mattered
     assert len(AutoTokenizer.from_pretrained(tmp_path / "hf")) == 400
@@ -365,27 +349,27 @@ def test_write_hf_adapter_folder_loads_with_peft(base, trained, tmp_path):
     assert "model.safetensors" not in names
     assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["r"] == 8
     loaded = PeftModel.from_pretrained(load_base_model(str(base)), tmp_path / "adapter")
-    torch.testing.assert_close(_logits(loaded, PROBE), _logits(engine.engine.module, PROBE), atol=1e-6, rtol=0)
+    torch.testing.assert_close(_logits(loaded, PROBE), _logits(engine.ds_engine.module, PROBE), atol=1e-6, rtol=0)
 
 
 def test_zero3_gathers_the_adapters_for_export(base, trained, dist_world, tmp_path, monkeypatch):
     from transformers import AutoModelForCausalLM
 
-    import fullchain.trainers.lora
+    import fullchain.trainers.lora_model
 
-    def partition_everything(cfg, dp_size):
+    def partition_everything(cfg, dims, **kwargs):
         # ZeRO-3 keeps parameters under 1e5 elements whole by default: all of this tiny model's.
-        config = deepspeed_config(cfg, dp_size)
+        config = deepspeed_config(cfg, dims, **kwargs)
         config["zero_optimization"]["stage3_param_persistence_threshold"] = 0
         return config
 
-    monkeypatch.setattr(trainers.lora, "deepspeed_config", partition_everything)
+    monkeypatch.setattr(fullchain.trainers.lora_model, "deepspeed_config", partition_everything)
     engine2, _ = trained
-    engine3 = LoraEngine(_cfg(base, zero_stage=3), world_size=1, rank=0)
+    engine3 = LoraModel(_cfg(base, zero_stage=3))
     it = _micro_batches()
     for _ in range(6):
         engine3.train_step(it)
-    assert all(p.numel() == 0 for p in engine3.engine.module.parameters())  # partitioned away until gathered
+    assert all(p.numel() == 0 for p in engine3.ds_engine.module.parameters())  # partitioned away until gathered
     a2, a3 = engine2.adapter_state(), engine3.adapter_state()
     assert {k: v.shape for k, v in a3.items()} == {k: v.shape for k, v in a2.items()}
     # Same training under ZeRO-2 and ZeRO-3; Adam magnifies rounding differences of the early
@@ -395,7 +379,7 @@ def test_zero3_gathers_the_adapters_for_export(base, trained, dist_world, tmp_pa
     assert engine3.memory_report() == engine2.memory_report()  # full sizes of partitioned parameters
     engine3.write_hf(str(tmp_path / "hf3"), str(base))
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "hf3", local_files_only=True)
-    torch.testing.assert_close(_logits(merged, PROBE), _logits(engine3.engine.module, PROBE), atol=1e-5, rtol=0)
+    torch.testing.assert_close(_logits(merged, PROBE), _logits(engine3.ds_engine.module, PROBE), atol=1e-5, rtol=0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -437,7 +421,7 @@ def test_estimated_report_equals_the_measured_one(base, trained):
         assert estimated[side] == measured[side], side
     assert estimated["reduction_percent"] == measured["reduction_percent"]
     assert "estimated for fp32 AdamW" in format_memory_report(estimated)
-    assert estimate_memory_report(engine.engine.module, engine.cfg.lora) == estimated
+    assert estimate_memory_report(engine.ds_engine.module, engine.cfg.lora) == estimated
 
 
 # ---------------------------------------------------------------------------------------
@@ -446,18 +430,7 @@ def test_estimated_report_equals_the_measured_one(base, trained):
 
 
 def _run_worker(base: Path, out: Path, nproc: int | None, args: list[str]) -> dict:
-    env = dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR"):
-        env.pop(key, None)
-    port = _free_port()
-    env["MASTER_PORT"] = str(port)
-    if nproc is None:
-        cmd = [sys.executable, str(WORKER), str(base), str(out), *args]
-    else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={port}",
-               str(WORKER), str(base), str(out), *args]
-    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    run_script(WORKER, str(base), str(out), *args, nproc=nproc)
     return json.loads(out.read_text())
 
 

@@ -10,20 +10,22 @@ transformers = pytest.importorskip("transformers")
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from fullchain.pipelines.hf_loading import ModelFolderError  # noqa: E402
-from fullchain.trainers.model import (  # noqa: E402
-    Decoder,
-    ModelConfig,
-    debug_config,
+from fullchain.trainers.hf_interop import (  # noqa: E402
     from_hf_config,
     from_hf_state_dict,
-    llama_1b_config,
-    llama_8b_config,
     load_hf_folder,
-    loss,
     save_hf_folder,
     to_hf_config,
     to_hf_state_dict,
 )
+from fullchain.trainers.model import Decoder, ModelConfig, debug_config, llama_1b_config, llama_8b_config  # noqa: E402
+from fullchain.trainers.model import shifted_loss  # noqa: E402
+
+
+def loss(logits, labels):
+    """Next-token loss of labels aligned with the inputs (HF's convention): the trainer's shifted_loss
+    on logits[:, :-1] against labels[:, 1:]."""
+    return shifted_loss(logits[:, :-1], labels[:, 1:])
 
 ATOL = 1e-5
 
