@@ -34,7 +34,7 @@ def server(export_dir, tmp_path_factory):
         yield running
 
 
-def test_bls_generation_equals_the_in_process_session(server, export_dir):
+def test_bls_call_to_a_python_standin_of_the_onnx_model_equals_the_in_process_session(server, export_dir):
     spec = kv_decoding.DecoderSpec.from_export(json.loads((export_dir / "export.json").read_text()))
     session = onnxruntime.InferenceSession(str(export_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))

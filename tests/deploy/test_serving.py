@@ -77,7 +77,7 @@ def torch_greedy(tiny_lm):
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
-def test_greedy_generation_equals_pytorch(server, torch_greedy, protocol):
+def test_fp32_greedy_generation_equals_pytorch(server, torch_greedy, protocol):
     with GenerationClient(client_cfg(server, protocol)) as client:
         for prompt in PROMPTS[:2]:
             done = client.generate(prompt, SamplingConfig(max_tokens=12))
@@ -114,7 +114,7 @@ def test_int8_generation_one_request_at_a_time_equals_in_process_onnxruntime_int
     assert served == int8 and all(served.values())
 
 
-def test_concurrent_requests_are_batched_and_still_exact(server, torch_greedy):
+def test_fp32_concurrent_requests_are_batched_and_still_equal_pytorch(server, torch_greedy):
     # different prompt lengths in one batch: the left-padded path of the decoding loop
     def one(prompt):
         with GenerationClient(client_cfg(server)) as client:
@@ -272,15 +272,27 @@ def test_generate_command_prints_the_text(server, capsys):
     assert "fullchain generate: error:" in capsys.readouterr().err
 
 
-def test_loadtest_command_writes_json_and_plot(server, tmp_path, capsys):
+def test_loadtest_command_reports_the_requests_the_server_answered(server, tmp_path, capsys):
+    stats = httpclient.InferenceServerClient(f"127.0.0.1:{server.cfg.http_port}")
+
+    def answered():
+        (model,) = stats.get_inference_statistics("tiny_generate")["model_stats"]
+        return int(model["inference_stats"]["success"]["count"])
+
+    before = answered()
     out = tmp_path / "lt"
     assert main("loadtest", ["--url", f"127.0.0.1:{server.cfg.http_port}", "--model", "tiny", "--concurrency",
                              "[1, 2]", "--duration-s", "1", "--max-tokens", "8", "--output", str(out)]) == 0
     report = json.loads((tmp_path / "lt.json").read_text())
     assert [lv["concurrency"] for lv in report["levels"]] == [1, 2]
+    # the server's own count: every request the report counts was answered, and no other
+    assert sum(lv["requests"] for lv in report["levels"]) == answered() - before
     for level in report["levels"]:
         assert level["requests"] > 0 and level["errors"] == 0
-        assert level["tokens_per_s"] > 0 and level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"]
+        assert level["requests_per_s"] == pytest.approx(level["requests"] / level["duration_s"], rel=0.01)
+        # at most 8 tokens a request, and a closed loop: no request outlasts its level
+        assert level["tokens_per_s"] * level["duration_s"] <= 8 * level["requests"] + 1
+        assert 0 < level["p50_ms"] and level["p99_ms"] <= level["duration_s"] * 1000
     assert (tmp_path / "lt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "req/s" in capsys.readouterr().out
 
