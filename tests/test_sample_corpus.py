@@ -12,7 +12,7 @@ from fullchain.pipelines.clean.cleaner import DocumentCleaner
 from fullchain.pipelines.clean.config import CleanConfig
 from fullchain.pipelines.dedup.exact_hash import exact_hash
 from fullchain.pipelines.document import Document
-from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl, write_sample_corpus
+from fullchain.pipelines.sample_corpus import NEAR_EDITS, generate_corpus, write_jsonl, write_sample_corpus
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,32 @@ def test_planted_duplicates(corpus):
     assert all(text[d.original_id] != text[d.duplicate_id] for d in near)
 
 
+def test_near_duplicates_of_every_edit():
+    records, truth = generate_corpus(1200, seed=6, exact_dup_fraction=0.0, near_dup_fraction=0.3, noise_fraction=0.0,
+                                     near_edits=NEAR_EDITS)
+    text = {r["id"]: r["text"] for r in records}
+    near = [d for d in truth.duplicates if d.kind == "near"]
+    assert Counter(d.edit for d in near) == {edit: 60 for edit in NEAR_EDITS}
+    assert all(text[d.original_id] != text[d.duplicate_id] for d in near)
+
+    def paragraphs(doc_id):
+        return text[doc_id].strip("\n").split("\n\n")
+
+    for d in near:
+        original, copy = paragraphs(d.original_id), paragraphs(d.duplicate_id)
+        if d.edit == "truncation":  # whole paragraphs kept from the start, then a cut paragraph
+            assert copy[:-1] == original[:len(copy) - 1] and original[len(copy) - 1].startswith(copy[-1])
+        elif d.edit == "containment":  # the original whole, with new text before and after it
+            assert "\n\n".join(original) in "\n\n".join(copy) and len(copy) > len(original)
+        elif d.edit == "boilerplate":  # another text between the same header and footer
+            assert (copy[0], copy[-1]) == (original[0], original[-1]) and copy[1:-1] != original[1:-1]
+    # sentence deletions and insertions also change the shingles across each edit, so they land
+    # further from their target than the other edits
+    error = {edit: max(abs(d.jaccard - d.target_jaccard) for d in near if d.edit == edit) for edit in NEAR_EDITS}
+    assert all(error[edit] < 0.06 for edit in ("substitution", "truncation", "containment", "boilerplate")), error
+    assert all(error[edit] < 0.35 for edit in ("deletion", "insertion")), error
+
+
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="zh_fraction"):
         generate_corpus(10, zh_fraction=1.5)
@@ -101,6 +127,8 @@ def test_invalid_arguments():
         generate_corpus(10, near_jaccard_range=(0.5, 1.0))
     with pytest.raises(ValueError, match="more duplicates than originals"):
         generate_corpus(10, exact_dup_fraction=0.4, near_dup_fraction=0.4)
+    with pytest.raises(ValueError, match="near_edits"):
+        generate_corpus(10, near_edits=("paraphrase",))
 
 
 @pytest.mark.parametrize("name", ["corpus.jsonl", "corpus.jsonl.gz"])
