@@ -167,24 +167,13 @@ def parse_text_file(raw: bytes, file: InputFile, cfg: ReadConfig) -> Document | 
 
 def documents_from_rows(rows: Iterable[dict], file: InputFile, cfg: ReadConfig, start: int = 0,
                         columns: frozenset[str] = frozenset()) -> Iterator[Document | Rejected]:
-    """Parquet rows as Documents. A previous stage's output (id/text/lang/source/meta columns) keeps
-    its ids, language and metadata; any other Parquet file is read like JSON objects."""
+    """Parquet rows (column name -> Python value) as Documents. A previous stage's output
+    (id/text/lang/source/meta columns) keeps its ids, language and metadata; any other Parquet file
+    is read like JSON objects. A value that could not be converted from Arrow (see
+    `documents_from_batch`) rejects its row as `bad_encoding` naming the column."""
     from_stage = STAGE_COLUMNS <= columns
     for offset, row in enumerate(rows):
-        yield _document_from_row(row, file, start + offset + 1, cfg, from_stage)
-
-
-def documents_from_batch(batch: pa.RecordBatch, file: InputFile, cfg: ReadConfig, start: int = 0,
-                         columns: frozenset[str] = frozenset()) -> Iterator[Document | Rejected]:
-    """A Parquet record batch as Documents, like `documents_from_rows`. A value Python cannot
-    decode (invalid UTF-8 in a string column another tool wrote, a date out of range) rejects
-    its row as `bad_encoding` naming the column; the other rows of the batch are read."""
-    names = batch.schema.names
-    values = [_column_values(column) for column in batch.columns]
-    from_stage = STAGE_COLUMNS <= columns
-    for i in range(batch.num_rows):
-        position = start + i + 1
-        row = {name: column[i] for name, column in zip(names, values)}
+        position = start + offset + 1
         undecodable = next(((name, v) for name, v in row.items() if isinstance(v, _Undecodable)), None)
         if undecodable is not None:
             name, value = undecodable
@@ -192,6 +181,17 @@ def documents_from_batch(batch: pa.RecordBatch, file: InputFile, cfg: ReadConfig
                                  f"column '{_printable(name)}' cannot be decoded: {value.error}")
         else:
             yield _document_from_row(row, file, position, cfg, from_stage)
+
+
+def documents_from_batch(batch: pa.RecordBatch, file: InputFile, cfg: ReadConfig, start: int = 0,
+                         columns: frozenset[str] = frozenset()) -> Iterator[Document | Rejected]:
+    """A Parquet record batch as Documents (`documents_from_rows` of its rows). A value Python
+    cannot decode (invalid UTF-8 in a string column another tool wrote, a date out of range)
+    rejects its row; the other rows of the batch are read."""
+    names = batch.schema.names
+    values = [_column_values(column) for column in batch.columns]
+    rows = ({name: column[i] for name, column in zip(names, values)} for i in range(batch.num_rows))
+    return documents_from_rows(rows, file, cfg, start, columns)
 
 
 class _Undecodable:

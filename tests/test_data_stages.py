@@ -1,4 +1,8 @@
-"""The clean and dedup jobs end to end on real Beam runners: outputs, ledgers, runners, bad input."""
+"""The clean and dedup jobs end to end on real Beam runners: outputs, ledgers, runners, bad input.
+
+Runner profiles: local (DirectRunner), portable (PortableRunner with its in-process job server), and
+flink, which runs FlinkRunner's submission path against an in-process (embedded) job service: no
+Flink cluster runs here."""
 
 from __future__ import annotations
 
@@ -7,25 +11,18 @@ import gzip
 import json
 import os
 
-import pyarrow.parquet as pq
 import pytest
 
 from fullchain.cli import main
 from fullchain.pipelines.config import load_config
 from fullchain.pipelines.job_config import RunConfig
-from fullchain.pipelines.ledger import ledger_counter_values
 from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
-from fullchain.pipelines.stage_folder import read_stage_folder
 from fullchain.pipelines.stage_job import run_stage
 
 from .clean.samples import CHINESE, ENGLISH
+from .stage_checks import assert_ledger_balanced, non_blank_lines, parquet_rows as rows
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def rows(folder: str, part: str) -> list[dict]:
-    files = sorted(glob.glob(os.path.join(folder, part, "*.parquet")))
-    return sorted((r for f in files for r in pq.read_table(f).to_pylist()), key=lambda r: r["id"])
 
 
 def run(stage: str, input: str, output: str, profile: str = "local", beam_args=(), **overrides):
@@ -34,17 +31,7 @@ def run(stage: str, input: str, output: str, profile: str = "local", beam_args=(
 
 
 def assert_balanced(outcome, output):
-    ledger = outcome.ledger
-    assert ledger == json.load(open(os.path.join(output, "ledger.json")))
-    assert ledger["input"] == ledger["kept"] + sum(ledger["rejected"].values())
-    assert ledger["kept"] == len(rows(output, "data"))
-    assert ledger["rejected_total"] == len(rows(output, "rejected"))
-    # every data part is in the ledger with its rows, and the folder verifies as a later stage's input
-    assert sorted(p["path"] for p in ledger["parts"]) == sorted(
-        os.path.relpath(f, output) for f in glob.glob(os.path.join(output, "data", "*")) if os.path.isfile(f))
-    assert sum(p["rows"] for p in ledger["parts"]) == ledger["kept"]
-    assert read_stage_folder(output)[0] == ledger
-    assert outcome.counters == ledger_counter_values(ledger)  # Beam metrics agree with the data
+    assert_ledger_balanced(output, outcome.ledger, outcome.counters)
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +40,7 @@ def corpus(tmp_path_factory):
     records, truth = generate_corpus(240, seed=3)
     write_jsonl(records[:120], str(folder / "a.jsonl.gz"))
     write_jsonl(records[120:], str(folder / "b.jsonl"))
+    assert non_blank_lines(glob.glob(str(folder / "*"))) == len(records) == 240
     return str(folder), truth
 
 
@@ -68,6 +56,8 @@ def test_clean_then_dedup_on_local_runner(corpus, local_outputs):
     out, clean, dedup = local_outputs
     assert_balanced(clean, str(out / "clean"))
     assert_balanced(dedup, str(out / "dedup"))
+    # the records in the files, counted apart from the reader: a reader that dropped some cannot balance
+    assert clean.ledger["input"] == non_blank_lines(glob.glob(os.path.join(corpus[0], "*")))
     # dedup reads clean's folder: its input is clean's kept, and it carries clean's ledger
     assert dedup.ledger["input"] == clean.ledger["kept"]
     assert dedup.ledger["upstream"][0]["stage"] == "clean"
@@ -89,15 +79,19 @@ def test_portable_runner_gives_identical_outputs(corpus, local_outputs, tmp_path
             assert rows(str(tmp_path / stage), part) == rows(str(out / stage), part), (stage, part)
     assert p_clean.ledger["rejected"] == clean.ledger["rejected"]
     assert p_dedup.ledger["rejected"] == dedup.ledger["rejected"]
+    assert_balanced(p_clean, str(tmp_path / "clean"))
     assert_balanced(p_dedup, str(tmp_path / "dedup"))
+    assert p_clean.ledger["input"] == non_blank_lines(glob.glob(os.path.join(corpus[0], "*")))
 
 
-def test_flink_profile_submits_through_flink_runner(local_outputs, tmp_path):
-    out, clean, _ = local_outputs
-    # No Flink cluster here: the embedded job service runs the FlinkRunner's submission path in Python.
+def test_flink_profile_runs_flink_runner_submission_path_on_an_in_process_job_service(local_outputs, tmp_path):
+    out, clean, dedup = local_outputs
+    # No Flink cluster here: --job_endpoint=embed makes FlinkRunner submit to a job service in this process.
     flink = run("dedup", str(out / "clean"), str(tmp_path / "dedup"), "flink", ["--job_endpoint=embed"])
     assert rows(str(tmp_path / "dedup"), "data") == rows(str(out / "dedup"), "data")
     assert flink.ledger["runner"] == "flink"
+    assert_balanced(flink, str(tmp_path / "dedup"))
+    assert flink.ledger["input"] == dedup.ledger["input"] == clean.ledger["kept"]
 
 
 def test_dataflow_profile_builds_the_job_graph_in_a_dry_run(corpus, tmp_path, monkeypatch, dataflow_workdir):
@@ -163,6 +157,11 @@ def test_bad_input_is_rejected_with_reasons_and_the_ledger_balances(tmp_path):
     assert 0 < sum(r["source"].endswith("truncated.jsonl.gz") for r in rows(str(out), "data")) < 200
     truncated = [r for r in rejected.values() if r["source"].endswith("truncated.jsonl.gz")]
     assert [r["reason"] for r in truncated] == ["unreadable_file"] and "EOFError" in truncated[0]["detail"]
+    # every record present is counted: mixed.jsonl's 9 non-blank lines, one each for the empty, garbage,
+    # huge and corrupt files, and the truncated file's lines read before its break, plus the break
+    read_before_break = sum(r["source"].endswith("truncated.jsonl.gz") for r in rows(str(out), "data"))
+    assert non_blank_lines([str(src / "mixed.jsonl")]) == 9
+    assert outcome.ledger["input"] == 9 + 4 + read_before_break + 1
     assert rejected["no-text"]["detail"].endswith("field 'text' is missing")
     kept = {r["id"]: r for r in rows(str(out), "data")}
     assert {"good-0", "good-1", "good-2", "cp1252", "zh"} <= set(kept)
@@ -193,3 +192,32 @@ def test_config_file_error_names_file_and_line(tmp_path, capsys):
     assert main(["clean", "--config", str(config), "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert f"{config}:4: unknown key 'clean.langid.min_prob' (did you mean 'min_probability'?)" in err
+
+
+def test_read_encoding_flags_decode_the_input_of_every_stage(tmp_path, capsys):
+    # 3 bytes that are neither UTF-8 nor cp1252 in ~150: over the default read.encoding.max_bad_byte_fraction (0.01)
+    damaged = json.dumps({"id": "damaged", "text": "A calm river runs past the old mill. " * 3}).encode()
+    damaged = damaged.replace(b"river", b"r\x81v\x8de\x8fr", 1)
+    (tmp_path / "in.jsonl").write_bytes(damaged + b"\n" + json.dumps({"id": "fine", "text": ENGLISH}).encode() + b"\n")
+    strict = run("dedup", str(tmp_path / "in.jsonl"), str(tmp_path / "strict"))
+    assert_balanced(strict, str(tmp_path / "strict"))
+    assert strict.ledger["rejected"] == {"bad_encoding": 1} and strict.ledger["kept"] == 1
+    assert main(["dedup", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "lenient"),
+                 "--read.encoding.max-bad-byte-fraction", "0.1"]) == 0
+    lenient = assert_ledger_balanced(str(tmp_path / "lenient"))
+    assert lenient["kept"] == 2 and lenient["params"]["read"]["encoding"]["max_bad_byte_fraction"] == 0.1
+    damaged_row = next(r for r in rows(str(tmp_path / "lenient"), "data") if r["id"] == "damaged")
+    assert "3 undecodable bytes replaced" in json.loads(damaged_row["meta"])["encoding_repair"]
+
+
+def test_the_old_clean_encoding_key_is_refused_in_one_line(tmp_path, capsys):
+    config = tmp_path / "old.yaml"
+    config.write_text("clean:\n  encoding:\n    max_bad_byte_fraction: 0.1\n")
+    assert main(["clean", "--config", str(config), "--input", "IN", "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{config}:2: unknown key 'clean.encoding'" in err, err
+    with pytest.raises(SystemExit) as exit_info:  # argparse's refusal of an unknown flag
+        main(["dedup", "--input", "IN", "--output", str(tmp_path / "o"), "--clean.encoding.max-bad-byte-fraction", "0.1"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --clean.encoding.max-bad-byte-fraction" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

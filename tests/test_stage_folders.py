@@ -117,13 +117,27 @@ def test_data_without_a_ledger_is_an_incomplete_stage_output(tmp_path):
         resolve_input(str(tmp_path / "clean"))
 
 
-@pytest.mark.parametrize("command", [["dedup"], ["clean"], ["shard", "--shard.train.vocab-size", "300"],
-                                     ["prepare", "--prepare.stages", "dedup"]])
-def test_every_stage_refuses_a_damaged_input_folder_before_it_starts(tmp_path, capsys, command):
+def damage_remove_ledger(folder):
+    os.remove(folder / "ledger.json")
+
+
+STAGE_COMMANDS = [["dedup"], ["clean"], ["ppl-filter"], ["shard", "--shard.train.vocab-size", "300"],
+                  ["prepare", "--prepare.stages", "dedup"]]
+
+
+@pytest.mark.parametrize("command", STAGE_COMMANDS, ids=lambda c: c[0])
+@pytest.mark.parametrize("damage, message", [
+    (lambda folder: damage_truncate(folder / "data"), "part-00001-of-00002.parquet has"),
+    (lambda folder: damage_flip_a_byte(folder / "data"), "part-00001-of-00002.parquet does not match the sha256"),
+    (damage_remove_ledger, "has data/ but no ledger.json"),
+], ids=["truncated_part", "corrupt_part", "missing_ledger"])
+def test_every_stage_refuses_a_damaged_input_folder_before_it_starts(tmp_path, capsys, tiny_lm, command,
+                                                                     damage, message):
     write_stage_folder(tmp_path / "clean")
-    damage_truncate(tmp_path / "clean" / "data")
+    damage(tmp_path / "clean")
     out = tmp_path / "out"
-    assert main([command[0], "--input", str(tmp_path / "clean"), "--output", str(out), *command[1:]]) == 2
+    model = ["--ppl-filter.model", tiny_lm] if command[0] == "ppl-filter" else []
+    assert main([command[0], "--input", str(tmp_path / "clean"), "--output", str(out), *command[1:], *model]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "part-00001-of-00002.parquet has" in err, err
-    assert not out.exists()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()  # nothing half-written

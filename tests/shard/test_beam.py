@@ -171,3 +171,21 @@ def test_check_tokenizer_gives_one_line(tmp_path):
         check_tokenizer(str(tmp_path / "broken"))
     assert "\n" not in str(err.value)
     check_tokenizer("")
+
+
+def test_train_refuses_a_truncated_shard_in_one_line(trained, tmp_path, capsys):
+    import shutil
+
+    from fullchain.cli import main
+
+    _, output, manifest = trained
+    copy = tmp_path / "shards"
+    shutil.copytree(output, copy)
+    shard = copy / manifest["shards"][0]["path"]
+    shard.write_bytes(shard.read_bytes()[:-512])  # cut off the last tar block, as a killed copy leaves it
+    run = tmp_path / "run"
+    assert main(["train", "--data.manifest", str(copy), "--output", str(run), "--train.steps", "1",
+                 "--data.seq-len", "16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and manifest["shards"][0]["path"] in err, err
+    assert not run.exists()
