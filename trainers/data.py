@@ -273,27 +273,17 @@ class ShardStream(IterableDataset):
 
 class ShardLoader:
     """Iterates a ShardStream through a DataLoader with its num_workers, recording each delivered
-    batch so `state_dict()` / `load_state_dict()` resume exactly. Worker errors (such as a corrupt
-    shard) are re-raised as the original one-line ManifestError."""
+    batch in the stream, so the stream's `state_dict()` / `load_state_dict()` resume exactly. Worker
+    errors (such as a corrupt shard) are re-raised as the original one-line ManifestError."""
 
-    def __init__(self, stream: ShardStream, pin_memory: bool = False, prefetch_factor: int | None = None):
+    def __init__(self, stream: ShardStream):
         self.stream = stream
-        self.pin_memory = pin_memory
-        self.prefetch_factor = prefetch_factor
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.stream.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.stream.load_state_dict(state)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.stream.num_workers == 0:
             yield from self.stream  # observes its own batches
             return
-        extra = {} if self.prefetch_factor is None else {"prefetch_factor": self.prefetch_factor}
-        loader = DataLoader(self.stream, batch_size=None, num_workers=self.stream.num_workers,
-                            pin_memory=self.pin_memory, **extra)
+        loader = DataLoader(self.stream, batch_size=None, num_workers=self.stream.num_workers)
         iterator = iter(loader)
         try:
             while True:

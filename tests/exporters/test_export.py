@@ -6,6 +6,7 @@ import filecmp
 import json
 import os
 import random
+import select
 import shutil
 import signal
 import subprocess
@@ -45,8 +46,9 @@ def fast_config(**overrides):
 
 
 @pytest.fixture(scope="module")
-def hf_dir(tmp_path_factory):
-    return tiny_causal_lm(str(tmp_path_factory.mktemp("hf") / "lm"))
+def hf_dir(tiny_lm):
+    """The shared tiny random Llama (tests/conftest.py); tests copy it before changing it."""
+    return tiny_lm
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +142,6 @@ def test_export_folder_contents(exported, hf_dir):
     report = json.loads((exported / "report.json").read_text())
     assert set(report["latency_ms_per_token"]) == {"pytorch_eager", "onnx_fp32", "onnx_int8"}
     assert report["greedy"]["onnx_fp32_equal"] is True
-    assert 0 <= report["top1_agreement_int8_fp32"] <= 1
     assert report["validation_text"].startswith("built-in")
     assert "| logits_rel_error |" in (exported / "report.md").read_text()
     assert not [p for p in exported.parent.iterdir() if p.name.startswith(".")]
@@ -208,9 +209,10 @@ def test_an_int8_graph_that_loses_the_model_is_refused_and_writes_nothing(tmp_pa
     text = load_windows("", tokenizer, len(tokenizer), config.validation.seq_len, config.validation.windows)
     ids = [t for window in text.windows for t in window]
     sound = export_model(bigram_lm(str(tmp_path / "sound"), ids), str(tmp_path / "sound_out"), config)
-    perplexity = json.loads((sound / "report.json").read_text())["perplexity"]
-    assert perplexity["onnx_fp32"] < len(tokenizer) / 4  # the bigram model predicts the text
-    assert abs(perplexity["int8_delta_pct"]) < config.validation.max_ppl_delta_pct
+    report = json.loads((sound / "report.json").read_text())
+    assert report["perplexity"]["onnx_fp32"] < len(tokenizer) / 4  # the bigram model predicts the text
+    assert abs(report["perplexity"]["int8_delta_pct"]) < config.validation.max_ppl_delta_pct
+    assert report["top1_agreement_int8_fp32"] > 0.75  # INT8 keeps most predictions (measured 0.85; ties differ)
     broken = bigram_lm(str(tmp_path / "broken"), ids, outlier=1000.0)
     with pytest.raises(ExportError, match=r"^validation failed: INT8 perplexity \+[0-9.]+% over FP32 "
                                           r"\(bound 2\.00%\) \(nothing written\)$"):
@@ -402,11 +404,12 @@ def test_export_killed_at_a_random_point_then_rerun(hf_dir, exported, tmp_path):
         proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         lines = rng.randrange(0, 8)  # "loading", "tracing", ..., "done"
         for _ in range(lines):
-            if not proc.stderr.readline():
+            # every progress line ends with a newline, so a readable pipe has a whole line (or EOF)
+            if not select.select([proc.stderr], [], [], 600)[0] or not proc.stderr.readline():
                 break
         time.sleep(rng.uniform(0, 0.5))
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.wait(timeout=60)
         proc.stderr.close()
         context = f"seed {seed}, round {round_}, killed after {lines} lines"
         if out.exists():

@@ -4,7 +4,7 @@ import os
 import random
 
 from fullchain.pipelines.document import Document
-from fullchain.pipelines.sample_models import tiny_causal_lm, tiny_tokenizer
+from tests.tiny_models import tiny_causal_lm, tiny_tokenizer
 from fullchain.pipelines.shard.manifest import build_manifest, manifest_bytes, shard_entry
 from fullchain.pipelines.shard.samples import encode_sample
 from fullchain.pipelines.shard.tar_writing import shard_bytes
