@@ -86,7 +86,8 @@ def add_data_stage(stage: str, cfg: RunConfig, docs, output: str, inputs: list[s
     `upstream_ledger` the ledger PCollection of the stage before it in the same job.
     """
     label = stage.replace("_", " ").title().replace(" ", "")
-    kept, rejected, added = docs | label >> STAGE_TRANSFORMS[stage](getattr(cfg, stage))
+    stage_outputs: StageOutputs = docs | label >> STAGE_TRANSFORMS[stage](getattr(cfg, stage))
+    kept, rejected, added = stage_outputs
     # Counted where the stage's work finishes, so the numbers move while the job does. Not on a
     # Flatten of both: the FnApiRunner never runs a leaf ParDo that follows a Flatten.
     _ = kept | f"{label}ProgressKept" >> beam.ParDo(LogProgress(f"{stage}: kept"))

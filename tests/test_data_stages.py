@@ -15,7 +15,9 @@ import pytest
 
 from fullchain.cli import main
 from fullchain.pipelines.config import load_config
-from fullchain.pipelines.job_config import RunConfig
+from fullchain.pipelines.input_files import InputFile
+from fullchain.pipelines.job_config import ReadConfig, RunConfig
+from fullchain.pipelines.record_parsing import parse_json_line
 from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 from fullchain.pipelines.stage_job import run_stage
 
@@ -199,9 +201,9 @@ def test_read_encoding_flags_decode_the_input_of_every_stage(tmp_path, capsys):
     damaged = json.dumps({"id": "damaged", "text": "A calm river runs past the old mill. " * 3}).encode()
     damaged = damaged.replace(b"river", b"r\x81v\x8de\x8fr", 1)
     (tmp_path / "in.jsonl").write_bytes(damaged + b"\n" + json.dumps({"id": "fine", "text": ENGLISH}).encode() + b"\n")
-    strict = run("dedup", str(tmp_path / "in.jsonl"), str(tmp_path / "strict"))
-    assert_balanced(strict, str(tmp_path / "strict"))
-    assert strict.ledger["rejected"] == {"bad_encoding": 1} and strict.ledger["kept"] == 1
+    # with the defaults every stage's reader refuses it (the reader is the same function for all)
+    refused = parse_json_line(damaged, InputFile(str(tmp_path / "in.jsonl"), "in.jsonl", "jsonl"), 1, ReadConfig())
+    assert refused.reason == "bad_encoding" and "not UTF-8 > 1.00%" in refused.detail, refused
     assert main(["dedup", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "lenient"),
                  "--read.encoding.max-bad-byte-fraction", "0.1"]) == 0
     lenient = assert_ledger_balanced(str(tmp_path / "lenient"))

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from fullchain.pipelines.config import option
 
+# Beam metrics of the stage (pipelines/dedup/beam.py lists them)
+METRICS_NAMESPACE = "fullchain.dedup"
+
 
 @dataclass(kw_only=True)
 class ShingleConfig:

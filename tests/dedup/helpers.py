@@ -6,7 +6,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from fullchain.pipelines.dedup.beam import METRICS_NAMESPACE
+from fullchain.pipelines.dedup.config import METRICS_NAMESPACE
 from fullchain.pipelines.document import Document
 
 WORDS = [f"w{i}" for i in range(5000)]

@@ -6,7 +6,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from fullchain.pipelines.dedup.beam import METRIC_NAMES, ConnectedComponents, DeduplicateDocuments
+from fullchain.pipelines.dedup.beam import METRIC_NAMES, DeduplicateDocuments
+from fullchain.pipelines.dedup.components_beam import ConnectedComponents
 from fullchain.pipelines.dedup.config import DedupConfig
 from fullchain.pipelines.dedup.connected_components import union_find_components
 from fullchain.pipelines.dedup.exact_hash import exact_hash
