@@ -8,6 +8,7 @@ section (`clean:`, `dedup:`). Every option's default and help live on its field,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from fullchain.pipelines.backtranslate.config import BacktranslateConfig
 from fullchain.pipelines.clean.config import CleanConfig
@@ -84,6 +85,9 @@ class PrepareConfig:
 @dataclass(kw_only=True)
 class RunConfig:
     """One run of one or more data stages."""
+
+    # keys of earlier releases: a config that still uses one is told where it went
+    MOVED_KEYS: ClassVar[dict[str, str]] = {"clean.encoding": "read.encoding"}
 
     input: str = option("", "Input: comma-separated globs or folders of .jsonl[.gz], .parquet or .txt files, "
                             "or a previous stage's output folder. Local paths, gs:// or s3://.")

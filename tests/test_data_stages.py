@@ -217,7 +217,7 @@ def test_the_old_clean_encoding_key_is_refused_in_one_line(tmp_path, capsys):
     config.write_text("clean:\n  encoding:\n    max_bad_byte_fraction: 0.1\n")
     assert main(["clean", "--config", str(config), "--input", "IN", "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"{config}:2: unknown key 'clean.encoding'" in err, err
+    assert len(err.splitlines()) == 1 and f"{config}:2: 'clean.encoding' moved to 'read.encoding'" in err, err
     with pytest.raises(SystemExit) as exit_info:  # argparse's refusal of an unknown flag
         main(["dedup", "--input", "IN", "--output", str(tmp_path / "o"), "--clean.encoding.max-bad-byte-fraction", "0.1"])
     assert exit_info.value.code == 2

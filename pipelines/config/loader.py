@@ -146,7 +146,7 @@ def load_config(cls: type, path: str | None = None, overrides: dict[str, str] | 
         except OSError as e:
             raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
         if root is not None:
-            _collect_yaml(cls, root, path, "", values)
+            _collect_yaml(cls, root, path, "", values, getattr(cls, "MOVED_KEYS", {}))
     for key, text in (overrides or {}).items():
         hint = _leaf_type(cls, key, f"flag --{key}")
         values[key] = (_parse_flag(text, hint, key), f"flag --{key}")
@@ -165,7 +165,9 @@ def _suggest(key: str, known: Any) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _collect_yaml(cls: type, node: yaml.Node, path: str, prefix: str, out: dict) -> None:
+def _collect_yaml(cls: type, node: yaml.Node, path: str, prefix: str, out: dict, moved: dict[str, str]) -> None:
+    # `moved`: the root config class's MOVED_KEYS, old dotted key -> new one, so a config written
+    # for an earlier release is told where its key went instead of only that it is unknown.
     where = f"{path}:{node.start_mark.line + 1}"
     if not isinstance(node, yaml.MappingNode):
         section = prefix.rstrip(".") or "the top level"
@@ -176,10 +178,13 @@ def _collect_yaml(cls: type, node: yaml.Node, path: str, prefix: str, out: dict)
         key = key_node.value
         key_where = f"{path}:{key_node.start_mark.line + 1}"
         if key not in names:
-            raise ConfigError(f"{key_where}: unknown key {excerpt(prefix + str(key))}{_suggest(key, names)}")
+            dotted = prefix + str(key)
+            if dotted in moved:
+                raise ConfigError(f"{key_where}: '{dotted}' moved to '{moved[dotted]}'")
+            raise ConfigError(f"{key_where}: unknown key {excerpt(dotted)}{_suggest(key, names)}")
         hint = hints[key]
         if is_config_class(hint):
-            _collect_yaml(hint, value_node, path, f"{prefix}{key}.", out)
+            _collect_yaml(hint, value_node, path, f"{prefix}{key}.", out, moved)
             continue
         value = yaml_value(value_node, key_where)
         out[f"{prefix}{key}"] = (_coerce(value, hint, f"{prefix}{key}", key_where), key_where)
