@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import os
 import resource
 import secrets
@@ -47,6 +48,7 @@ MODEL_READY_PATH = "/v2/models/{}/ready"
 # that allocation to the heap). Threads take their stack size from RLIMIT_STACK: 1 GiB of reserved,
 # not resident, stack per thread moves the crash to bodies of about 512 MiB.
 SERVER_STACK_BYTES = 1 << 30
+STOP_MARGIN_S = 5
 # read by deploy/triton_models/generate/model.py (which cannot import this module)
 SITE_PACKAGES_ENV = "FULLCHAIN_SITE_PACKAGES"
 
@@ -181,6 +183,13 @@ def raise_stack_limit() -> None:
     resource.setrlimit(resource.RLIMIT_STACK, (target, hard))
 
 
+def exit_timeout_s(cfg: ServeConfig) -> int:
+    """How long tritonserver waits, once told to stop, for open connections and requests in flight:
+    STOP_MARGIN_S less than stop() waits, so that an idle keep-alive connection of some client makes
+    the server exit late but cleanly (status 0) instead of being killed."""
+    return max(1, math.ceil(cfg.stop_timeout_s) - STOP_MARGIN_S)
+
+
 def restricted_api_flags(key: str) -> list[str]:
     """The flags that make the state-changing APIs require `<ADMIN_HEADER>: key` over HTTP and gRPC
     (this tritonserver's syntax is `<api>,<api>:<header>=<value>`, whatever its --help says)."""
@@ -202,6 +211,7 @@ def server_command(install: TritonInstall, backends: Path, cfg: ServeConfig, mod
            f"--cache-directory={install.caches}", f"--http-address={cfg.address}", f"--grpc-address={cfg.address}",
            f"--http-port={cfg.http_port}", f"--grpc-port={cfg.grpc_port}", f"--metrics-port={cfg.metrics_port}",
            "--allow-gpu-metrics=false", "--model-control-mode=explicit", "--strict-readiness=false",
+           f"--exit-timeout-secs={exit_timeout_s(cfg)}",
            *restricted_api_flags(key), f"--log-verbose={cfg.log_verbose}"]
     if cfg.cache_size_bytes:
         cmd.append(f"--cache-config=local,size={cfg.cache_size_bytes}")

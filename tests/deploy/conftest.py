@@ -20,6 +20,8 @@ from tests.ports import PortTaken, says_address_in_use, start_on_fresh_ports
 
 VALIDATION = ValidationConfig(seq_len=32, windows=3, greedy_tokens=8, latency_tokens=3)
 READY_TIMEOUT_S = 90
+# teardown waits at most this long; tritonserver gives up on lingering connections 5 s before
+STOP_TIMEOUT_S = 10
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +42,7 @@ def int8_export_dir(tiny_lm, tmp_path_factory):
 def _start_triton(repository: Path, models: list[str], folder: Path, ports: list[int]) -> TritonServer:
     http, grpc, metrics = ports
     cfg = ServeConfig(repository=str(repository), http_port=http, grpc_port=grpc, metrics_port=metrics,
-                      cache_dir=str(folder / "cache"), ready_timeout_s=READY_TIMEOUT_S)
+                      cache_dir=str(folder / "cache"), ready_timeout_s=READY_TIMEOUT_S, stop_timeout_s=STOP_TIMEOUT_S)
     log = folder / f"tritonserver-{http}.log"
     server = TritonServer(cfg, models, log_path=log)
     try:

@@ -337,3 +337,20 @@ def test_decoder_returns_a_valid_request_or_names_the_field(request_checks, fiel
     assert all(isinstance(s, str) and s for s in request.stop)
     if seed_required and request.temperature > 0:
         assert request.seed is not None
+
+
+def test_an_idle_client_connection_does_not_keep_the_server_from_a_clean_stop(tmp_path):
+    import socket
+
+    from tests.deploy.conftest import STOP_TIMEOUT_S, running_triton
+
+    (tmp_path / "repo").mkdir()
+    with running_triton(tmp_path / "repo", [], tmp_path) as server:  # asserts exit status 0 on the way out
+        port = int(server.http_url.rsplit(":", 1)[1])
+        idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+        idle.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n")
+        assert idle.recv(64).startswith(b"HTTP/1.1 200")
+        start = time.monotonic()
+    assert server.process.returncode == 0
+    assert time.monotonic() - start < STOP_TIMEOUT_S
+    idle.close()

@@ -43,6 +43,7 @@ def test_command_uses_explicit_model_control_and_the_cache(tmp_path):
     for flag in ("--model-repository=/repo", "--model-control-mode=explicit", "--http-port=1", "--grpc-port=2",
                  "--metrics-port=3", "--cache-config=local,size=1024", f"--backend-directory={tmp_path}",
                  "--load-model=a_generate", "--load-model=b_generate", "--strict-readiness=false",
+                 "--exit-timeout-secs=25",  # the default stop_timeout_s of 30 less the margin
                  f"--http-restricted-api={apis}:{ADMIN_HEADER}={KEY}",
                  f"--grpc-restricted-protocol={apis}:{ADMIN_HEADER}={KEY}"):
         assert flag in cmd
