@@ -7,7 +7,24 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from fullchain.pipelines.sample_models import tiny_causal_lm, tiny_seq2seq, tiny_tokenizer
 
-__all__ = ["tiny_causal_lm", "tiny_seq2seq", "tiny_tokenizer", "bigram_lm"]
+__all__ = ["tiny_causal_lm", "tiny_seq2seq", "tiny_tokenizer", "tiny_llama", "bigram_lm"]
+
+
+def tiny_llama(path, tokenizer=None, vocab_size: int | None = None, hidden_size: int = 32,
+               intermediate_size: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 2,
+               max_positions: int = 1024, seed: int = 0):
+    """Save a random Llama of another shape than tiny_causal_lm's into `path` (with `tokenizer`, whose
+    size is the vocabulary unless `vocab_size` says otherwise; no tokenizer is saved when it is None)."""
+    torch.manual_seed(seed)
+    vocab = vocab_size or len(tokenizer)
+    config = LlamaConfig(vocab_size=vocab, hidden_size=hidden_size, intermediate_size=intermediate_size,
+                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                         max_position_embeddings=max_positions, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    os.makedirs(path, exist_ok=True)
+    LlamaForCausalLM(config).save_pretrained(path)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(path)
+    return path
 
 
 def bigram_lm(path: str, token_ids: list[int], outlier: float = 0.0) -> str:

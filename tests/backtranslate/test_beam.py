@@ -6,7 +6,6 @@ import os
 
 import apache_beam as beam
 import pytest
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing import test_pipeline
 
 from fullchain.pipelines.backtranslate.beam import Backtranslate, METRICS_NAMESPACE
@@ -15,6 +14,7 @@ from fullchain.pipelines.backtranslate.model_check import check_models
 from fullchain.pipelines.document import Document
 from fullchain.pipelines.ledger import build_ledger
 from tests.backtranslate.samples import FakeTranslator, english_documents, slight_edit
+from tests.beam_metrics import beam_counters
 
 
 def run(docs, cfg, out_dir, translator=None):
@@ -28,10 +28,7 @@ def run(docs, cfg, out_dir, translator=None):
          | f"Write{name}" >> beam.io.WriteToText(os.path.join(out_dir, name), shard_name_template=""))
     result = pipeline.run()
     result.wait_until_finish()
-    found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]
-    counters = {}
-    for c in found:  # RunInference reports its counters per step; sum them over both directions
-        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
+    counters = beam_counters(result, METRICS_NAMESPACE)  # summed over both directions' steps
 
     def rows(name):
         with open(os.path.join(out_dir, name)) as f:

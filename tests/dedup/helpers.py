@@ -3,10 +3,10 @@
 import random
 
 import apache_beam as beam
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from fullchain.pipelines.dedup.config import METRICS_NAMESPACE
+from tests.beam_metrics import beam_counters
 from fullchain.pipelines.document import Document
 
 WORDS = [f"w{i}" for i in range(5000)]
@@ -27,8 +27,7 @@ def edit_words(rng: random.Random, text: str, n_edits: int) -> str:
 
 def counters(result) -> dict[str, int]:
     """The stage's counters of a finished pipeline (absent counters were never incremented)."""
-    found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]
-    return {c.key.metric.name: (c.committed if c.committed is not None else c.attempted) for c in found}
+    return beam_counters(result, METRICS_NAMESPACE)
 
 
 def run_pipeline(build, options=None):

@@ -2,7 +2,6 @@
 
 import apache_beam as beam
 import pytest
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -11,6 +10,7 @@ from fullchain.pipelines.perplexity.beam import METRIC_NAMES, FilterByPerplexity
 from fullchain.pipelines.perplexity.config import PerplexityConfig
 from fullchain.pipelines.perplexity.model_handler import METRICS_NAMESPACE, PerplexityModelHandler
 from fullchain.pipelines.perplexity.scoring import perplexity
+from tests.beam_metrics import beam_counters
 
 EN = [
     "The river that runs through the old market town has shaped the lives of the people.",
@@ -47,8 +47,7 @@ def run(cfg, build_checks):
     build_checks(out)
     result = pipeline.run()
     result.wait_until_finish()
-    found = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]
-    return {c.key.metric.name: c.committed if c.committed is not None else c.attempted for c in found}
+    return beam_counters(result, METRICS_NAMESPACE)
 
 
 def summary(out):

@@ -13,7 +13,7 @@ import torch
 
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
-from tests.tiny_models import tiny_tokenizer  # noqa: E402
+from tests.tiny_models import tiny_llama, tiny_tokenizer  # noqa: E402
 from fullchain.pipelines.shard.tokenizer_files import tokenizer_hash  # noqa: E402
 from fullchain.trainers.config import (DataSection, LoraSection, OptimSection, ParallelSection, TrainConfig,  # noqa: E402
                              TrainSection)
@@ -36,15 +36,8 @@ HIDDEN, INTER, LAYERS, HEADS, KV_HEADS = 64, 128, 2, 4, 2
 
 
 def _save_llama(path: Path, tokenizer, seed: int = 0) -> Path:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=HIDDEN, intermediate_size=INTER,
-                         num_hidden_layers=LAYERS, num_attention_heads=HEADS, num_key_value_heads=KV_HEADS,
-                         max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return Path(tiny_llama(path, tokenizer, hidden_size=HIDDEN, intermediate_size=INTER, layers=LAYERS, heads=HEADS,
+                           kv_heads=KV_HEADS, max_positions=64, seed=seed))
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,8 @@ from fullchain.trainers.preflight import TrainConfigError, plan_run
 from fullchain.trainers.schedule import lr_at
 
 from .launch import REPO, TIMEOUT, cpu_env, run_train, train_command
+from tests.tiny_models import tiny_llama
+
 from .train_fixtures import write_hf_llama, write_text_shards
 
 BASE = ["--train.steps", "6", "--data.seq-len", "32", "--train.micro-batch-size", "2",
@@ -449,11 +451,7 @@ def test_lora_mode_trains_and_writes_a_merged_hf_folder(shards, tmp_path):
     with torch.no_grad():
         assert not torch.allclose(tuned(ids).logits, original(ids).logits, atol=1e-4)
 
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    other = tmp_path / "other"
-    LlamaForCausalLM(LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(other)
+    other = tiny_llama(tmp_path / "other", vocab_size=100, layers=1)
     refused = _train(shards, tmp_path / "refused", "--mode", "lora", "--lora.base-model", str(other), check=False)
     assert refused.returncode == 2
     assert "has a vocabulary of 100" in refused.stderr.strip().splitlines()[-1]
