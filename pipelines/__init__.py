@@ -17,5 +17,6 @@ Shared by the data stages:
 - ledger.py, stage_folder.py: a stage folder's ledger.json and its data parts, checked when read
 - output_path.py, atomic_write.py: an output apart from its inputs, files never seen half-written
 - worker_progress.py: workers' progress lines on the driver's stderr
-- sample_corpus.py, sample_models.py: the demo corpus and tiny stand-in models
+- sample_corpus.py (with sample_text.py, its prose, and sample_words.py, its word lists), sample_models.py:
+  the demo corpus with planted duplicates and noise, and tiny stand-in models
 """

@@ -33,9 +33,8 @@ from fullchain.pipelines.dedup.config import ShingleConfig
 from fullchain.pipelines.dedup.jaccard import jaccard
 from fullchain.pipelines.dedup.shingles import shingle_sets
 from fullchain.pipelines.dedup.tokens import tokenize
-from fullchain.pipelines.sample_words import (
-    EN_LISTS, EN_SITES, EN_TEMPLATES, REPLACEABLE, ZH_LISTS, ZH_SITES, ZH_TEMPLATES,
-)
+from fullchain.pipelines.sample_text import Draft, Sentence, SentencePool, make_sentence, original_draft, sentence_units
+from fullchain.pipelines.sample_words import EN_SITES, REPLACEABLE, ZH_SITES
 
 @dataclass(frozen=True)
 class PlantedDuplicate:
@@ -64,27 +63,6 @@ class CorpusTruth:
         return (f"{len(langs)} documents ({langs.count('en')} en, {langs.count('zh')} zh): "
                 f"{exact} exact duplicates, {len(self.duplicates) - exact} near duplicates, "
                 f"{len(self.noisy)} noisy")
-
-
-# A sentence: its text and its units (words, or punctuation marks in Chinese); the text of
-# an English sentence is its units joined by spaces, of a Chinese one joined without.
-_Sentence = tuple[str, list[str]]
-
-
-@dataclass
-class _Draft:
-    """A document before ids are assigned: its paragraphs as lists of sentences."""
-
-    lang: str
-    paragraphs: list[list[_Sentence]]
-    role: str = "original"  # original, exact, near or a noise kind
-    source: int = -1  # index of the original a copy was made from
-    target_jaccard: float = 1.0
-    edit: str = ""  # how a near copy was made: one of NEAR_EDITS
-
-    def text(self) -> str:
-        joiner = "" if self.lang == "zh" else " "
-        return "\n\n".join(joiner.join(text for text, _ in paragraph) for paragraph in self.paragraphs) + "\n"
 
 
 NEAR_EDITS = ("substitution", "deletion", "insertion", "truncation", "containment", "boilerplate")
@@ -135,9 +113,9 @@ def _generate(n_docs: int, seed: int, zh_fraction: float, exact_dup_fraction: fl
     langs = ["zh" if rng.random() < zh_fraction else "en" for _ in range(n_original)]
     # Drawing sentences from a pool is several times faster than filling templates per document;
     # with 4 pool sentences per document, unrelated documents still share almost no shingles.
-    pools = {lang: _SentencePool(rng, lang, 4 * max(250, langs.count(lang))) for lang in ("en", "zh")}
+    pools = {lang: SentencePool(rng, lang, 4 * max(250, langs.count(lang))) for lang in ("en", "zh")}
     draws = np.random.default_rng(rng.getrandbits(64))
-    drafts = [_original(rng, draws, pools[lang], doc_bytes) for lang in langs]
+    drafts = [original_draft(rng, draws, pools[lang], doc_bytes) for lang in langs]
     sources = rng.sample(range(n_original), n_near + n_exact)
     for k, i in enumerate(sources[:n_near]):
         edit, target = near_edits[k % len(near_edits)], rng.uniform(*near_jaccard_range)
@@ -148,7 +126,7 @@ def _generate(n_docs: int, seed: int, zh_fraction: float, exact_dup_fraction: fl
             drafts.append(copy)
         else:
             drafts.append(_sentence_edit(rng, pools[drafts[i].lang], drafts[i], i, target, edit))
-    drafts += [_Draft(drafts[i].lang, drafts[i].paragraphs, "exact", i) for i in sources[n_near:]]
+    drafts += [Draft(drafts[i].lang, drafts[i].paragraphs, "exact", i) for i in sources[n_near:]]
     drafts += [_noise(rng, _NOISE_KINDS[k % len(_NOISE_KINDS)]) for k in range(n_noise)]
 
     order = list(range(len(drafts)))
@@ -193,58 +171,6 @@ def write_sample_corpus(path: str, n_docs: int = 5000, seed: int = 0) -> str:
 
 # --- originals --------------------------------------------------------------------------
 
-def _compile(templates: list[str], lists: dict[str, list[str]]) -> list[list[list[str]]]:
-    """Templates as lists of word lists (a literal word is a list of itself), for fast filling."""
-    return [[lists.get(slot, [slot]) for slot in template.split()] for template in templates]
-
-
-_COMPILED = {"en": _compile(EN_TEMPLATES, EN_LISTS), "zh": _compile(ZH_TEMPLATES, ZH_LISTS)}
-
-
-def _sentence_units(rng: random.Random, lang: str) -> list[str]:
-    """One sentence as units: English words (first capitalised, last with "."), or Chinese words and "。"."""
-    templates = _COMPILED[lang]
-    draw = rng.random
-    units = [words[int(draw() * len(words))] for words in templates[int(draw() * len(templates))]]
-    if lang == "zh":
-        units.append("。")
-        return units
-    # A subject or connective can be several words; only the sentence's first letter is capitalised.
-    units[0] = units[0][0].upper() + units[0][1:]
-    units[-1] += "."
-    return units
-
-
-def _sentence(units: list[str], lang: str) -> _Sentence:
-    return ("" if lang == "zh" else " ").join(units), units
-
-
-class _SentencePool:
-    """Sentences of one language with their sizes in UTF-8 bytes (a separating space included)."""
-
-    def __init__(self, rng: random.Random, lang: str, size: int):
-        self.lang = lang
-        self.sentences = [_sentence(_sentence_units(rng, lang), lang) for _ in range(size)]
-        self.sizes = [len(text.encode("utf-8")) + 1 for text, _ in self.sentences]
-        self.mean_size = sum(self.sizes) / len(self.sizes)
-
-
-def _original(rng: random.Random, draws: np.random.Generator, pool: _SentencePool, doc_bytes: int) -> _Draft:
-    """Paragraphs of 3-6 sentences until the text reaches about `doc_bytes` UTF-8 bytes."""
-    target = doc_bytes * rng.uniform(0.8, 1.2)
-    # Repeats dropped: a sentence twice in one document would fail Gopher's repetition rules.
-    drawn = draws.integers(len(pool.sentences), size=int(1.5 * target / pool.mean_size) + 12)
-    picks = list(dict.fromkeys(drawn.tolist()))
-    paragraphs = []
-    size = start = 0
-    while size < target and start < len(picks):
-        paragraph = picks[start:start + 3 + int(rng.random() * 4)]
-        start += len(paragraph)
-        size += sum(map(pool.sizes.__getitem__, paragraph))
-        paragraphs.append([pool.sentences[k] for k in paragraph])
-    return _Draft(pool.lang, paragraphs)
-
-
 def _record(rng: random.Random, doc_id: str, text: str, lang: str) -> dict[str, Any]:
     site = rng.choice(ZH_SITES if lang == "zh" else EN_SITES)
     month, day = rng.randrange(1, 13), rng.randrange(1, 29)
@@ -269,7 +195,7 @@ def _token_count(unit: str) -> int:
     return len(tokenize(unit))
 
 
-def _near_copy(rng: random.Random, original: _Draft, source: int, target: float, cfg: ShingleConfig) -> _Draft:
+def _near_copy(rng: random.Random, original: Draft, source: int, target: float, cfg: ShingleConfig) -> Draft:
     """A copy with replaced words spread so that its shingle Jaccard with the original is about `target`.
 
     A replaced unit of u tokens at least n tokens away from other replacements changes
@@ -301,16 +227,16 @@ def _near_copy(rng: random.Random, original: _Draft, source: int, target: float,
         for sentence in paragraph:
             changed_units = new_units[offset:offset + len(sentence[1])]
             offset += len(sentence[1])
-            sentences.append(sentence if changed_units == sentence[1] else _sentence(changed_units, original.lang))
+            sentences.append(sentence if changed_units == sentence[1] else make_sentence(changed_units, original.lang))
         paragraphs.append(sentences)
-    return _Draft(original.lang, paragraphs, "near", source, target, "substitution")
+    return Draft(original.lang, paragraphs, "near", source, target, "substitution")
 
 
-def _sentence_tokens(sentence: _Sentence) -> int:
+def _sentence_tokens(sentence: Sentence) -> int:
     return sum(_token_count(unit) for unit in sentence[1])
 
 
-def _new_sentences(rng: random.Random, pool: _SentencePool, tokens: float) -> list[_Sentence]:
+def _new_sentences(rng: random.Random, pool: SentencePool, tokens: float) -> list[Sentence]:
     """Sentences drawn from `pool` until they hold at least `tokens` tokens."""
     drawn, size = [], 0
     while size < tokens:
@@ -319,8 +245,8 @@ def _new_sentences(rng: random.Random, pool: _SentencePool, tokens: float) -> li
     return drawn
 
 
-def _sentence_edit(rng: random.Random, pool: _SentencePool, original: _Draft, source: int, target: float,
-                   edit: str) -> _Draft:
+def _sentence_edit(rng: random.Random, pool: SentencePool, original: Draft, source: int, target: float,
+                   edit: str) -> Draft:
     """A copy made by whole-sentence edits aiming at shingle Jaccard `target`. Deleting sentences or
     cutting the end keeps about `target` of the shingles (J = kept / all); inserting sentences or
     wrapping the original in new text adds shingles (J = all / (all + added))."""
@@ -356,22 +282,22 @@ def _sentence_edit(rng: random.Random, pool: _SentencePool, original: _Draft, so
             half = len(added) // 2
             paragraphs = [added[:half]] + paragraphs + [added[half:]]
     paragraphs = [paragraph for paragraph in paragraphs if paragraph]
-    return _Draft(original.lang, paragraphs, "near", source, target, edit)
+    return Draft(original.lang, paragraphs, "near", source, target, edit)
 
 
-def _shared_boilerplate(rng: random.Random, draws: np.random.Generator, pool: _SentencePool, original: _Draft,
-                        source: int, target: float, doc_bytes: int) -> tuple[_Draft, _Draft]:
+def _shared_boilerplate(rng: random.Random, draws: np.random.Generator, pool: SentencePool, original: Draft,
+                        source: int, target: float, doc_bytes: int) -> tuple[Draft, Draft]:
     """`original` and an unrelated text, both given the same header and footer paragraphs, sized so
     that the pair's shingle Jaccard is about `target` (J = block / (block + both bodies)): two pages of
     one site, alike only in their boilerplate."""
-    other = _original(rng, draws, pool, doc_bytes)
+    other = original_draft(rng, draws, pool, doc_bytes)
     bodies = sum(_sentence_tokens(s) for draft in (original, other) for p in draft.paragraphs for s in p)
     block = _new_sentences(rng, pool, bodies * target / (1 - target))
     header, footer = block[:len(block) // 2], block[len(block) // 2:]
 
-    def framed(draft: _Draft, role: str, edit: str) -> _Draft:
+    def framed(draft: Draft, role: str, edit: str) -> Draft:
         paragraphs = [p for p in [header, *draft.paragraphs, footer] if p]
-        return _Draft(draft.lang, paragraphs, role, draft.source if role == "original" else source, target, edit)
+        return Draft(draft.lang, paragraphs, role, draft.source if role == "original" else source, target, edit)
 
     return framed(original, "original", ""), framed(other, "near", "boilerplate")
 
@@ -381,16 +307,16 @@ def _shared_boilerplate(rng: random.Random, draws: np.random.Generator, pool: _S
 _NOISE_KINDS = ("too_short", "repeated_lines", "symbols", "boilerplate", "gibberish")
 
 
-def _noise(rng: random.Random, kind: str) -> _Draft:
+def _noise(rng: random.Random, kind: str) -> Draft:
     """A document a quality filter should drop, as one paragraph of one sentence per line."""
     if kind == "too_short":
-        lines = [" ".join(_sentence_units(rng, "en"))]
+        lines = [" ".join(sentence_units(rng, "en"))]
     elif kind == "repeated_lines":
-        line = " ".join(_sentence_units(rng, "en"))
+        line = " ".join(sentence_units(rng, "en"))
         lines = [line] * rng.randint(20, 40)
     elif kind == "symbols":
         lines = [" ".join(rng.choice(["#", "###", "$$$", "***", "|", "{}", "--", "=>"]) for _ in range(8))
-                 + " " + " ".join(_sentence_units(rng, "en")) for _ in range(15)]
+                 + " " + " ".join(sentence_units(rng, "en")) for _ in range(15)]
     elif kind == "boilerplate":
         lines = ["Home | About | Contact | Login", "Please enable JavaScript to view this page.",
                  "Lorem ipsum dolor sit amet, consectetur adipiscing elit.", "Cookie policy", "Terms of use",
@@ -399,4 +325,4 @@ def _noise(rng: random.Random, kind: str) -> _Draft:
         letters = "bcdfghjklmnpqrstvwxz"
         lines = [" ".join("".join(rng.choices(letters, k=rng.randint(2, 14))) for _ in range(12))
                  for _ in range(20)]
-    return _Draft("" if kind == "gibberish" else "en", [[("\n".join(lines), [])]], kind)
+    return Draft("" if kind == "gibberish" else "en", [[("\n".join(lines), [])]], kind)
