@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from typing import Any, Iterator
 
@@ -55,6 +55,22 @@ def init_distributed(gpu: bool) -> None:
     deepspeed.init_distributed(dist_backend="nccl" if gpu else "gloo")
 
 
+@contextmanager
+def process_group(gpu: bool) -> Iterator[None]:
+    """The process group for the length of a run, destroyed when the run ends well. Left to the
+    interpreter's exit, gloo's threads could be torn down in the wrong order and abort a process
+    whose work was done ("terminate called without an active exception", SIGABRT, seen in CI).
+    After an error it is left as it is: destroying it while a peer still waits in a collective
+    could hang the rank that should report the error."""
+    import torch.distributed as dist
+
+    init_distributed(gpu)
+    yield
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def build_model(cfg: TrainConfig, plan: RunPlan) -> DistributedModel:
     """The DeepSpeed-wrapped model of the config's mode: the 3D-parallel decoder, or LoRA on an HF model."""
     if cfg.mode == "lora":
@@ -83,14 +99,13 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     gpu = on_gpu()
     owner = owns_run_folder()
     plan = plan_run(cfg, world_size(), gpu, checksums=owner)
-    with run_lock(cfg.output) if owner else nullcontext():
+    with run_lock(cfg.output) if owner else nullcontext(), process_group(gpu):
         return _train(cfg, plan, gpu)
 
 
 def _train(cfg: TrainConfig, plan: RunPlan, gpu: bool) -> dict[str, Any]:
     import torch.distributed as dist
 
-    init_distributed(gpu)
     rank = dist.get_rank()
     if rank == 0:
         os.makedirs(cfg.output, exist_ok=True)

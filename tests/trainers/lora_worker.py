@@ -33,10 +33,15 @@ def main():
     p.add_argument("--zero-stage", type=int, default=2)
     p.add_argument("--grad-accum", type=int, default=2)
     a = p.parse_args()
-    from fullchain.trainers.loop import init_distributed
+    from fullchain.trainers.loop import process_group
+
+    with process_group(gpu=False):
+        _train(a)
+
+
+def _train(a: argparse.Namespace) -> None:
     from fullchain.trainers.lora_model import LoraModel
 
-    init_distributed(gpu=False)
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
     if MICRO * a.grad_accum * world != ROWS:
         raise SystemExit(f"MICRO {MICRO} * grad_accum {a.grad_accum} * world {world} != {ROWS}")

@@ -1,0 +1,1 @@
+"""fullchain.pipelines.synonyms: synonym-replacement augmentation (issue 15; being written)."""
