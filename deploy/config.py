@@ -131,6 +131,24 @@ class GenerationModelConfig:
 
 
 @dataclass
+class LlmModelConfig:
+    """`<name>_llm`, the decoupled continuous-batching model: one running batch per instance that
+    requests join and leave between decoding steps."""
+
+    enabled: bool = option(True, "Also write <name>_llm, the continuous-batching streaming model.")
+    max_batch_size: int = option(8, "Most sequences decoding together in the running batch.")
+    kv_cache_tokens: int = option(8192, "Key/value cache budget in tokens: the running sequences' prompt + "
+                                        "max_tokens together stay within it (a request waits until it fits).")
+    max_queue_size: int = option(64, "Requests waiting to join the batch beyond this are refused at once "
+                                     "(UNAVAILABLE), never left to wait.")
+
+    def __post_init__(self) -> None:
+        _check_int("max_batch_size", self.max_batch_size, 1, 1024)
+        _check_int("kv_cache_tokens", self.kv_cache_tokens, 1, INT64_MAX)
+        _check_int("max_queue_size", self.max_queue_size, 0, INT64_MAX)
+
+
+@dataclass
 class PublishConfig:
     """`fullchain publish EXPORT_DIR`: add an export as a new version of a Triton model repository."""
 
@@ -142,6 +160,8 @@ class PublishConfig:
     instance_count: int = option(1, "Instances of the ONNX model.")
     batching: BatchingConfig = option(BatchingConfig(), "Dynamic batching of the ONNX and generation models.")
     generate: GenerationModelConfig = option(GenerationModelConfig(), "The generation models.")
+    llm: LlmModelConfig = option(LlmModelConfig(), "The continuous-batching model <name>_llm (it shares "
+                                                   "generate's onnx_runner, ort_threads and token limits).")
 
     def __post_init__(self) -> None:
         if self.instance_kind not in INSTANCE_KINDS:

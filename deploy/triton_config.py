@@ -6,6 +6,8 @@ in, text out), optionally `<name>_generate_stream` (the same Python model in dec
 response per piece of text), and with the response cache on `<name>_generate_cached`: then
 `<name>_generate` only checks requests and forwards the valid ones to it, because Triton 2.51
 caches an error response as an empty success (see the model's docstring).
+With `llm.enabled`, also `<name>_llm`: the decoupled continuous-batching model (one running batch
+that requests join and leave between decoding steps; deploy/triton_models/llm/model.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fullchain.deploy.config import BatchingConfig, GenerationModelConfig, PublishConfig
+from fullchain.deploy.config import BatchingConfig, GenerationModelConfig, LlmModelConfig, PublishConfig
 
 # export.json dtype names -> Triton data types
 TRITON_TYPES = {"int64": "TYPE_INT64", "int32": "TYPE_INT32", "float32": "TYPE_FP32", "float16": "TYPE_FP16",
@@ -36,6 +38,42 @@ GENERATE_OUTPUTS = {
     "token_ids": ("TYPE_INT64", [-1]),
     "finish_reason": ("TYPE_STRING", [1]),
 }
+
+# The continuous-batching model `<name>_llm` (decoupled): name -> (Triton type, dims without the
+# batch dim, optional). One of text / prompt_ids is required; docs/SERVING.md has the meanings.
+LLM_INPUTS = {
+    "text": ("TYPE_STRING", [1], True),
+    "prompt_ids": ("TYPE_INT64", [-1], True),
+    "max_tokens": ("TYPE_INT64", [1], True),
+    "temperature": ("TYPE_FP32", [1], True),
+    "top_k": ("TYPE_INT64", [1], True),
+    "top_p": ("TYPE_FP32", [1], True),
+    "seed": ("TYPE_INT64", [1], True),
+    "stop": ("TYPE_STRING", [-1], True),
+    "logprobs": ("TYPE_BOOL", [1], True),
+    "echo": ("TYPE_BOOL", [1], True),
+}
+# Every response carries every output; what does not apply to it is empty ("" or length 0)
+LLM_OUTPUTS = {
+    "text_output": ("TYPE_STRING", [1]),
+    "token_ids": ("TYPE_INT64", [-1]),
+    "token_logprobs": ("TYPE_FP32", [-1]),
+    "top_token_ids": ("TYPE_INT64", [-1]),
+    "top_logprobs": ("TYPE_FP32", [-1]),
+    "prompt_token_ids": ("TYPE_INT64", [-1]),
+    "prompt_logprobs": ("TYPE_FP32", [-1]),
+    "prompt_top_token_ids": ("TYPE_INT64", [-1]),
+    "prompt_top_logprobs": ("TYPE_FP32", [-1]),
+    "finish_reason": ("TYPE_STRING", [1]),
+    "prompt_tokens": ("TYPE_INT64", [1]),
+    "completion_tokens": ("TYPE_INT64", [1]),
+}
+LLM_FINISH_REASONS = ("stop", "length", "cancelled")
+
+
+def llm_model_name(name: str) -> str:
+    """The continuous-batching (decoupled) model of a published model."""
+    return f"{name}_llm"
 
 
 def generate_model_name(name: str) -> str:
@@ -132,6 +170,25 @@ def generation_models(name: str, cfg: PublishConfig) -> dict[str, str]:
     if cfg.generate.stream_model:
         models[stream_model_name(name)] = _python_model_config(stream_model_name(name), name, cfg, stream=True)
     return models
+
+
+def llm_model_config(name: str, cfg: PublishConfig) -> str:
+    """config.pbtxt of `<name>_llm`. One request per execute (max_batch_size 1, no dynamic batcher):
+    execute only enqueues, the model's own scheduler batches, and its own bounded queue refuses
+    what does not fit."""
+    gen: GenerationModelConfig = cfg.generate
+    llm: LlmModelConfig = cfg.llm
+    model = llm_model_name(name)
+    inputs = [_tensor(k, t, d, opt) for k, (t, d, opt) in LLM_INPUTS.items()]
+    outputs = [_tensor(k, t, d) for k, (t, d) in LLM_OUTPUTS.items()]
+    params = {"onnx_model": name, "onnx_runner": gen.onnx_runner, "default_max_tokens": gen.default_max_tokens,
+              "max_tokens_limit": gen.max_tokens_limit, "max_prompt_bytes": gen.max_prompt_bytes,
+              "ort_threads": gen.ort_threads, "max_batch_size": llm.max_batch_size,
+              "kv_cache_tokens": llm.kv_cache_tokens, "max_queue_size": llm.max_queue_size}
+    parts = [f'name: "{model}"', 'backend: "python"', "max_batch_size: 1", _version_policy(cfg.version_policy),
+             _block("input", inputs), _block("output", outputs), "model_transaction_policy { decoupled: true }",
+             "instance_group [ { kind: KIND_CPU count: 1 } ]", _parameters(params)]
+    return "\n".join(parts) + "\n"
 
 
 def _python_model_config(model: str, name: str, cfg: PublishConfig, stream: bool = False, cache: bool = False,
