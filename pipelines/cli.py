@@ -1,5 +1,5 @@
 """The data-stage commands: `fullchain clean | dedup | ppl-filter | backtranslate | shard | prepare`
-and the tools `config`, `sample-models`, `sample-corpus` (dispatched from fullchain.cli).
+and the tools `config`, `sample-models`, `sample-corpus`, `classifier train` (dispatched from fullchain.cli).
 
 Every config option of a stage is also a flag, generated from the config classes so that
 defaults and help are written once: the YAML key `clean.gopher_quality.min_doc_words`
@@ -53,6 +53,8 @@ TOOL_COMMANDS = {
                      "(demo and tests; no download).",
     "sample-corpus": "Write a generated English/Chinese sample corpus with planted duplicates and noisy "
                      "documents (the demo input).",
+    "classifier": "`classifier train`: train a fast hashed n-gram classifier from positive and negative "
+                  "documents, for the classify stage.",
 }
 RUN_FIELDS = ("input", "output", "runner_profile", "runners_file")
 
@@ -155,6 +157,10 @@ TOOLS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(command: str, argv: list[str]) -> int:
     """Run one data-stage or tool command; 2 with `fullchain <command>: error: ...` on stderr for a
     config, input or output the stage cannot use."""
+    if command == "classifier":
+        from fullchain.pipelines.classify.train_cli import main as classifier_main
+
+        return classifier_main(argv)
     if command in TOOLS:
         return TOOLS[command](build_parser(command).parse_args(argv))
     if not logging.getLogger().isEnabledFor(logging.INFO):
