@@ -15,6 +15,8 @@ from fullchain.pipelines.config import option
 HTTP_PORT = 8000
 GRPC_PORT = 8001
 METRICS_PORT = 8002
+# the OpenAI-compatible front (deploy/openai_front), when `fullchain serve --openai-port` starts it
+OPENAI_PORT = 9000
 
 INSTANCE_KINDS = ("cpu", "gpu")
 ONNX_RUNNERS = ("auto", "bls", "onnxruntime")
@@ -196,17 +198,29 @@ class ServeConfig:
                                      f"APIs require (header {ADMIN_HEADER}); read when it exists, else a new "
                                      f"random key is written there (mode 0600). Default: <cache-dir>/admin-key, "
                                      f"new at every start. ${ADMIN_KEY_ENV}, when set, is the key instead.")
+    openai_port: int = option(0, f"Also start the OpenAI-compatible HTTP front (/v1/completions, "
+                                 f"/v1/chat/completions, /v1/models) on this port, e.g. {OPENAI_PORT} (0: none).")
+    openai_model: str = option("", "Published name the front serves; default: every one with <name>_llm or "
+                                   "<name>_generate_stream loaded.")
+    api_key_file: str = option("", "File of API keys the front accepts as `Authorization: Bearer KEY`, one per "
+                                   "line (mode 0600); $FULLCHAIN_OPENAI_API_KEYS adds more. No keys: open.")
 
     def __post_init__(self) -> None:
         if any(ord(c) < 32 or ord(c) == 127 for c in self.repository):
             raise ValueError(f"repository must not contain control characters, got {self.repository!r}")
         for model in self.models:
             check_model_name(model)
+        if self.openai_model:
+            check_model_name(self.openai_model, PUBLISHED_NAME_MAX)
         for name in ("http_port", "grpc_port", "metrics_port"):
             if not 0 < getattr(self, name) < 65536:
                 raise ValueError(f"{name} must be within 1..65535, got {getattr(self, name)}")
         if len({self.http_port, self.grpc_port, self.metrics_port}) != 3:
             raise ValueError("http_port, grpc_port and metrics_port must differ")
+        if not 0 <= self.openai_port < 65536:
+            raise ValueError(f"openai_port must be within 0..65535 (0: no front), got {self.openai_port}")
+        if self.openai_port in (self.http_port, self.grpc_port, self.metrics_port):
+            raise ValueError("openai_port must differ from http_port, grpc_port and metrics_port")
         if self.cache_size_bytes < 0:
             raise ValueError(f"cache_size_bytes must be >= 0, got {self.cache_size_bytes}")
 
