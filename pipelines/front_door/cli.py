@@ -8,6 +8,7 @@ arguments (flags generated from its config classes, fullchain.pipelines.config):
 - fullchain.trainers.cli: train (and `train export-hf`)
 - fullchain.exporters.cli: export
 - fullchain.deploy.cli: publish, serve, generate, loadtest
+- fullchain.report.cli: report
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ def _train(command: str, argv: list[str]) -> int:
     return train_cli.main(command, argv)
 
 
+def _report(command: str, argv: list[str]) -> int:
+    # the report draws with matplotlib: only `fullchain report` pays for that import
+    from fullchain.report import cli as report_cli
+
+    return report_cli.main(command, argv)
+
+
 # command -> (the `main(command, argv)` that runs it, its line in `fullchain --help`), in that order
 COMMANDS: dict[str, tuple[Callable[[str, list[str]], int], str]] = {
     **{command: (data_cli.main, spec.help) for command, spec in data_cli.STAGE_COMMANDS.items()},
@@ -43,6 +51,7 @@ COMMANDS: dict[str, tuple[Callable[[str, list[str]], int], str]] = {
     "generate": (deploy_cli.main, "Generate text from a served model through Triton."),
     "loadtest": (deploy_cli.main, "Drive a served model at rising concurrency; report requests/s, tokens/s, "
                                   "latency."),
+    "report": (_report, "Write the run report of a run folder: DIR/report/index.html (figures) and summary.json."),
     **{command: (data_cli.main, help_text) for command, help_text in data_cli.TOOL_COMMANDS.items()},
 }
 

@@ -1,0 +1,126 @@
+"""The model half of the run report, read from the run folder into plain dicts: the training
+curves and samples (DIR/train/metrics.jsonl, samples.json), the export's FP32/INT8 (and INT4)
+table (DIR/export/report.json), the load test (DIR/loadtest/loadtest.json) and the evaluation
+results (DIR/eval/results.json). A missing input gives {"ran": False, "note": ...}."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from typing import Any
+
+from fullchain.report.run_layout import (EVAL, EVAL_FILE, EXPORT, LOADTEST, LOADTEST_FILE, TRAIN, not_run,
+                                         read_json, read_jsonl)
+
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_FILE = "samples.json"
+# the export report names PyTorch "pytorch" in perplexity and sizes, "pytorch_eager" in latency
+_ENGINE_ALIASES = {"pytorch_eager": "pytorch"}
+_ENGINE_LABELS = {"pytorch": "PyTorch eager", "onnx_fp32": "ONNX FP32", "onnx_int8": "ONNX INT8",
+                  "onnx_int4": "ONNX INT4"}
+# loadtest level keys that are not a measure to plot
+_LEVEL_LABELS = ("concurrency", "first_error")
+# evaluation results flattened to at most this many rows on the page (summary.json has them all)
+EVAL_ROWS = 60
+
+
+def training(run_dir: str, folder: str = TRAIN) -> dict[str, Any]:
+    """Loss curves (train and validation), tokens/s and the greedy samples of a trainer run folder."""
+    records = read_jsonl(os.path.join(run_dir, folder, METRICS_FILE))
+    if not records:
+        return not_run(f"{folder} did not run (no {folder}/{METRICS_FILE})")
+    train = [r for r in records if "train/loss" in r]
+    val = [r for r in records if "val/loss" in r]
+    speeds = [r["train/tokens_per_s"] for r in train if "train/tokens_per_s" in r]
+    section: dict[str, Any] = {
+        "ran": True,
+        "steps": max(r["step"] for r in records),
+        "train_loss": {"steps": [r["step"] for r in train], "values": [r["train/loss"] for r in train]},
+        "val_loss": {"steps": [r["step"] for r in val], "values": [r["val/loss"] for r in val]},
+        "val_ppl": {"steps": [r["step"] for r in val], "values": [r.get("val/ppl") for r in val]},
+        "tokens_per_s": {"steps": [r["step"] for r in train if "train/tokens_per_s" in r], "values": speeds},
+        "tokens_per_s_median": statistics.median(speeds) if speeds else None,
+        "tokens": max((r.get("train/tokens", 0) for r in train), default=0),
+        "final_train_loss": train[-1]["train/loss"] if train else None,
+    }
+    ppl = [v for v in section["val_ppl"]["values"] if v is not None]
+    if ppl:
+        section.update(first_val_ppl=ppl[0], last_val_ppl=ppl[-1], val_ppl_drop=ppl[0] / ppl[-1])
+    samples = read_json(os.path.join(run_dir, folder, SAMPLES_FILE))
+    section["samples"] = samples or {"prompts": [], "samples": []}
+    return section
+
+
+def export_table(run_dir: str) -> dict[str, Any]:
+    """One row per engine of the export's validation report (PyTorch, ONNX FP32, INT8 and any other
+    precision the report holds, INT4 included): size, ms per token and perplexity."""
+    report = read_json(os.path.join(run_dir, EXPORT, "report.json"))
+    if report is None:
+        return not_run("export did not run (no export/report.json)")
+    perplexity = report.get("perplexity", {})
+    columns = {"size_mb": {k: v / 1e6 for k, v in report.get("sizes_bytes", {}).items()},
+               "ms_per_token": report.get("latency_ms_per_token", {}),
+               "perplexity": {k: v for k, v in perplexity.items() if not k.endswith("_pct")}}
+    engines: list[str] = []
+    for values in columns.values():
+        for key in values:
+            engine = _ENGINE_ALIASES.get(key, key)
+            if engine not in engines:
+                engines.append(engine)
+    rows = []
+    for engine in engines:
+        row: dict[str, Any] = {"engine": engine, "label": _ENGINE_LABELS.get(engine, engine.replace("_", " "))}
+        for column, values in columns.items():
+            aliases = [key for key in values if _ENGINE_ALIASES.get(key, key) == engine]
+            row[column] = values[aliases[0]] if aliases else None
+        rows.append(row)
+    fp32 = next((r["perplexity"] for r in rows if r["engine"] == "onnx_fp32"), None)
+    for row in rows:
+        row["ppl_delta_pct"] = (100.0 * (row["perplexity"] - fp32) / fp32
+                                if fp32 and row["perplexity"] is not None and row["engine"] != "onnx_fp32" else None)
+    return {"ran": True, "precision": report.get("precision"), "passed": report.get("passed"),
+            "logits_rel_error": report.get("logits_rel_error"),
+            "top1_agreement_int8_fp32": report.get("top1_agreement_int8_fp32"),
+            "validation_text": report.get("validation_text", ""), "machine": report.get("machine", {}),
+            "rows": rows}
+
+
+def serving(run_dir: str) -> dict[str, Any]:
+    """The load test's levels: every numeric measure per concurrency (requests/s, tokens/s, latency
+    percentiles, and time-to-first-token / inter-token latency where the load test reports them)."""
+    report = read_json(os.path.join(run_dir, LOADTEST, LOADTEST_FILE))
+    if report is None:
+        return not_run(f"loadtest did not run (no {LOADTEST}/{LOADTEST_FILE})")
+    levels = report.get("levels", [])
+    measures: list[str] = []
+    for level in levels:
+        for key, value in level.items():
+            if key not in _LEVEL_LABELS and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and key not in measures:
+                measures.append(key)
+    return {"ran": True, "model": report.get("model"), "protocol": report.get("protocol"),
+            "max_tokens": report.get("max_tokens"), "duration_s": report.get("duration_s"),
+            "measures": measures,
+            "levels": [{"concurrency": lv["concurrency"], **{m: lv.get(m) for m in measures}} for lv in levels],
+            "peak_tokens_per_s": max((lv.get("tokens_per_s") or 0 for lv in levels), default=None)}
+
+
+def evaluation(run_dir: str) -> dict[str, Any]:
+    """DIR/eval/results.json as rows of (dotted name, number): whatever tasks and metrics it holds."""
+    results = read_json(os.path.join(run_dir, EVAL, EVAL_FILE))
+    if results is None:
+        return not_run(f"eval did not run (no {EVAL}/{EVAL_FILE})")
+    rows = [{"name": name, "value": value} for name, value in _numbers(results)]
+    return {"ran": True, "rows": rows[:EVAL_ROWS], "total_rows": len(rows)}
+
+
+def _numbers(value: Any, prefix: str = "") -> list[tuple[str, float]]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [(prefix, value)]
+    if isinstance(value, dict):
+        return [item for key, v in value.items() for item in _numbers(v, f"{prefix}.{key}" if prefix else str(key))]
+    if isinstance(value, list) and len(value) <= 20:
+        return [item for i, v in enumerate(value) for item in _numbers(v, f"{prefix}[{i}]")]
+    return []

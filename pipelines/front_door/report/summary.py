@@ -1,0 +1,51 @@
+"""The run report's content: everything the page shows, read from a run folder into one dict
+(written as DIR/report/summary.json). Every figure and every number of the page comes from here."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fullchain.report import data_summary, model_summary
+from fullchain.report.config import ReportConfig
+from fullchain.report.lineage import lineage
+from fullchain.report.run_layout import RUN_FILE, ReportError, read_json
+
+FORMAT_VERSION = 1
+
+
+def summarize_run(run_dir: str, cfg: ReportConfig | None = None) -> dict[str, Any]:
+    """The summary of the run folder `run_dir`; a stage that did not run has a section
+    {"ran": False, "note": ...}. Raises ReportError when `run_dir` is not a folder or one of its
+    files is there but unreadable."""
+    cfg = cfg or ReportConfig()
+    if not os.path.isdir(run_dir):
+        raise ReportError(f"{run_dir}: not a folder (give the --output folder of fullchain run)")
+    return {
+        "format_version": FORMAT_VERSION,
+        "run_dir": os.path.abspath(run_dir),
+        "run": run_record(run_dir),
+        "funnel": data_summary.funnel(run_dir),
+        "planted": data_summary.planted_catches(run_dir),
+        "dedup": data_summary.duplicate_clusters(run_dir, cfg),
+        "perplexity": data_summary.perplexity_distribution(run_dir, cfg),
+        "train": model_summary.training(run_dir),
+        "export": model_summary.export_table(run_dir),
+        "serving": model_summary.serving(run_dir),
+        "eval": model_summary.evaluation(run_dir),
+        "lineage": lineage(run_dir),
+    }
+
+
+def run_record(run_dir: str) -> dict[str, Any]:
+    """DIR/run.json's status and, per stage, status, seconds and key figure (docs/RUN.md)."""
+    record = read_json(os.path.join(run_dir, RUN_FILE))
+    if record is None:
+        return {"ran": False, "note": f"no {RUN_FILE}: the stages were run one by one, not by fullchain run"}
+    if not isinstance(record, dict) or not isinstance(record.get("stages", {}), dict):
+        raise ReportError(f"{os.path.join(run_dir, RUN_FILE)}: not a run record (an object with 'stages')")
+    stages = [{"stage": name, "status": entry.get("status"), "seconds": entry.get("seconds"),
+               "key_figure": (entry.get("key_figure") or {}).get("text", "")}
+              for name, entry in record.get("stages", {}).items()]
+    return {"ran": True, "status": record.get("status"), "config": record.get("config"),
+            "started": record.get("started"), "finished": record.get("finished"), "stages": stages}
