@@ -1,0 +1,75 @@
+"""What a MODEL argument of `fullchain eval` names, checked before any work: an HF folder
+(`fullchain-hf`), an export folder (`fullchain-onnx`, its served graph; `EXPORT#fp32` for the FP32
+graph beside it), or a served model `http://HOST:PORT/NAME` (`fullchain-served`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from fullchain.evaluation.harness_lm import BackendError
+
+FP32_SUFFIX = "#fp32"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model to evaluate: its label in tables, the harness backend and its arguments."""
+
+    label: str
+    backend: str
+    args: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+def model_spec(text: str, served_export: str = "", batch_size: int = 8, threads: int = 0) -> ModelSpec:
+    """The ModelSpec of one MODEL argument; BackendError (one line) for a path that is neither kind of
+    folder, or a URL without a model name."""
+    if text.startswith(("http://", "https://")):
+        url = urlparse(text)
+        name = url.path.strip("/")
+        if not url.netloc or not name or "/" in name:
+            raise BackendError(f"{text}: a served model is http://HOST:PORT/NAME (NAME: the published name)")
+        if not served_export:
+            raise BackendError(f"{text}: the served model needs its export folder for the tokenizer (--served-export "
+                               f"DIR, or an export folder among the MODELs)")
+        return ModelSpec(f"served-{name}", "fullchain-served",
+                         {"url": url.netloc, "model": name, "export": served_export, "batch_size": batch_size}, text)
+    graph = "fp32" if text.endswith(FP32_SUFFIX) else "served"
+    path = text[: -len(FP32_SUFFIX)] if graph == "fp32" else text
+    if not os.path.isdir(path):
+        raise BackendError(f"{path}: no such model folder")
+    if os.path.isfile(os.path.join(path, "export.json")):
+        from fullchain.evaluation.onnx_backend import export_graph
+
+        _, _, precision = export_graph(path, graph)
+        return ModelSpec(f"onnx-{precision}", "fullchain-onnx",
+                         {"path": path, "graph": graph, "batch_size": batch_size, "threads": threads}, text)
+    if graph == "fp32":
+        raise BackendError(f"{text}: {FP32_SUFFIX} names the FP32 graph of an export folder; {path} has no export.json")
+    if os.path.isfile(os.path.join(path, "config.json")):
+        return ModelSpec("pytorch-fp32", "fullchain-hf", {"path": path, "batch_size": batch_size, "threads": threads},
+                         text)
+    raise BackendError(f"{path}: neither an HF model folder (config.json) nor an export folder (export.json)")
+
+
+def model_specs(texts: list[str], served_export: str = "", batch_size: int = 8, threads: int = 0) -> list[ModelSpec]:
+    """The specs of every MODEL argument, labels made unique; a served model takes its tokenizer from
+    `served_export`, else from the (only) export folder among the MODELs."""
+    if not texts:
+        raise BackendError("no MODEL given")
+    exports = [t for t in texts if not t.startswith(("http://", "https://"))
+               and os.path.isfile(os.path.join(t.removesuffix(FP32_SUFFIX), "export.json"))]
+    export_dirs = sorted({t.removesuffix(FP32_SUFFIX) for t in exports})
+    default_export = served_export or (export_dirs[0] if len(export_dirs) == 1 else "")
+    specs, seen = [], {}
+    for text in texts:
+        spec = model_spec(text, default_export, batch_size, threads)
+        count = seen.get(spec.label, 0)
+        seen[spec.label] = count + 1
+        if count:
+            spec = ModelSpec(f"{spec.label}-{count + 1}", spec.backend, spec.args, spec.source)
+        specs.append(spec)
+    return specs

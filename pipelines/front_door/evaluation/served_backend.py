@@ -1,0 +1,100 @@
+"""`fullchain-served`: a model published by `fullchain publish` and served by Triton, as
+lm-evaluation-harness's `LM`.
+
+- log-likelihoods: the ONNX model `<name>` is called directly through Triton's inference API with
+  the whole left-padded batch (context and continuation) in one request, exactly the feeds the
+  in-process ONNX backend gives its session, so a served INT8 graph scores what in-process INT8 scores;
+- generation: the generation model `<name>_generate` through fullchain.deploy.client, one request
+  per prompt (the server tokenizes the text and stops at the stop strings), as users call it.
+
+The tokenizer and the graph's facts come from `export`, the export folder that was published (or a
+`<name>_generate/<version>/` folder of the repository, which holds the same files).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from fullchain.deploy.client import ClientError, GenerationClient, server_url
+from fullchain.deploy.config import ClientConfig, SamplingConfig
+from fullchain.deploy.repository import RepositoryError, read_export
+from fullchain.evaluation.harness_lm import BackendError, FullchainLM
+from fullchain.exporters import kv_decoding
+
+NUMPY_TO_TRITON = {np.dtype(np.int64): "INT64", np.dtype(np.float32): "FP32"}
+
+
+class ServedLM(FullchainLM):
+    """lm-evaluation-harness model over Triton at `url` (host:port, HTTP), published name `model`,
+    with the tokenizer and export.json of `export`."""
+
+    def __init__(self, url: str, model: str, export: str, batch_size: int | str = 8, timeout_s: float | str = 120,
+                 **kwargs: Any):
+        try:
+            meta = read_export(export)
+        except RepositoryError as e:
+            raise BackendError(f"served model {model}: {e}") from None
+        self.url = server_url(ClientConfig(url=url))
+        self.name = model
+        self.timeout_s = float(timeout_s)
+        self.client = httpclient.InferenceServerClient(self.url, connection_timeout=self.timeout_s,
+                                                       network_timeout=self.timeout_s)
+        served_batch = self._check_served(meta)
+        batch = min(int(batch_size), served_batch) if served_batch > 0 else int(batch_size)
+        super().__init__(export, int(meta.get("max_positions") or 2048), meta.get("bos_token_id"),
+                         meta.get("stop_token_ids") or [], batch, 1, f"served {model} ({meta.get('precision')})")
+        self.spec = kv_decoding.DecoderSpec.from_export(meta)
+        self.outputs = [o["name"] for o in meta["outputs"]]
+        self.generation = GenerationClient(ClientConfig(url=self.url, model=model, timeout_s=self.timeout_s))
+
+    def _check_served(self, meta: dict[str, Any]) -> int:
+        """The served model's max_batch_size, after checking that the server answers and that `<name>`
+        is ready and takes export.json's inputs; BackendError in one line otherwise."""
+        try:
+            if not self.client.is_server_ready():
+                raise BackendError(f"Triton at {self.url} is not ready")
+            if not self.client.is_model_ready(self.name):
+                raise BackendError(f"Triton at {self.url} has no ready model {self.name!r} (the ONNX model of the "
+                                   f"published name; the wheel's server needs the onnxruntime backend for it)")
+            config = self.client.get_model_config(self.name)
+        except InferenceServerException as e:
+            raise BackendError(f"Triton at {self.url}: {e.message()}") from None
+        except (ConnectionError, OSError) as e:
+            raise BackendError(f"cannot reach Triton at {self.url}: {e}") from None
+        served = {i["name"] for i in config.get("input", [])}
+        expected = {i["name"] for i in meta["inputs"]}
+        if served != expected:
+            raise BackendError(f"served model {self.name!r} takes other inputs than the export's export.json "
+                               f"({len(served)} vs {len(expected)}): pass the export folder that was published")
+        return int(config.get("max_batch_size", 0))
+
+    def batch_logits(self, rows: list[list[int]]) -> np.ndarray:
+        feeds = kv_decoding.prefill_feeds(self.spec, rows)
+        inputs = []
+        for name, value in feeds.items():
+            tensor = httpclient.InferInput(name, list(value.shape), NUMPY_TO_TRITON[value.dtype])
+            tensor.set_data_from_numpy(value, binary_data=True)
+            inputs.append(tensor)
+        try:
+            result = self.client.infer(self.name, inputs, outputs=[
+                httpclient.InferRequestedOutput("logits", binary_data=True)])
+        except InferenceServerException as e:
+            raise BackendError(f"served model {self.name}: {e.message()}") from None
+        return result.as_numpy("logits")
+
+    def generate_tokens(self, prompts: list[list[int]], texts: list[str], max_tokens: int,
+                        until: list[str]) -> list[list[int]]:
+        results = []
+        for text in texts:
+            sampling = SamplingConfig(max_tokens=max_tokens, temperature=0.0, stop=list(until))
+            try:
+                done = self.generation.generate(text, sampling)
+            except ClientError as e:
+                raise BackendError(f"served model {self.name}: {e}") from None
+            results.append(done.token_ids)
+        return results
+
