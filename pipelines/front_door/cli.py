@@ -32,6 +32,13 @@ def _train(command: str, argv: list[str]) -> int:
     return train_cli.main(command, argv)
 
 
+def _eval(command: str, argv: list[str]) -> int:
+    # evaluation loads lm-evaluation-harness (and torch, ONNX Runtime): only `fullchain eval` pays for it
+    from fullchain.evaluation import cli as eval_cli
+
+    return eval_cli.main(command, argv)
+
+
 def _report(command: str, argv: list[str]) -> int:
     # the report draws with matplotlib: only `fullchain report` pays for that import
     from fullchain.report import cli as report_cli
@@ -51,6 +58,8 @@ COMMANDS: dict[str, tuple[Callable[[str, list[str]], int], str]] = {
     "generate": (deploy_cli.main, "Generate text from a served model through Triton."),
     "loadtest": (deploy_cli.main, "Drive a served model at rising concurrency; report requests/s, tokens/s, "
                                   "latency."),
+    "eval": (_eval, "Evaluate HF, ONNX and served models with lm-evaluation-harness on local tasks, side by side "
+                    "(docs/EVALUATION.md)."),
     "report": (_report, "Write the run report of a run folder: DIR/report/index.html (figures) and summary.json."),
     **{command: (data_cli.main, help_text) for command, help_text in data_cli.TOOL_COMMANDS.items()},
 }
