@@ -15,7 +15,7 @@ DEMO_LM = --ppl-filter.model $(DEMO_DIR)/models/lm
 DEMO_MT = --backtranslate.forward-model $(DEMO_DIR)/models/mt --backtranslate.backward-model $(DEMO_DIR)/models/mt
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test test-gpu fuzz install clean-demo wheel
+.PHONY: demo test test-gpu fuzz install clean-demo wheel system-packages
 
 install: $(INSTALLED)
 
@@ -44,7 +44,15 @@ demo: $(INSTALLED)
 	  $(BIN)/fullchain generate "The river that runs through" --url localhost:$(DEMO_PORT) --max-tokens 24; rc=$$?; \
 	  kill -INT $$pid; wait $$pid; exit $$rc
 
-test: $(INSTALLED)
+# Debian packages the tests use beyond Python's: chromium renders the run report in a real
+# browser (tests/report/test_browser.py). Installed when missing (CI runs as root; else sudo).
+CHROMIUM := /usr/bin/chromium
+system-packages:
+	@test -x $(CHROMIUM) || { as_root=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest -q -m "not gpu"
 
 # The tests that need a CUDA machine (NCCL, bf16, onnxruntime-gpu's CUDA execution provider).
