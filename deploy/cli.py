@@ -7,6 +7,7 @@ Each command has one config class (deploy.config); every field is a flag and may
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -20,7 +21,7 @@ DESCRIPTIONS = {
     "publish": "Add an export folder as a new version of a model in a Triton model repository "
                "(local folder or fsspec URL): the ONNX model and the generation models.",
     "serve": "Serve a Triton model repository with the tritonserver of the nvidia-pytriton wheel until "
-             "Ctrl-C or SIGTERM.",
+             "Ctrl-C or SIGTERM (with --openai-port, an OpenAI-compatible API beside it).",
     "generate": "Generate text from a served model through Triton (HTTP or gRPC).",
     "loadtest": "Drive a served generation model at rising concurrency; print and write requests/s, "
                 "tokens/s and latency percentiles (JSON and PNG).",
@@ -59,7 +60,7 @@ def _publish(args: argparse.Namespace, cfg: PublishConfig) -> int:
 def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
     from fullchain.deploy.repository import RepositoryError, list_models
     from fullchain.deploy.config import ADMIN_HEADER
-    from fullchain.deploy.server import METRICS_PATH, ServerError, TritonServer, available_backends, find_triton
+    from fullchain.deploy.server import METRICS_PATH, ServerError, ServingStack, available_backends, find_triton
 
     if not cfg.repository:
         raise CommandError("no repository given (--repository PATH)")
@@ -80,25 +81,36 @@ def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
                   "(the generation models run the ONNX file with ONNX Runtime themselves)", file=sys.stderr)
     if not load:
         raise CommandError(f"{cfg.repository} has no model this server can load")
+    if cfg.openai_port:
+        from fullchain.deploy.openai_front.api_keys import ApiKeyError, load_api_keys
+
+        try:  # before anything starts: the front would refuse the same keys only once Triton is up
+            load_api_keys(cfg.api_key_file, os.environ)
+        except ApiKeyError as e:
+            raise CommandError(str(e)) from None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server = TritonServer(cfg, load, log_path=cfg.log_file or None)
+    stack = ServingStack(cfg, load, log_path=cfg.log_file or None)
     try:
-        server.start()
+        stack.start()
     except ServerError as e:
         raise CommandError(str(e)) from None
+    server = stack.triton
     try:
         host = server.http_url.split("//")[1].rsplit(":", 1)[0]
         print(f"serving {cfg.repository} ({', '.join(load)}): HTTP {server.http_url}, gRPC {host}:{cfg.grpc_port}, "
               f"metrics http://{host}:{cfg.metrics_port}{METRICS_PATH}; Ctrl-C stops", flush=True)
+        if stack.openai_url:
+            print(f"OpenAI-compatible API: {stack.openai_url} (metrics {stack.openai_url[:-3]}/metrics)", flush=True)
         print(f"load/unload, shared-memory, logging and trace need the header {ADMIN_HEADER} with the admin key "
               f"in {server.admin.source}", flush=True)
         while not stop.wait(0.5):
-            if server.process.poll() is not None:
-                raise CommandError(f"tritonserver exited with status {server.process.returncode}")
+            failure = stack.failed()
+            if failure:
+                raise CommandError(failure)
     finally:
-        code = server.stop()
+        code = stack.stop()
     print(f"tritonserver stopped (status {code})", file=sys.stderr)
     return 0
 

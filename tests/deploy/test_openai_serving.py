@@ -1,0 +1,258 @@
+"""The OpenAI-compatible front beside the real tritonserver (deploy.server.ServingStack, as
+`fullchain serve --openai-port` runs it), driven with the `openai` Python client: completions and
+chat, streamed and not, against in-process ONNX Runtime; the error shape and statuses; API keys
+(and that no key reaches the log); a client that leaves mid-stream; the front stopping when
+tritonserver dies."""
+
+import http.client
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import openai
+import pytest
+from tokenizers import Tokenizer
+
+from fullchain.deploy.config import PublishConfig, ServeConfig
+from fullchain.deploy.openai_front.api_keys import API_KEYS_ENV
+from fullchain.deploy.repository import list_models, publish
+from fullchain.deploy.server import ServerError, ServingStack
+from fullchain.exporters import kv_decoding
+from tests.deploy.conftest import READY_TIMEOUT_S, STOP_TIMEOUT_S
+from tests.ports import PortTaken, says_address_in_use, start_on_fresh_ports
+
+KEY = "sk-test-key-0123456789"
+ENV_KEY = "sk-env-key-9876543210"
+WRONG_KEY = "sk-wrong-key-000000000"
+PROMPT = "The river that runs through"
+
+
+@pytest.fixture(scope="module")
+def repository(export_dir, tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    publish(export_dir, PublishConfig(repository=str(repo), name="tiny"))
+    return repo
+
+
+@pytest.fixture(scope="module")
+def stack(repository, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stack")
+    key_file = folder / "api-keys"
+    key_file.write_text(f"# the test's key\n{KEY}\n")
+    key_file.chmod(0o600)
+    models = [m for m, backend in list_models(str(repository)).items() if backend == "python"]
+    os.environ[API_KEYS_ENV] = ENV_KEY  # inherited by the front, as a deployment would set it
+    try:
+        stack = start_on_fresh_ports(lambda ports: _start(repository, models, folder, key_file, ports), 4)
+    finally:
+        del os.environ[API_KEYS_ENV]
+    try:
+        yield stack
+    finally:
+        code = stack.stop()
+    log = Path(stack.triton.log_path).read_text(errors="replace")
+    assert code in (0, None) or stack.triton.process.returncode == -signal.SIGKILL, log[-3000:]
+    for key in (KEY, ENV_KEY, WRONG_KEY):
+        assert key not in log
+
+
+def _start(repository, models, folder, key_file, ports):
+    http_port, grpc_port, metrics_port, openai_port = ports
+    cfg = ServeConfig(repository=str(repository), http_port=http_port, grpc_port=grpc_port, metrics_port=metrics_port,
+                      openai_port=openai_port, api_key_file=str(key_file), cache_dir=str(folder / "cache"),
+                      ready_timeout_s=READY_TIMEOUT_S, stop_timeout_s=STOP_TIMEOUT_S)
+    log = folder / f"serve-{http_port}.log"
+    stack = ServingStack(cfg, models, log_path=log)
+    try:
+        stack.start()
+    except ServerError as e:
+        if log.is_file() and says_address_in_use(log.read_text(errors="replace")):
+            raise PortTaken(f"ports {ports}: {e}") from e
+        raise
+    if says_address_in_use(log.read_text(errors="replace")) or stack.failed():
+        stack.stop()
+        raise PortTaken(f"ports {ports}: a port was taken (see {log})")
+    return stack
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    return openai.OpenAI(base_url=stack.openai_url, api_key=KEY, max_retries=0, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def reference(export_dir):
+    """Greedy tokens and per-position log-probabilities of the exported graph in ONNX Runtime."""
+    spec = kv_decoding.DecoderSpec.from_export(json.loads((Path(export_dir) / "export.json").read_text()))
+    session = onnxruntime.InferenceSession(str(Path(export_dir) / "model.onnx"), providers=["CPUExecutionProvider"])
+    run = kv_decoding.session_runner(session)
+    tokenizer = Tokenizer.from_file(str(Path(export_dir) / "tokenizer.json"))
+
+    class Reference:
+        def encode(self, text):
+            return tokenizer.encode(text).ids
+
+        def greedy(self, ids, max_tokens):
+            params = kv_decoding.SamplingParams(max_tokens=max_tokens, stop_token_ids=(2,))
+            return kv_decoding.generate(run, spec, [ids], params)[0].tokens
+
+        def decode(self, ids):
+            return tokenizer.decode(ids)
+
+        def logprobs(self, ids):
+            logits = run(kv_decoding.prefill_feeds(spec, [ids]))["logits"][0].astype(np.float64)
+            logp = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+            return [None] + [float(logp[i - 1, t]) for i, t in enumerate(ids) if i > 0]
+
+    return Reference()
+
+
+def test_models_lists_the_published_model(client):
+    assert [m.id for m in client.models.list().data] == ["tiny"]
+    assert client.models.retrieve("tiny").owned_by == "fullchain"
+
+
+def test_greedy_completion_equals_onnx_runtime_and_counts_usage(client, reference):
+    ids = reference.encode(PROMPT)
+    expected = reference.greedy(ids, 12)
+    response = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=12, temperature=0)
+    (choice,) = response.choices
+    assert choice.text == reference.decode(expected)
+    assert choice.finish_reason == ("length" if len(expected) == 12 else "stop")
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (len(ids), len(expected))
+    assert response.object == "text_completion" and response.id.startswith("cmpl-")
+
+
+def test_a_streamed_completion_joins_to_the_whole(client, stack):
+    whole = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=16, temperature=0)
+    chunks = list(client.completions.create(model="tiny", prompt=PROMPT, max_tokens=16, temperature=0, stream=True,
+                                            stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text == whole.choices[0].text and len(chunks) > 3
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == whole.choices[0].finish_reason
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    # the raw events end with [DONE]
+    request = urllib.request.Request(stack.openai_url + "/completions", method="POST", headers={
+        "Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        data=json.dumps({"model": "tiny", "prompt": PROMPT, "max_tokens": 4, "stream": True}).encode())
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in answer.read().decode().split("\n\n") if line]
+    assert events[-1] == "data: [DONE]" and all(e.startswith("data: {") for e in events[:-1])
+
+
+def test_seeded_sampling_with_n_choices_is_reproducible(client):
+    def sample():
+        return [c.text for c in client.completions.create(model="tiny", prompt=PROMPT, max_tokens=8, temperature=1,
+                                                           seed=7, n=3).choices]
+
+    first = sample()
+    assert first == sample() and len(set(first)) > 1
+
+
+def test_chat_with_the_plain_template_streamed_and_not(client, reference):
+    messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Where is the river?"}]
+    response = client.chat.completions.create(model="tiny", messages=messages, max_tokens=10, temperature=0)
+    prompt = "System: Be terse.\nUser: Where is the river?\nAssistant:"
+    expected = reference.decode(reference.greedy(reference.encode(prompt), 10)).split("\nUser:")[0]
+    assert response.choices[0].message.content == expected and response.choices[0].message.role == "assistant"
+    assert response.usage.prompt_tokens == len(reference.encode(prompt))
+    chunks = list(client.chat.completions.create(model="tiny", messages=messages, max_tokens=10, temperature=0,
+                                                 stream=True))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == expected
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+
+
+def raw(stack, path, body, key=KEY, method="POST"):
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(stack.openai_url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def openai_shape(body):
+    return set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+
+
+@pytest.mark.parametrize("body,param", [
+    ({"model": "tiny", "prompt": PROMPT, "max_tokens": "many"}, "max_tokens"),
+    ({"model": "tiny", "prompt": PROMPT, "temperature": -1}, "temperature"),
+    ({"model": "tiny", "prompt": PROMPT, "max_tokens": 100000}, "max_tokens"),  # refused by the model itself
+    ({"model": "tiny"}, "prompt")])
+def test_bad_fields_are_400_in_the_openai_shape(stack, body, param):
+    status, answer = raw(stack, "/completions", body)
+    assert status == 400 and openai_shape(answer) and answer["error"]["param"] == param
+    assert answer["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2]", b'{"model": "tiny", "prompt": "x"'])
+def test_malformed_json_is_400(stack, body):
+    status, answer = raw(stack, "/completions", body)
+    assert status == 400 and openai_shape(answer)
+
+
+def test_unknown_model_and_path_are_404(client, stack):
+    with pytest.raises(openai.NotFoundError) as e:
+        client.completions.create(model="nope", prompt="x")
+    assert e.value.body["code"] == "model_not_found" and e.value.body["param"] == "model"
+    status, answer = raw(stack, "/no/such/path", None, method="GET")
+    assert status == 404 and openai_shape(answer)
+
+
+@pytest.mark.parametrize("key", [None, WRONG_KEY], ids=["no key", "wrong key"])
+def test_a_request_without_a_valid_key_is_401(stack, key):
+    for path, body in (("/completions", {"model": "tiny", "prompt": "x"}), ("/models", None)):
+        status, answer = raw(stack, path, body, key=key, method="GET" if body is None else "POST")
+        assert status == 401 and openai_shape(answer) and answer["error"]["code"] == "invalid_api_key"
+    if key is not None:
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=stack.openai_url, api_key=key, max_retries=0).models.list()
+
+
+def test_the_key_from_the_environment_works_too(stack):
+    assert raw(stack, "/models", None, key=ENV_KEY, method="GET")[0] == 200
+
+
+def test_a_client_that_leaves_mid_stream_frees_its_slot(client, stack):
+    host, port = stack.openai_url.split("//")[1].split("/")[0].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    connection.request("POST", "/v1/completions", json.dumps(
+        {"model": "tiny", "prompt": PROMPT, "max_tokens": 900, "temperature": 0, "stream": True}),
+        {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    answer = connection.getresponse()
+    assert answer.status == 200
+    assert answer.read(7) == b"data: {"
+    connection.sock.shutdown(2)
+    connection.close()
+    start = time.monotonic()
+    for _ in range(3):
+        done = client.completions.create(model="tiny", prompt="Today", max_tokens=4, temperature=0)
+        assert done.choices[0].finish_reason in ("stop", "length")
+    assert time.monotonic() - start < 30
+    metrics = urllib.request.urlopen(stack.openai_url[:-3] + "/metrics", timeout=10).read().decode()
+    deadline = time.monotonic() + 10
+    while "fullchain_openai_requests_in_flight 0.0" not in metrics and time.monotonic() < deadline:
+        time.sleep(0.2)
+        metrics = urllib.request.urlopen(stack.openai_url[:-3] + "/metrics", timeout=10).read().decode()
+    assert 'fullchain_openai_requests_total{endpoint="completions",status="499"} 1.0' in metrics
+    assert "fullchain_openai_requests_in_flight 0.0" in metrics
+
+
+def test_the_front_stops_when_tritonserver_dies(stack):
+    # last in this module: it kills the module's server
+    os.killpg(stack.triton.process.pid, signal.SIGKILL)
+    assert stack.front.wait(timeout=15) == 1
+    assert "tritonserver exited" in stack.failed()
