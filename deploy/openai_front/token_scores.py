@@ -42,14 +42,21 @@ class TokenScores:
 
 
 def token_texts(tokenizer: Detokenizer, ids: Sequence[int], context: Sequence[int] = ()) -> list[str]:
-    """The text each of `ids` adds after `context` (the tokens before them)."""
+    """The text each of `ids` adds after `context` (the tokens before them). A character split over
+    several byte-level tokens belongs to the token that completes it; the ones before add ""."""
     seq = list(context) + list(ids)
+    prefix, read = max(0, len(context) - _WINDOW), len(context)
     texts = []
     for i in range(len(context), len(seq)):
-        start = max(0, i - _WINDOW)
-        before = tokenizer.decode(seq[start:i])
-        with_token = tokenizer.decode(seq[start:i + 1])
+        before = tokenizer.decode(seq[prefix:read])
+        with_token = tokenizer.decode(seq[prefix:i + 1])
+        if with_token.endswith("\ufffd"):
+            texts.append("")  # an incomplete character: wait for the token that completes it
+            continue
         texts.append(with_token[len(before):] if with_token.startswith(before) else with_token)
+        prefix, read = max(read, i + 1 - _WINDOW), i + 1
+    if texts and read < len(seq):  # the sequence ends inside a character: the last token has the rest
+        texts[-1] += tokenizer.decode(seq[prefix:])[len(tokenizer.decode(seq[prefix:read])):]
     return texts
 
 
