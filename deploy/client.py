@@ -1,4 +1,5 @@
-"""Generation requests to a served `<name>_generate` model over Triton's HTTP or gRPC protocol.
+"""Generation requests to a served `<name>_generate` model over Triton's HTTP or gRPC protocol, and
+streams from `<name>_llm` (continuous batching) over gRPC.
 
 The request carries the text and the sampling parameters as the generation model's inputs
 (deploy.triton_config.GENERATE_INPUTS). Sampling without a seed gets a random one here: the
@@ -12,7 +13,7 @@ import queue
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import tritonclient.grpc as grpcclient
@@ -20,9 +21,11 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from fullchain.deploy.config import GRPC_PORT, HTTP_PORT, ClientConfig, SamplingConfig
-from fullchain.deploy.triton_config import GENERATE_OUTPUTS, generate_model_name, stream_model_name
+from fullchain.deploy.triton_config import (
+    GENERATE_OUTPUTS, LLM_OUTPUTS, generate_model_name, llm_model_name, stream_model_name)
 
 GENERATE_SUFFIX = "_generate"
+LLM_SUFFIX = "_llm"
 
 
 class ClientError(RuntimeError):
@@ -63,6 +66,38 @@ def request_inputs(module: Any, prompt: str, sampling: SamplingConfig, seed: int
     if sampling.stop:
         inputs.append(tensor("stop", np.array([[s.encode("utf-8") for s in sampling.stop]], dtype=np.object_),
                              "BYTES"))
+    return inputs
+
+
+@dataclass(frozen=True)
+class StreamPiece:
+    """One response of `<name>_llm`: the new text and tokens, their scores when asked for, and on the
+    last one the finish reason and usage; `at_s` is when it arrived, in seconds since the request was sent."""
+
+    text: str
+    token_ids: list[int]
+    token_logprobs: list[float]
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    at_s: float
+    prompt_token_ids: list[int]
+    prompt_logprobs: list[float]
+
+
+def llm_inputs(module: Any, prompt: str | Sequence[int], sampling: SamplingConfig, seed: int | None,
+               logprobs: bool = False, echo: bool = False) -> list[Any]:
+    """The input tensors of `<name>_llm` (a text prompt, or token ids), built with tritonclient.grpc."""
+    inputs = request_inputs(module, prompt if isinstance(prompt, str) else "", sampling, seed)
+    if not isinstance(prompt, str):
+        ids = module.InferInput("prompt_ids", [1, len(prompt)], "INT64")
+        ids.set_data_from_numpy(np.array([list(prompt)], dtype=np.int64))
+        inputs[0] = ids
+    for name, value in (("logprobs", logprobs), ("echo", echo)):
+        if value:
+            flag = module.InferInput(name, [1, 1], "BOOL")
+            flag.set_data_from_numpy(np.array([[True]]))
+            inputs.append(flag)
     return inputs
 
 
@@ -114,7 +149,8 @@ class GenerationClient:
             raise ClientError(f"{what}: cannot reach {self.cfg.protocol}://{self.url}: {e}") from None
 
     def model(self) -> str:
-        """The published model name: the configured one, or the only ready `<name>_generate`."""
+        """The published model name: the configured one, or the only one with a ready `<name>_generate`
+        or `<name>_llm`."""
         if self._model:
             return self._model
         # the statistics list the ready models; the repository index would need the admin key
@@ -123,7 +159,8 @@ class GenerationClient:
             loaded = [m.name for m in stats.model_stats]
         else:
             loaded = [m["name"] for m in stats["model_stats"]]
-        names = sorted({m[: -len(GENERATE_SUFFIX)] for m in loaded if m.endswith(GENERATE_SUFFIX)})
+        names = sorted({m[: -len(suffix)] for m in loaded for suffix in (GENERATE_SUFFIX, LLM_SUFFIX)
+                        if m.endswith(suffix)})
         if len(names) != 1:
             found = ", ".join(names) or "none"
             raise ClientError(f"pass --model: {self.url} has {len(names)} ready generation models ({found})")
@@ -173,3 +210,47 @@ class GenerationClient:
                     return
         finally:
             self.client.stop_stream()
+
+    def stream_llm(self, prompt: str | Sequence[int], sampling: SamplingConfig, logprobs: bool = False,
+                   echo: bool = False) -> Iterator[StreamPiece]:
+        """The responses of `<name>_llm` as they arrive (gRPC only), one per new token; the last one
+        has a finish reason. Closing the iterator early cancels the request (its slot is freed)."""
+        if self.cfg.protocol != "grpc":
+            raise ClientError("streaming needs --protocol grpc (Triton streams decoupled models over gRPC)")
+        model = llm_model_name(self.model())
+        responses: queue.Queue = queue.Queue()
+        self._call(model, self.client.start_stream, callback=lambda result, error: responses.put((result, error)),
+                   stream_timeout=self.cfg.timeout_s)
+        finished = False
+        try:
+            inputs = llm_inputs(self.module, prompt, sampling, request_seed(sampling), logprobs, echo)
+            start = time.perf_counter()
+            self._call(model, self.client.async_stream_infer, model, inputs,
+                       outputs=[self.module.InferRequestedOutput(name) for name in LLM_OUTPUTS])
+            while not finished:
+                try:
+                    result, error = responses.get(timeout=self.cfg.timeout_s)
+                except queue.Empty:
+                    raise ClientError(f"{model}: no response within {self.cfg.timeout_s:g} s") from None
+                if error is not None:
+                    finished = True
+                    status = f" ({error.status()})" if error.status() else ""
+                    raise ClientError(f"{model}{status}: {error.message()}")
+                piece = _stream_piece(result, time.perf_counter() - start)
+                finished = bool(piece.finish_reason)
+                yield piece
+        finally:
+            # a request left unfinished (the caller stopped reading) is cancelled in the server
+            self.client.stop_stream(cancel_requests=not finished)
+
+
+def _stream_piece(result: Any, at_s: float) -> StreamPiece:
+    def values(name: str) -> list:
+        return result.as_numpy(name).reshape(-1).tolist()
+
+    return StreamPiece(text=_text(values("text_output")[0]), token_ids=[int(t) for t in values("token_ids")],
+                       token_logprobs=values("token_logprobs"), finish_reason=_text(values("finish_reason")[0]),
+                       prompt_tokens=int(values("prompt_tokens")[0]),
+                       completion_tokens=int(values("completion_tokens")[0]), at_s=at_s,
+                       prompt_token_ids=[int(t) for t in values("prompt_token_ids")],
+                       prompt_logprobs=values("prompt_logprobs"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from fullchain.pipelines.config import option
 
@@ -21,6 +22,10 @@ OPENAI_PORT = 9000
 INSTANCE_KINDS = ("cpu", "gpu")
 ONNX_RUNNERS = ("auto", "bls", "onnxruntime")
 PROTOCOLS = ("http", "grpc")
+# the load test also drives an OpenAI-compatible endpoint (fullchain serve --openai-port, vLLM, ...)
+LOADTEST_PROTOCOLS = (*PROTOCOLS, "openai")
+# what the load test drives on a Triton server: <name>_llm (streamed), <name>_generate, <name>_generate_stream
+LOADTEST_ENDPOINTS = ("auto", "llm", "generate", "stream")
 _VERSION_POLICY = re.compile(r"all|latest:[1-9][0-9]*|specific:[1-9][0-9]*(,[1-9][0-9]*)*")
 
 # Model names become folder names, URL path segments and tritonserver arguments: one plain segment.
@@ -147,7 +152,7 @@ class LlmModelConfig:
     def __post_init__(self) -> None:
         _check_int("max_batch_size", self.max_batch_size, 1, 1024)
         _check_int("kv_cache_tokens", self.kv_cache_tokens, 1, INT64_MAX)
-        _check_int("max_queue_size", self.max_queue_size, 0, INT64_MAX)
+        _check_int("max_queue_size", self.max_queue_size, 1, INT64_MAX)
 
 
 @dataclass
@@ -257,10 +262,12 @@ class ClientConfig:
     protocol: str = option("http", "'http' or 'grpc' (streaming needs grpc).")
     model: str = option("", "Published model name; default: the only <name>_generate model the server has ready.")
     timeout_s: float = option(60.0, "Client-side timeout of one request (seconds).")
+    protocols: ClassVar[tuple[str, ...]] = PROTOCOLS
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be 'http' or 'grpc', got {self.protocol!r}")
+        if self.protocol not in self.protocols:
+            names = [repr(p) for p in self.protocols]
+            raise ValueError(f"protocol must be {', '.join(names[:-1])} or {names[-1]}, got {self.protocol!r}")
         if self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
         if self.model:
@@ -281,22 +288,58 @@ class GenerateConfig(SamplingConfig, ClientConfig):
 
 
 @dataclass
+class SloConfig:
+    """Service-level objectives of the load test's goodput: a request counts when it meets every one set."""
+
+    ttft_ms: float = option(0.0, "Most time to first token (ms; 0: no objective).")
+    itl_ms: float = option(0.0, "Most mean inter-token latency of a request (ms; 0: no objective).")
+    latency_ms: float = option(0.0, "Most request latency (ms; 0: no objective).")
+
+    def __post_init__(self) -> None:
+        for name in ("ttft_ms", "itl_ms", "latency_ms"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"slo.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
 class LoadtestConfig(SamplingConfig, ClientConfig):
     """`fullchain loadtest`: drive a generation model at rising concurrency."""
 
+    protocols: ClassVar[tuple[str, ...]] = LOADTEST_PROTOCOLS
+    protocol: str = option("http", "'grpc' or 'http' (a Triton server), or 'openai' (an OpenAI-compatible "
+                                   "server: --url http://host:port/v1, streamed completions).")
+    endpoint: str = option("auto", "What to drive on a Triton server: 'llm' (<name>_llm, continuous batching, "
+                                   "streamed over gRPC: real time to first token), 'generate' (<name>_generate, "
+                                   "one response: time to first token = latency), 'stream' (<name>_generate_stream "
+                                   "over gRPC); 'auto': llm over grpc, generate over http.")
     max_tokens: int = option(32, "Most new tokens per request.")
     concurrency: list[int] = option([1, 2, 4, 8, 16], "Concurrency levels, each run for duration_s.")
     duration_s: float = option(10.0, "How long each concurrency level runs (seconds); requests in flight "
                                      "then finish or time out.")
     prompts: list[str] = option(["The river that runs through the old market town",
                                  "Local historians have gathered letters"],
-                                "Prompts, used in turn; each request gets a unique suffix so that none is "
-                                "answered from the response cache.")
+                                "Prompts, used in turn when no --shards are given; each request gets a unique "
+                                "suffix so that none is answered from the response cache.")
+    shards: str = option("", "Shard output folder (or its manifest.json): prompts are cut from its val split "
+                             "(token windows; decoded with the shards' tokenizer for text endpoints).")
+    input_tokens_mean: int = option(128, "With --shards: mean prompt length in tokens.")
+    input_tokens_stddev: int = option(0, "With --shards: standard deviation of the prompt length (normal, "
+                                         "clipped to 1..4 x mean).")
+    prompt_seed: int = option(0, "Seed of the prompt lengths and windows (the same run draws the same prompts).")
+    api_key_file: str = option("", "With --protocol openai: a file holding the API key (default: "
+                                    "$OPENAI_API_KEY, else none). Never given on the command line.")
+    slo: SloConfig = option(SloConfig(), "Objectives of the goodput (requests/s that meet all of them).")
     output: str = option("loadtest", "Output path prefix: writes <output>.json and <output>.png.")
 
     def __post_init__(self) -> None:
         ClientConfig.__post_init__(self)
         SamplingConfig.__post_init__(self)
+        if self.endpoint not in LOADTEST_ENDPOINTS:
+            raise ValueError(f"endpoint must be one of {', '.join(LOADTEST_ENDPOINTS)}, got {self.endpoint!r}")
+        if self.endpoint in ("llm", "stream") and self.protocol == "http":
+            raise ValueError(f"endpoint {self.endpoint!r} streams: it needs --protocol grpc")
+        _check_int("input_tokens_mean", self.input_tokens_mean, 1, 1 << 20)
+        _check_int("input_tokens_stddev", self.input_tokens_stddev, 0, 1 << 20)
         if not self.concurrency or min(self.concurrency) < 1:
             raise ValueError(f"concurrency must be a list of positive integers, got {self.concurrency}")
         if self.duration_s <= 0:

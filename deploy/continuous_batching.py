@@ -218,8 +218,8 @@ class Scheduler:
         seq.rng = np.random.default_rng(seq.params.seed)
         with self._lock:
             if len(self._waiting) >= self.limits.max_queue_size:
-                raise QueueFull(f"queue full: {len(self._waiting)} requests wait for the running batch "
-                                f"({len(self._batch.rows)} of {self.limits.max_batch_size} sequences)")
+                raise QueueFull(f"queue full: {len(self._waiting)} requests wait for a slot in the running "
+                                f"batch of at most {self.limits.max_batch_size} sequences")
             self._waiting.append(seq)
             self._wake.notify()
 

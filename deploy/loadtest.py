@@ -1,9 +1,14 @@
-"""Closed-loop load test of a served generation model: at each concurrency level, that many
-threads send requests back to back for a bounded time; requests/s, tokens/s and latency
-percentiles per level, written as JSON and plotted.
+"""Closed-loop load test of a served generation model, reporting what genai-perf reports: at each
+concurrency level, that many threads send requests back to back for a bounded time; per level time
+to first token, inter-token latency and request latency (average, p50/p95/p99), output tokens/s,
+requests/s and goodput (requests/s that meet every configured SLO), written as JSON and plotted.
 
-Every request gets a unique prompt suffix, so the response cache never answers and the numbers
-are the model's.
+The drivers (loadtest_drivers.py) reach a Triton server (`<name>_llm` streamed over gRPC, so the
+first token's time is real; or the generation models) or an OpenAI-compatible server. The prompts
+(loadtest_prompts.py) are token windows of the val shards with a configured length distribution,
+or the configured texts; a text prompt gets a unique suffix so that no response cache answers.
+Inter-token latency is genai-perf's: (request latency - time to first token) / (output tokens - 1),
+per request with at least two tokens.
 """
 
 from __future__ import annotations
@@ -15,12 +20,18 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from fullchain.deploy.client import ClientError, GenerationClient
-from fullchain.deploy.config import LoadtestConfig
+from fullchain.deploy.config import LoadtestConfig, SloConfig
+from fullchain.deploy.loadtest_drivers import (
+    OpenAIDriver, RequestTiming, TritonDriver, openai_base_url, openai_model, read_api_key, triton_endpoint)
+from fullchain.deploy.loadtest_prompts import Prompt, PromptError, shard_prompts, text_prompts
+
+# distinct prompts drawn per run; requests take them in turn
+PROMPT_POOL = 512
 
 
 class LoadtestError(RuntimeError):
@@ -29,7 +40,7 @@ class LoadtestError(RuntimeError):
 
 @dataclass
 class LevelResult:
-    """What one concurrency level measured."""
+    """What one concurrency level measured (times in ms; p50_ms/p95_ms/p99_ms are request latency)."""
 
     concurrency: int
     requests: int
@@ -41,31 +52,110 @@ class LevelResult:
     p95_ms: float | None
     p99_ms: float | None
     first_error: str | None
+    output_tokens_per_s: float = 0.0
+    goodput_requests_per_s: float = 0.0
+    slo_attainment: float | None = None
+    latency_avg_ms: float | None = None
+    ttft_avg_ms: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p95_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    itl_avg_ms: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p95_ms: float | None = None
+    itl_p99_ms: float | None = None
+    input_tokens_avg: float | None = None
+    output_tokens_avg: float | None = None
 
 
-def run_level(cfg: LoadtestConfig, concurrency: int) -> LevelResult:
+def _stats(values_ms: list[float]) -> dict[str, float | None]:
+    if not values_ms:
+        return {"avg": None, "p50": None, "p95": None, "p99": None}
+    a = np.asarray(values_ms, dtype=np.float64)
+    return {"avg": round(float(a.mean()), 3), **{f"p{q}": round(float(np.percentile(a, q)), 3) for q in (50, 95, 99)}}
+
+
+def inter_token_ms(t: RequestTiming) -> float | None:
+    """A request's mean inter-token latency (genai-perf's definition), None under two tokens."""
+    if t.output_tokens < 2:
+        return None
+    return (t.latency_s - t.ttft_s) * 1000.0 / (t.output_tokens - 1)
+
+
+def meets_slo(t: RequestTiming, slo: SloConfig) -> bool:
+    """True when the request meets every objective that is set (0 = not set)."""
+    itl = inter_token_ms(t)
+    return ((not slo.ttft_ms or t.ttft_s * 1000.0 <= slo.ttft_ms)
+            and (not slo.latency_ms or t.latency_s * 1000.0 <= slo.latency_ms)
+            and (not slo.itl_ms or itl is None or itl <= slo.itl_ms))
+
+
+def level_result(concurrency: int, timings: list[RequestTiming], errors: list[str], elapsed_s: float,
+                 slo: SloConfig) -> LevelResult:
+    """The figures of one level from its answered requests, its errors and its wall time."""
+    latency = _stats([t.latency_s * 1000.0 for t in timings])
+    ttft = _stats([t.ttft_s * 1000.0 for t in timings])
+    itl = _stats([v for v in map(inter_token_ms, timings) if v is not None])
+    tokens = sum(t.output_tokens for t in timings)
+    inputs = [t.input_tokens for t in timings if t.input_tokens is not None]
+    good = sum(meets_slo(t, slo) for t in timings)
+    return LevelResult(
+        concurrency=concurrency, requests=len(timings), errors=len(errors), duration_s=round(elapsed_s, 3),
+        requests_per_s=round(len(timings) / elapsed_s, 2), tokens_per_s=round(tokens / elapsed_s, 1),
+        p50_ms=latency["p50"], p95_ms=latency["p95"], p99_ms=latency["p99"],
+        first_error=errors[0] if errors else None, output_tokens_per_s=round(tokens / elapsed_s, 1),
+        goodput_requests_per_s=round(good / elapsed_s, 2),
+        slo_attainment=round(good / len(timings), 4) if timings else None, latency_avg_ms=latency["avg"],
+        ttft_avg_ms=ttft["avg"], ttft_p50_ms=ttft["p50"], ttft_p95_ms=ttft["p95"], ttft_p99_ms=ttft["p99"],
+        itl_avg_ms=itl["avg"], itl_p50_ms=itl["p50"], itl_p95_ms=itl["p95"], itl_p99_ms=itl["p99"],
+        input_tokens_avg=round(float(np.mean(inputs)), 1) if inputs else None,
+        output_tokens_avg=round(tokens / len(timings), 1) if timings else None)
+
+
+def request_prompt(prompt: Prompt, n: int, endpoint: str) -> Prompt:
+    """The prompt of request `n`: token ids go as they are to <name>_llm (no cache); text gets a
+    unique suffix, so that no response cache answers it."""
+    if prompt.ids is not None and endpoint == "llm":
+        return prompt
+    return Prompt(text=f"{prompt.text} (request {n} at {time.time_ns()})", ids=None)
+
+
+def load_prompts(cfg: LoadtestConfig) -> tuple[list[Prompt], str]:
+    """The prompt pool and a line saying where it came from."""
+    if not cfg.shards:
+        return text_prompts(cfg.prompts, len(cfg.prompts)), f"{len(cfg.prompts)} configured prompts"
+    try:
+        pool = shard_prompts(cfg.shards, PROMPT_POOL, cfg.input_tokens_mean, cfg.input_tokens_stddev, cfg.prompt_seed)
+    except (PromptError, OSError) as e:
+        raise LoadtestError(f"--shards {cfg.shards}: {e}") from None
+    return pool, (f"val split of {cfg.shards}: {PROMPT_POOL} windows of normal({cfg.input_tokens_mean}, "
+                  f"{cfg.input_tokens_stddev}) tokens")
+
+
+def run_level(cfg: LoadtestConfig, concurrency: int, make_driver: Callable[[], Any], prompts: list[Prompt],
+              endpoint: str) -> LevelResult:
     """Keep `concurrency` requests in flight for cfg.duration_s; requests started before the end finish."""
-    latencies: list[float] = []
-    tokens = [0]
+    timings: list[RequestTiming] = []
     errors: list[str] = []
     lock = threading.Lock()
     counter = itertools.count()
     deadline = time.monotonic() + cfg.duration_s
 
     def worker() -> None:
-        with GenerationClient(cfg) as client:
+        driver = make_driver()
+        try:
             while time.monotonic() < deadline:
                 n = next(counter)
-                prompt = f"{cfg.prompts[n % len(cfg.prompts)]} (request {n} at {time.time_ns()})"
                 try:
-                    done = client.generate(prompt, cfg)
+                    timing = driver.send(request_prompt(prompts[n % len(prompts)], n, endpoint))
                 except ClientError as e:
                     with lock:
                         errors.append(str(e))
                     continue
                 with lock:
-                    latencies.append(done.latency_s)
-                    tokens[0] += len(done.token_ids)
+                    timings.append(timing)
+        finally:
+            driver.close()
 
     start = time.monotonic()
     threads = [threading.Thread(target=worker, name=f"loadtest-{i}") for i in range(concurrency)]
@@ -73,36 +163,47 @@ def run_level(cfg: LoadtestConfig, concurrency: int) -> LevelResult:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - start
-    ms = np.array(latencies) * 1000.0
-    pct = (lambda q: round(float(np.percentile(ms, q)), 2)) if ms.size else (lambda q: None)
-    return LevelResult(concurrency=concurrency, requests=len(latencies), errors=len(errors),
-                       duration_s=round(elapsed, 3), requests_per_s=round(len(latencies) / elapsed, 2),
-                       tokens_per_s=round(tokens[0] / elapsed, 1), p50_ms=pct(50), p95_ms=pct(95), p99_ms=pct(99),
-                       first_error=errors[0] if errors else None)
+    return level_result(concurrency, timings, errors, time.monotonic() - start, cfg.slo)
 
 
-def run_loadtest(cfg: LoadtestConfig) -> dict[str, Any]:
-    """All levels in order; the report as written to JSON."""
-    with GenerationClient(cfg) as client:
-        model = client.model()
-        url = client.url
-    cfg = dataclasses.replace(cfg, model=model)
-    levels = [run_level(cfg, c) for c in cfg.concurrency]
-    return {"model": model, "url": url, "protocol": cfg.protocol, "max_tokens": cfg.max_tokens,
-            "temperature": cfg.temperature, "duration_s": cfg.duration_s,
-            "levels": [dataclasses.asdict(level) for level in levels]}
+def run_loadtest(cfg: LoadtestConfig, progress: Callable[[LevelResult], None] | None = None) -> dict[str, Any]:
+    """All levels in order; the report as written to JSON. `progress` gets each level when it ends."""
+    prompts, source = load_prompts(cfg)
+    if cfg.protocol == "openai":
+        api_key = read_api_key(cfg)
+        model, url, endpoint = openai_model(cfg, api_key), openai_base_url(cfg), "completions"
+        make_driver: Callable[[], Any] = lambda: OpenAIDriver(cfg, model, api_key)  # noqa: E731
+    else:
+        with GenerationClient(cfg) as client:
+            model = client.model()
+            url = client.url
+        cfg = dataclasses.replace(cfg, model=model)
+        endpoint = triton_endpoint(cfg)
+        make_driver = lambda: TritonDriver(cfg)  # noqa: E731
+    levels = []
+    for concurrency in cfg.concurrency:
+        levels.append(run_level(cfg, concurrency, make_driver, prompts, endpoint))
+        if progress is not None:
+            progress(levels[-1])
+    return {"model": model, "url": url, "protocol": cfg.protocol, "endpoint": endpoint, "max_tokens": cfg.max_tokens,
+            "temperature": cfg.temperature, "duration_s": cfg.duration_s, "prompts": source,
+            "slo": dataclasses.asdict(cfg.slo), "levels": [dataclasses.asdict(level) for level in levels]}
+
+
+# (column title, level key) of the printed table
+TABLE_COLUMNS = (("concurrency", "concurrency"), ("requests", "requests"), ("errors", "errors"),
+                 ("req/s", "requests_per_s"), ("tokens/s", "output_tokens_per_s"),
+                 ("goodput/s", "goodput_requests_per_s"), ("ttft p50", "ttft_p50_ms"), ("ttft p99", "ttft_p99_ms"),
+                 ("itl p50", "itl_p50_ms"), ("itl p99", "itl_p99_ms"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"))
 
 
 def report_table(report: dict[str, Any]) -> str:
-    """The levels as a fixed-width text table."""
-    head = f"{'concurrency':>11} {'requests':>8} {'errors':>6} {'req/s':>8} {'tokens/s':>9} " \
-           f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
-    rows = [head]
+    """The levels as a fixed-width text table (times in ms; p50/p99 ms: request latency)."""
+    widths = [max(len(title), 9) for title, _ in TABLE_COLUMNS]
+    rows = [" ".join(f"{title:>{w}}" for (title, _), w in zip(TABLE_COLUMNS, widths))]
     for lv in report["levels"]:
-        cells = [f"{lv[k]:>8}" if lv[k] is not None else f"{'-':>8}" for k in ("p50_ms", "p95_ms", "p99_ms")]
-        rows.append(f"{lv['concurrency']:>11} {lv['requests']:>8} {lv['errors']:>6} {lv['requests_per_s']:>8} "
-                    f"{lv['tokens_per_s']:>9} {' '.join(cells)}")
+        cells = ["-" if lv.get(key) is None else str(lv[key]) for _, key in TABLE_COLUMNS]
+        rows.append(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     return "\n".join(rows)
 
 
@@ -126,21 +227,29 @@ def write_plot(report: dict[str, Any], path: str | Path) -> Path:
 
     levels = report["levels"]
     x = [lv["concurrency"] for lv in levels]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(x, [lv["requests_per_s"] for lv in levels], marker="o", label="requests/s")
-    left.set_xlabel("concurrency")
-    left.set_ylabel("requests/s")
-    twin = left.twinx()
-    twin.plot(x, [lv["tokens_per_s"] for lv in levels], marker="s", color="tab:orange", label="tokens/s")
-    twin.set_ylabel("tokens/s")
-    left.set_title(f"{report['model']}: throughput")
-    for q in ("p50_ms", "p95_ms", "p99_ms"):
-        right.plot(x, [lv[q] if lv[q] is not None else np.nan for lv in levels], marker="o", label=q[:-3])
-    right.set_xlabel("concurrency")
-    right.set_ylabel("latency (ms)")
-    right.set_title("latency")
-    right.legend()
-    for ax in (left, right):
+
+    def series(key: str) -> list[float]:
+        return [np.nan if lv.get(key) is None else lv[key] for lv in levels]
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    throughput, ttft, itl, latency = axes.ravel()
+    throughput.plot(x, series("output_tokens_per_s"), marker="s", color="tab:orange", label="output tokens/s")
+    throughput.set_ylabel("output tokens/s")
+    twin = throughput.twinx()
+    twin.plot(x, series("requests_per_s"), marker="o", label="requests/s")
+    twin.plot(x, series("goodput_requests_per_s"), marker="^", linestyle="--", label="goodput (requests/s)")
+    twin.set_ylabel("requests/s")
+    twin.legend(loc="upper left", fontsize="small")
+    throughput.set_title(f"{report['model']} ({report.get('endpoint', report['protocol'])}): throughput")
+    for ax, prefix, title in ((ttft, "ttft_", "time to first token"), (itl, "itl_", "inter-token latency"),
+                              (latency, "", "request latency")):
+        for q in ("p50", "p95", "p99"):
+            ax.plot(x, series(f"{prefix}{q}_ms"), marker="o", label=q)
+        ax.set_ylabel("ms")
+        ax.set_title(title)
+        ax.legend(fontsize="small")
+    for ax in axes.ravel():
+        ax.set_xlabel("concurrency")
         ax.set_xscale("log", base=2)
         ax.set_xticks(x, [str(c) for c in x])
     fig.tight_layout()

@@ -21,12 +21,17 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from fullchain.deploy.config import PUBLISHED_NAME_MAX, PublishConfig, check_model_name, check_version, version_of_folder
-from fullchain.deploy.triton_config import generation_models, onnx_io_text, onnx_model_config
+from fullchain.deploy.triton_config import generation_models, llm_model_name, onnx_io_text, onnx_model_config
 
 EXPORT_FORMAT = "fullchain-onnx-export"
 # the generation model's own files, copied into each of its version folders
 GENERATE_MODEL_DIR = Path(__file__).parent / "triton_models" / "generate"
 GENERATE_MODEL_FILES = ("model.py", "request_checks.py")
+# <name>_llm's files: its own, the generation model's request checks and the scheduler core
+LLM_MODEL_FILES = {"model.py": Path(__file__).parent / "triton_models" / "llm" / "model.py",
+                   "llm_request.py": Path(__file__).parent / "triton_models" / "llm" / "llm_request.py",
+                   "request_checks.py": GENERATE_MODEL_DIR / "request_checks.py",
+                   "continuous_batching.py": Path(__file__).parent / "continuous_batching.py"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -195,7 +200,10 @@ def _version_files(model: str, export_dir: Path, export: dict[str, Any], onnx_na
             # the graph refers to its weights file by this name, relative to model.onnx
             files[export["external_data_file"]] = export_dir / export["external_data_file"]
         return files
-    files = {name: GENERATE_MODEL_DIR / name for name in GENERATE_MODEL_FILES}
+    if model == llm_model_name(onnx_name):
+        files = dict(LLM_MODEL_FILES)
+    else:
+        files = {name: GENERATE_MODEL_DIR / name for name in GENERATE_MODEL_FILES}
     files.update({"kv_decoding.py": export_dir / "kv_decoding.py", "export.json": export_dir / "export.json"})
     files.update({f: export_dir / f for f in export.get("tokenizer_files") or TOKENIZER_FILES
                   if (export_dir / f).is_file()})

@@ -169,6 +169,8 @@ def generation_models(name: str, cfg: PublishConfig) -> dict[str, str]:
         models[generate_model_name(name)] = _python_model_config(generate_model_name(name), name, cfg)
     if cfg.generate.stream_model:
         models[stream_model_name(name)] = _python_model_config(stream_model_name(name), name, cfg, stream=True)
+    if cfg.llm.enabled:
+        models[llm_model_name(name)] = llm_model_config(name, cfg)
     return models
 
 

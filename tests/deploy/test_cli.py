@@ -13,7 +13,7 @@ def test_publish_reads_yaml_and_flags(export_dir, tmp_path, capsys):
     assert main("publish", [str(export_dir), "--config", str(config), "--repository", str(repo),
                             "--generate.stream-model", "false", "--version", "5"]) == 0
     assert capsys.readouterr().out.strip() == \
-        f"published from-yaml version 5 to {repo}: from-yaml, from-yaml_generate"
+        f"published from-yaml version 5 to {repo}: from-yaml, from-yaml_generate, from-yaml_llm"
     text = (repo / "from-yaml" / "config.pbtxt").read_text()
     assert "max_batch_size: 4" in text and "preferred_batch_size: [ 2, 4 ]" in text
 

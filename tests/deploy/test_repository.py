@@ -8,8 +8,8 @@ import uuid
 import fsspec
 import pytest
 
-from fullchain.deploy.config import GenerationModelConfig, PublishConfig
-from fullchain.deploy.repository import (GENERATE_MODEL_DIR, GENERATE_MODEL_FILES, RepositoryError, list_models,
+from fullchain.deploy.config import GenerationModelConfig, LlmModelConfig, PublishConfig
+from fullchain.deploy.repository import (GENERATE_MODEL_DIR, GENERATE_MODEL_FILES, LLM_MODEL_FILES, RepositoryError, list_models,
                                          model_versions, publish, validate_name, validate_version)
 
 
@@ -67,7 +67,7 @@ def test_the_version_after_the_largest_one_is_refused(export_dir, memory_repo):
     ("tiny_generate/1abc", "invalid version folder '1abc'"), ("a b", "invalid model name 'a b'")])
 def test_listing_refuses_a_folder_that_would_stop_the_server(export_dir, tmp_path, folder, message):
     repo = tmp_path / "repo"
-    publish(export_dir, PublishConfig(repository=str(repo), name="tiny",
+    publish(export_dir, PublishConfig(repository=str(repo), name="tiny", llm=LlmModelConfig(enabled=False),
                                       generate=GenerationModelConfig(response_cache=False, stream_model=False)))
     (repo / folder).mkdir()
     with pytest.raises(RepositoryError, match=re.escape(message)) as e:
@@ -97,8 +97,14 @@ def test_publish_to_memory_writes_versions_in_sequence(export_dir, memory_repo):
     assert fs.cat_file(f"{root}/tiny/1/model.onnx") == (export_dir / "model.onnx").read_bytes()
     assert fs.cat_file(f"{root}/tiny_generate/2/kv_decoding.py") == (export_dir / "kv_decoding.py").read_bytes()
     assert model_versions(fs, f"{root}/tiny") == [1, 2]
+    # <name>_llm: its own files, the generation model's request checks and the scheduler core
+    for f, source in LLM_MODEL_FILES.items():
+        assert fs.cat_file(f"{root}/tiny_llm/1/{f}") == source.read_bytes()
+    assert sorted(p.name for p in LLM_MODEL_FILES["model.py"].parent.glob("*.py")) == ["llm_request.py", "model.py"]
+    assert fs.cat_file(f"{root}/tiny_llm/2/kv_decoding.py") == (export_dir / "kv_decoding.py").read_bytes()
     assert list_models(memory_repo) == {"tiny": "onnxruntime", "tiny_generate": "python",
-                                        "tiny_generate_cached": "python", "tiny_generate_stream": "python"}
+                                        "tiny_generate_cached": "python", "tiny_generate_stream": "python",
+                                        "tiny_llm": "python"}
 
 
 def test_an_int8_export_publishes_its_int8_graph(int8_export_dir, memory_repo):
@@ -121,9 +127,10 @@ def test_an_existing_version_is_never_overwritten(export_dir, memory_repo):
 
 
 def test_file_url_and_plain_path_are_the_same_repository(export_dir, tmp_path):
-    publish(export_dir, PublishConfig(repository=f"file://{tmp_path}/repo", name="tiny",
+    publish(export_dir, PublishConfig(repository=f"file://{tmp_path}/repo", name="tiny", llm=LlmModelConfig(enabled=False),
                                       generate=GenerationModelConfig(response_cache=False, stream_model=False)))
     done = publish(export_dir, PublishConfig(repository=str(tmp_path / "repo"), name="tiny",
+                                             llm=LlmModelConfig(enabled=False),
                                              generate=GenerationModelConfig(response_cache=False,
                                                                             stream_model=False)))
     assert done.models == ("tiny", "tiny_generate") and done.version == 2

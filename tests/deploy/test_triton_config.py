@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from fullchain.deploy.config import BatchingConfig, GenerationModelConfig, PublishConfig
+from fullchain.deploy.config import BatchingConfig, GenerationModelConfig, LlmModelConfig, PublishConfig
 from fullchain.deploy.triton_config import generation_models, onnx_model_config
 
 EXPORT = {
@@ -46,7 +46,8 @@ def test_no_dynamic_batching_block_when_disabled():
 
 def test_cache_on_puts_a_front_before_the_cached_model():
     models = generation_models("m", PublishConfig(name="m"))
-    assert list(models) == ["m_generate", "m_generate_cached", "m_generate_stream"]
+    assert list(models) == ["m_generate", "m_generate_cached", "m_generate_stream", "m_llm"]
+    models.pop("m_llm")
     front, cached, stream = models.values()
     assert "response_cache {" not in front and 'key: "forward_to" value: { string_value: "m_generate_cached" }' in front
     assert "response_cache { enable: true }" in cached and "forward_to" not in cached
@@ -59,10 +60,27 @@ def test_cache_on_puts_a_front_before_the_cached_model():
 
 
 def test_cache_off_writes_one_plain_generation_model():
-    cfg = PublishConfig(name="m", generate=GenerationModelConfig(response_cache=False, stream_model=False))
+    cfg = PublishConfig(name="m", generate=GenerationModelConfig(response_cache=False, stream_model=False),
+                        llm=LlmModelConfig(enabled=False))
     models = generation_models("m", cfg)
     assert list(models) == ["m_generate"]
     assert "response_cache {" not in models["m_generate"] and "forward_to" not in models["m_generate"]
+
+
+def test_the_llm_model_is_decoupled_and_batches_itself():
+    cfg = PublishConfig(name="m", llm=LlmModelConfig(max_batch_size=16, kv_cache_tokens=4096, max_queue_size=3))
+    text = generation_models("m", cfg)["m_llm"]
+    # one request per execute and no dynamic batcher: the model's own scheduler batches
+    assert "max_batch_size: 1\n" in text and "dynamic_batching" not in text and "decoupled: true" in text
+    assert '{ name: "text" data_type: TYPE_STRING dims: [ 1 ] optional: true }' in text
+    assert '{ name: "prompt_ids" data_type: TYPE_INT64 dims: [ -1 ] optional: true }' in text
+    assert '{ name: "echo" data_type: TYPE_BOOL dims: [ 1 ] optional: true }' in text
+    assert '{ name: "prompt_logprobs" data_type: TYPE_FP32 dims: [ -1 ] }' in text
+    for key, value in (("max_batch_size", "16"), ("kv_cache_tokens", "4096"), ("max_queue_size", "3"),
+                       ("onnx_model", "m")):
+        assert f'key: "{key}" value: {{ string_value: "{value}" }}' in text
+    with pytest.raises(ValueError, match="max_queue_size must be an integer within 1"):
+        LlmModelConfig(max_queue_size=0)
 
 
 @pytest.mark.parametrize("policy,expected", [("latest:2", "latest: { num_versions: 2 }"), ("all", "all: {}")])

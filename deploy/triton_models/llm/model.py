@@ -1,0 +1,286 @@
+"""Triton Python-backend model `<name>_llm`: continuous batching, decoupled (streaming).
+
+`fullchain publish` copies this file, llm_request.py, the generation model's request_checks.py and
+deploy/continuous_batching.py into `<name>_llm/<version>/`, beside the export's kv_decoding.py,
+tokenizer files and export.json.
+
+`execute` only checks and enqueues: each request becomes a sequence of the scheduler
+(continuous_batching.Scheduler), which a background thread runs. Between two decoding steps the
+scheduler admits waiting sequences, drops finished and cancelled ones, and hands every new token
+to its sequence at once; this file turns each token into a response (text piece, token ids,
+log-probabilities) sent through the request's response sender. A request the queue cannot take is
+refused at once (UNAVAILABLE). A client that cancels is noticed through the request's
+`is_cancelled()` at the next step, and its slot is freed.
+
+The ONNX graph runs as in the generation models (config parameter `onnx_runner`): `bls` (a BLS call
+to `<name>`), `onnxruntime` (a session in this process on `<name>/<version>/model.onnx`) or `auto`.
+docs/SERVING.md lists the tensors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import threading
+from typing import Any, Callable
+
+
+def _use_server_site_packages() -> None:
+    # `fullchain serve` names its venv's site-packages here (see the generation model)
+    for path in reversed(os.environ.get("FULLCHAIN_SITE_PACKAGES", "").split(os.pathsep)):
+        if path and path not in sys.path:
+            sys.path.insert(0, path)
+
+
+_use_server_site_packages()
+
+import numpy as np  # noqa: E402  (after the sys.path set-up above)
+import triton_python_backend_utils as pb_utils  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
+
+EMPTY_IDS = np.zeros((1, 0), dtype=np.int64)
+EMPTY_SCORES = np.zeros((1, 0), dtype=np.float32)
+
+
+def _load_sibling(version_dir: str, name: str) -> Any:
+    """The module `<name>.py` of this version folder, loaded by path (see the generation model)."""
+    path = os.path.join(version_dir, f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"{name}_{abs(hash(version_dir))}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(values: list | np.ndarray, dtype: Any) -> np.ndarray:
+    return np.asarray(values, dtype=dtype).reshape(1, -1)
+
+
+def _text(value: str) -> np.ndarray:
+    return np.array([[value.encode("utf-8")]], dtype=np.object_)
+
+
+class Stream:
+    """One request's side of the scheduler: turns its updates into responses. Its text is decoded
+    from all its tokens at each step and sent in pieces that are neither a partial UTF-8 character
+    nor the possible start of a stop string."""
+
+    def __init__(self, model: "TritonPythonModel", sender: Any, prompt: list[int], checked: Any):
+        self.model = model
+        self.sender = sender
+        self.prompt = prompt
+        self.stop = list(checked.stop)
+        self.logprobs = checked.logprobs
+        self.tokens: list[int] = []
+        self.sent_tokens = 0
+        self.scores: list[tuple[float, int, float]] = []
+        self.text = ""
+        self.emitted = 0
+        self.prompt_scores: Any = None
+        self.first = True
+
+    def on_update(self, update: Any) -> bool:
+        """Called by the scheduler with each new token; False ends the sequence (a stop string, or
+        a client that is gone)."""
+        if update.error is not None:
+            self._send(pb_utils.InferenceResponse(error=pb_utils.TritonError(update.error, pb_utils.TritonError.INTERNAL)),
+                       final=True)
+            return False
+        if update.prompt_logprobs is not None:
+            self.prompt_scores = update
+        finish = update.finish_reason
+        if update.token is not None:
+            self.tokens.append(update.token)
+            if self.logprobs:
+                self.scores.append((update.logprob, update.top_token, update.top_logprob))
+            self.text = self.model.tokenizer.decode(self.tokens, skip_special_tokens=True)
+            for s in self.stop:
+                at = self.text.find(s)
+                if at >= 0:
+                    self.text, finish = self.text[:at], "stop"
+        usage = (len(self.prompt), len(self.tokens)) if finish is not None else (0, 0)
+        sent = self._send(self._response(self._ready_text(finish is not None), finish or "", usage),
+                          final=finish is not None)
+        return sent and finish is None
+
+    def _ready_text(self, final: bool) -> str:
+        end = len(self.text)
+        if not final:
+            while end > self.emitted and self.text[end - 1] == "\ufffd":
+                end -= 1
+            if self.stop:
+                end = max(self.emitted, end - (max(len(s) for s in self.stop) - 1))
+        piece = self.text[self.emitted:end]
+        self.emitted = max(self.emitted, end)
+        return piece
+
+    def _response(self, piece: str, finish: str, usage: tuple[int, int]) -> Any:
+        new = self.tokens[self.sent_tokens:]
+        scores = self.scores[self.sent_tokens:]
+        self.sent_tokens = len(self.tokens)
+        tensors = {"text_output": _text(piece), "token_ids": _row(new, np.int64),
+                   "token_logprobs": _row([s[0] for s in scores], np.float32),
+                   "top_token_ids": _row([s[1] for s in scores], np.int64),
+                   "top_logprobs": _row([s[2] for s in scores], np.float32),
+                   "prompt_token_ids": EMPTY_IDS, "prompt_logprobs": EMPTY_SCORES,
+                   "prompt_top_token_ids": EMPTY_IDS, "prompt_top_logprobs": EMPTY_SCORES,
+                   "finish_reason": _text(finish),
+                   "prompt_tokens": np.array([[usage[0]]], dtype=np.int64),
+                   "completion_tokens": np.array([[usage[1]]], dtype=np.int64)}
+        if self.first and self.prompt_scores is not None:
+            p = self.prompt_scores
+            tensors.update({"prompt_token_ids": _row(self.prompt, np.int64),
+                            "prompt_logprobs": _row(p.prompt_logprobs, np.float32),
+                            "prompt_top_token_ids": _row(p.prompt_top_tokens, np.int64),
+                            "prompt_top_logprobs": _row(p.prompt_top_logprobs, np.float32)})
+        self.first = False
+        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(k, v) for k, v in tensors.items()])
+
+    def _send(self, response: Any, final: bool) -> bool:
+        flags = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0
+        try:
+            self.sender.send(response, flags=flags)
+        except Exception as e:  # noqa: BLE001  (the client is gone: its sequence ends, the batch goes on)
+            pb_utils.Logger.log_warn(f"{self.model.name}: a response could not be sent, ending its sequence: {e}")
+            return False
+        return True
+
+
+class TritonPythonModel:
+    """The continuous-batching model; Triton calls initialize once per instance, execute per request."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        """Load the tokenizer, export facts and modules of this version; start the scheduler thread."""
+        self.config = json.loads(args["model_config"])
+        self.name = self.config["name"]
+        params = {k: v["string_value"] for k, v in self.config.get("parameters", {}).items()}
+        self.version_dir = os.path.join(args["model_repository"], args["model_version"])
+        self.version = int(args["model_version"])
+        with open(os.path.join(self.version_dir, "export.json"), encoding="utf-8") as fh:
+            self.export = json.load(fh)
+        kv = _load_sibling(self.version_dir, "kv_decoding")
+        self.kv = kv
+        self.checks = _load_sibling(self.version_dir, "request_checks")
+        self.requests = _load_sibling(self.version_dir, "llm_request")
+        batching = _load_sibling(self.version_dir, "continuous_batching")
+        self.batching = batching
+        self.spec = kv.DecoderSpec.from_export(self.export)
+        self.vocab_size = int(self.export["vocab_size"])
+        self.tokenizer = Tokenizer.from_file(os.path.join(self.version_dir, "tokenizer.json"))
+        stops = self.export.get("stop_token_ids")
+        if stops is None:
+            eos = self.export.get("eos_token_id")
+            stops = [] if eos is None else eos if isinstance(eos, list) else [eos]
+        self.stop_token_ids = tuple(int(t) for t in stops)
+        self.onnx_model = params["onnx_model"]
+        self.onnx_runner = params.get("onnx_runner", "auto")
+        self.ort_threads = int(params.get("ort_threads", 1))
+        self.output_names = [o["name"] for o in self.export["outputs"]]
+        self.limits = self.checks.RequestLimits(
+            default_max_tokens=int(params.get("default_max_tokens", 64)),
+            max_tokens_limit=int(params.get("max_tokens_limit", 1024)),
+            max_prompt_bytes=self.checks.prompt_byte_limit(int(params.get("max_prompt_bytes", 0)),
+                                                           self.spec.max_positions),
+            seed_required=False)
+        shape = batching.GraphShape(num_layers=self.spec.num_layers, num_kv_heads=self.spec.num_kv_heads,
+                                    head_dim=self.spec.head_dim, pad_token_id=self.spec.pad_token_id,
+                                    max_positions=self.spec.max_positions)
+        limits = batching.SchedulerLimits(max_batch_size=int(params.get("max_batch_size", 8)),
+                                          kv_cache_tokens=int(params.get("kv_cache_tokens", 8192)),
+                                          max_queue_size=int(params.get("max_queue_size", 64)))
+        self.run: Callable[[dict], dict] | None = None
+        self.scheduler = batching.Scheduler(self._run, shape, kv.next_token, limits)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.scheduler.serve_forever, args=(self.stopping, self._log_failure),
+                                       name=f"{self.name}-scheduler", daemon=True)
+        self.thread.start()
+        pb_utils.Logger.log_info(f"{self.name}: continuous batching, at most {limits.max_batch_size} sequences, "
+                                 f"{limits.kv_cache_tokens} key/value tokens, {limits.max_queue_size} waiting")
+
+    def finalize(self) -> None:
+        """Stop the scheduler thread (Triton unloads the model)."""
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+    def _log_failure(self, error: Exception) -> None:
+        pb_utils.Logger.log_error(f"{self.name}: generation failed: {error!r}")
+
+    # ---- running the graph
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.run is None:
+            use_bls = self.onnx_runner == "bls" or (
+                self.onnx_runner == "auto" and pb_utils.is_model_ready(self.onnx_model, str(self.version)))
+            self.run = self._bls_run if use_bls else self._session_run()
+            pb_utils.Logger.log_info(f"{self.name}: running {self.onnx_model} v{self.version} "
+                                     f"{'through BLS' if use_bls else 'with ONNX Runtime in the Python backend'}")
+        return self.run(feeds)
+
+    def _session_run(self) -> Callable[[dict], dict]:
+        path = os.path.join(os.path.dirname(os.path.dirname(self.version_dir)), self.onnx_model,
+                            str(self.version), "model.onnx")
+        if not os.path.isfile(path):
+            raise RuntimeError(f"the ONNX model {self.onnx_model} v{self.version} is not ready in this server "
+                               f"and {path} does not exist")
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.ort_threads
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        return self.kv.session_runner(session)
+
+    def _bls_run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        request = pb_utils.InferenceRequest(
+            model_name=self.onnx_model, model_version=self.version, requested_output_names=self.output_names,
+            inputs=[pb_utils.Tensor(name, value) for name, value in feeds.items()])
+        response = request.exec()
+        if response.has_error():
+            raise RuntimeError(f"{self.onnx_model}: {response.error().message()}")
+        return {name: pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in self.output_names}
+
+    # ---- requests
+
+    def _sequence(self, request: Any, sender: Any) -> Any:
+        """The scheduler's sequence for one request; RequestError naming the field when it is bad."""
+        fields = {}
+        for name in self.requests.LLM_REQUEST_FIELDS:
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            if tensor is not None:
+                fields[name] = tensor.as_numpy()
+        checked = self.requests.decode_llm_request(fields, self.limits, self.vocab_size, self.checks)
+        if checked.prompt_ids is not None:
+            prompt = list(checked.prompt_ids)
+        else:
+            prompt = self.tokenizer.encode(checked.text).ids
+            if not prompt:
+                raise self.checks.RequestError("text: encodes to no tokens")
+        limit = self.spec.max_positions
+        if limit is not None and len(prompt) >= limit:
+            raise self.checks.RequestError(f"text: the prompt has {len(prompt)} tokens; "
+                                           f"the model takes fewer than {limit}")
+        params = self.kv.SamplingParams(max_tokens=checked.max_tokens, temperature=checked.temperature,
+                                        top_k=checked.top_k, top_p=checked.top_p, seed=checked.seed,
+                                        stop_token_ids=self.stop_token_ids)
+        stream = Stream(self, sender, prompt, checked)
+        return self.batching.SequenceRequest(prompt=prompt, params=params, on_update=stream.on_update,
+                                             logprobs=checked.logprobs, echo=checked.echo,
+                                             is_cancelled=request.is_cancelled)
+
+    def execute(self, requests: list[Any]) -> None:
+        """Enqueue each request into the running batch's queue; a bad one, or one the queue cannot
+        take, gets its error response at once."""
+        final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+        for request in requests:
+            sender = request.get_response_sender()
+            try:
+                self.scheduler.submit(self._sequence(request, sender))
+            except (self.checks.RequestError, self.batching.TooLarge) as e:
+                sender.send(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)), flags=final)
+            except self.batching.QueueFull as e:
+                sender.send(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(str(e), pb_utils.TritonError.UNAVAILABLE)), flags=final)
+        return None
