@@ -1,13 +1,21 @@
-"""The Kubernetes manifests agree with the ports, paths and model names the code uses."""
+"""The Kubernetes manifests agree with the ports, paths and model names the code uses; the OpenAI
+front's container, the autoscaler and the Prometheus adapter's rules agree with each other. (That
+the Grafana dashboard's and the adapter's queries name metrics the servers really expose is checked
+against running servers in tests/deploy/test_openai_serving.py.)"""
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from fullchain.deploy.config import ADMIN_HEADER, ADMIN_KEY_ENV, GRPC_PORT, HTTP_PORT, METRICS_PORT, PublishConfig
+from fullchain.deploy.config import (
+    ADMIN_HEADER, ADMIN_KEY_ENV, GRPC_PORT, HTTP_PORT, METRICS_PORT, OPENAI_PORT, PublishConfig,
+)
+from fullchain.deploy.openai_front.api_keys import API_KEYS_ENV
+from fullchain.deploy.openai_front.cli import build_parser as front_parser
 from fullchain.deploy.server import (
     LIVE_PATH, METRICS_PATH, MODEL_READY_PATH, SERVER_STACK_BYTES, SITE_PACKAGES_ENV, restricted_api_flags,
 )
@@ -19,7 +27,8 @@ PORTS = {"http": HTTP_PORT, "grpc": GRPC_PORT, "metrics": METRICS_PORT}
 
 @pytest.fixture(scope="module")
 def manifests():
-    docs = [d for f in sorted(K8S.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    # prometheus-adapter-values.yaml is Helm values, not a manifest
+    docs = [d for f in sorted(K8S.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d and "kind" in d]
     return {d["kind"]: d for d in docs}
 
 
@@ -39,7 +48,7 @@ def flags(container):
 
 
 def test_manifests_are_the_expected_kinds(manifests):
-    assert set(manifests) == {"Deployment", "Service", "ServiceMonitor"}
+    assert set(manifests) == {"Deployment", "Service", "ServiceMonitor", "HorizontalPodAutoscaler"}
 
 
 def test_ports_are_the_servers_ports(manifests, triton):
@@ -48,7 +57,8 @@ def test_ports_are_the_servers_ports(manifests, triton):
     assert (int(args["--http-port"]), int(args["--grpc-port"]), int(args["--metrics-port"])) == \
         (HTTP_PORT, GRPC_PORT, METRICS_PORT)
     service = manifests["Service"]["spec"]
-    assert {p["name"]: (p["port"], p["targetPort"]) for p in service["ports"]} == {n: (v, n) for n, v in PORTS.items()}
+    assert {p["name"]: (p["port"], p["targetPort"]) for p in service["ports"]} == \
+        {n: (v, n) for n, v in {**PORTS, "openai": OPENAI_PORT}.items()}
 
 
 def test_probes_use_the_health_endpoints(triton):
@@ -103,8 +113,8 @@ def test_prometheus_finds_the_metrics(manifests, pod):
         assert annotations["prometheus.io/scrape"] == "true"
         assert annotations["prometheus.io/port"] == str(METRICS_PORT)
         assert annotations["prometheus.io/path"] == METRICS_PATH
-    (endpoint,) = manifests["ServiceMonitor"]["spec"]["endpoints"]
-    assert (endpoint["port"], endpoint["path"]) == ("metrics", METRICS_PATH)
+    endpoints = manifests["ServiceMonitor"]["spec"]["endpoints"]
+    assert [(e["port"], e["path"]) for e in endpoints] == [("metrics", METRICS_PATH), ("openai", METRICS_PATH)]
 
 
 def test_selectors_match_the_pod(manifests, pod):
@@ -155,3 +165,59 @@ def test_the_container_starts_tritonserver_with_large_stacks_and_its_args_intact
     stack_kib, *passed = out.stdout.splitlines()
     assert int(stack_kib) * 1024 == SERVER_STACK_BYTES
     assert passed == args
+
+
+@pytest.fixture(scope="module")
+def front(pod):
+    (container,) = [c for c in pod["spec"]["containers"] if c["name"] == "openai-front"]
+    return container
+
+
+def test_the_front_container_runs_the_front_against_the_triton_container(front, triton):
+    assert front["command"] == ["python3", "-m", "fullchain.deploy.openai_front"]
+    args = front_parser().parse_args(front["args"])  # every arg is a flag of the front's config
+    assert getattr(args, "triton_url") == f"127.0.0.1:{GRPC_PORT}"
+    assert getattr(args, "repository") == flags(triton)["--model-repository"]
+    assert int(getattr(args, "port")) == OPENAI_PORT and getattr(args, "address") == "0.0.0.0"
+    loaded = [a.split("=", 1)[1] for a in triton["args"] if a.startswith("--load-model=")]
+    assert getattr(args, "model") in loaded
+    assert {p["name"]: p["containerPort"] for p in front["ports"]} == {"openai": OPENAI_PORT}
+    assert front["readinessProbe"]["httpGet"] == {"path": "/health", "port": "openai"}
+
+
+def test_the_fronts_keys_come_from_a_secret_not_the_args(front):
+    (env,) = [e for e in front["env"] if e["name"] == API_KEYS_ENV]
+    assert env["valueFrom"]["secretKeyRef"]["name"] == "fullchain-openai-api-keys"
+    assert not any("key" in a for a in front["args"])
+
+
+def test_the_fronts_image_is_the_triton_image_plus_the_front(triton):
+    dockerfile = (K8S / "Dockerfile").read_text()
+    (base,) = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert base == triton["image"]
+    for package in ("fastapi", "uvicorn", "prometheus-client", "tritonclient[grpc]", "tokenizers", "jinja2"):
+        assert package in dockerfile
+
+
+def test_the_front_imports_without_the_training_stack():
+    # the Dockerfile installs fullchain with --no-deps: the front must not need torch, Beam, ONNX Runtime...
+    blocked = ["torch", "apache_beam", "deepspeed", "transformers", "onnxruntime", "onnx", "pyarrow", "lm_eval"]
+    code = ("import sys\nclass Block:\n    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name.split('.')[0] in {blocked!r}:\n            raise ImportError('blocked ' + name)\n"
+            "sys.meta_path.insert(0, Block())\nimport fullchain.deploy.openai_front.cli\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_the_autoscaler_scales_the_deployment_on_the_adapters_metrics(manifests):
+    hpa = manifests["HorizontalPodAutoscaler"]["spec"]
+    deployment = manifests["Deployment"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                     "name": deployment["metadata"]["name"]}
+    assert 1 <= hpa["minReplicas"] < hpa["maxReplicas"]
+    rules = yaml.safe_load((K8S / "prometheus-adapter-values.yaml").read_text())["rules"]["custom"]
+    served = {r["name"]["as"] for r in rules}
+    assert {m["pods"]["metric"]["name"] for m in hpa["metrics"]} == served
+    for rule in rules:
+        assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
+        assert "<<.LabelMatchers>>" in rule["metricsQuery"] and "<<.GroupBy>>" in rule["metricsQuery"]

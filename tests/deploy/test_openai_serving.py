@@ -7,6 +7,7 @@ tritonserver dies."""
 import http.client
 import json
 import os
+import re
 import signal
 import time
 import urllib.error
@@ -17,6 +18,7 @@ import numpy as np
 import onnxruntime
 import openai
 import pytest
+import yaml
 from tokenizers import Tokenizer
 
 from fullchain.deploy.config import PublishConfig, ServeConfig
@@ -170,6 +172,40 @@ def test_chat_with_the_plain_template_streamed_and_not(client, reference):
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
 
 
+def test_echo_logprobs_equal_onnx_runtime(client, reference):
+    # lm-evaluation-harness's log-likelihood request: the prompt as token ids, echo, logprobs, 1 token
+    ids = reference.encode(PROMPT)
+    expected = reference.logprobs(ids)
+    response = client.completions.create(model="tiny", prompt=ids, max_tokens=1, temperature=0, logprobs=1,
+                                         echo=True)
+    logprobs = response.choices[0].logprobs
+    assert len(logprobs.token_logprobs) == len(ids) + 1 and logprobs.token_logprobs[0] is None
+    assert np.allclose(logprobs.token_logprobs[1:len(ids)], expected[1:], atol=1e-4, rtol=0)
+    assert len(logprobs.tokens) == len(logprobs.text_offset) == len(logprobs.top_logprobs) == len(ids) + 1
+    assert response.choices[0].text.startswith(reference.decode(ids))
+    # the generated token's logprob is that of the greedy next token, the most likely one
+    (greedy,) = reference.greedy(ids, 1)
+    assert np.isclose(logprobs.token_logprobs[-1], reference.logprobs(ids + [greedy])[-1], atol=1e-4)
+    assert logprobs.token_logprobs[-1] == max(logprobs.top_logprobs[-1].values())
+    # text prompt, max_tokens 0: the prompt scored, nothing generated
+    scored = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=0, logprobs=0, echo=True)
+    assert scored.choices[0].text == PROMPT and scored.usage.completion_tokens == 0
+    assert np.allclose(scored.choices[0].logprobs.token_logprobs[1:], expected[1:], atol=1e-4, rtol=0)
+
+
+def test_streamed_logprobs_of_a_chat_answer(client, reference):
+    messages = [{"role": "user", "content": "Where is the river?"}]
+    chunks = list(client.chat.completions.create(model="tiny", messages=messages, max_tokens=6, temperature=0,
+                                                 logprobs=True, top_logprobs=1, stream=True))
+    entries = [e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
+    prompt = reference.encode("User: Where is the river?\nAssistant:")
+    tokens = reference.greedy(prompt, 6)
+    assert len(entries) == len(tokens)
+    full = reference.logprobs(prompt + tokens)
+    assert np.allclose([e.logprob for e in entries], full[len(prompt):], atol=1e-4, rtol=0)
+    assert all(e.logprob == e.top_logprobs[0].logprob for e in entries)  # greedy: each was the most likely
+
+
 def raw(stack, path, body, key=KEY, method="POST"):
     headers = {"Content-Type": "application/json"}
     if key:
@@ -249,6 +285,30 @@ def test_a_client_that_leaves_mid_stream_frees_its_slot(client, stack):
         metrics = urllib.request.urlopen(stack.openai_url[:-3] + "/metrics", timeout=10).read().decode()
     assert 'fullchain_openai_requests_total{endpoint="completions",status="499"} 1.0' in metrics
     assert "fullchain_openai_requests_in_flight 0.0" in metrics
+
+
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+METRIC_NAME = re.compile(r"\b(?:nv|fullchain_openai)_[a-z_]+\b")
+
+
+def exposed_metrics(url):
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    return {line.split("{")[0].split()[0] for line in text.splitlines() if line and not line.startswith("#")}
+
+
+def test_every_dashboard_and_autoscaler_query_names_metrics_the_servers_expose(client, stack):
+    client.completions.create(model="tiny", prompt=PROMPT, max_tokens=4, temperature=0)  # samples in every family
+    host = stack.triton.http_url.rsplit(":", 1)[0]
+    exposed = exposed_metrics(f"{host}:{stack.cfg.metrics_port}/metrics") | exposed_metrics(
+        stack.openai_url[:-3] + "/metrics")
+    dashboard = json.loads((K8S / "grafana-dashboard.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    rules = yaml.safe_load((K8S / "prometheus-adapter-values.yaml").read_text())["rules"]["custom"]
+    queries += [q for rule in rules for q in (rule["seriesQuery"], rule["metricsQuery"])]
+    named = {name for query in queries for name in METRIC_NAME.findall(query)}
+    assert len(named) >= 10 and {"nv_inference_queue_duration_us", "nv_inference_exec_count",
+                                 "fullchain_openai_time_to_first_token_seconds_bucket"} <= named
+    assert sorted(named - exposed) == []
 
 
 def test_the_front_stops_when_tritonserver_dies(stack):
