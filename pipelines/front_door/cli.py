@@ -32,6 +32,13 @@ def _train(command: str, argv: list[str]) -> int:
     return train_cli.main(command, argv)
 
 
+def _run(command: str, argv: list[str]) -> int:
+    # the chain imports every stage's config (torch among them): only `fullchain run` pays for it
+    from fullchain.chain import cli as chain_cli
+
+    return chain_cli.main(command, argv)
+
+
 def _eval(command: str, argv: list[str]) -> int:
     # evaluation loads lm-evaluation-harness (and torch, ONNX Runtime): only `fullchain eval` pays for it
     from fullchain.evaluation import cli as eval_cli
@@ -49,6 +56,7 @@ def _report(command: str, argv: list[str]) -> int:
 # command -> (the `main(command, argv)` that runs it, its line in `fullchain --help`), in that order
 COMMANDS: dict[str, tuple[Callable[[str, list[str]], int], str]] = {
     **{command: (data_cli.main, spec.help) for command, spec in data_cli.STAGE_COMMANDS.items()},
+    "run": (_run, "Run the whole chain from one YAML file into one resumable run folder (docs/RUN.md)."),
     "train": (_train, "Train a Llama-architecture decoder on the shards with DeepSpeed (dp x pp x tp), "
                       "or fine-tune an HF model with LoRA; `train export-hf` writes an HF folder."),
     "export": (export_cli.main, "Export an HF causal LM to INT8 ONNX with a key/value cache and a validation "

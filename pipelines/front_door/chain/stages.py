@@ -1,0 +1,107 @@
+"""The chain as one table: a stage is one entry (its name, the stages it reads, its config sections,
+how it runs, its completion marker and its key figure). Adding a stage is adding an entry; its
+sections join the run's YAML by themselves (chain.config builds the root config from this table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from fullchain.chain import stage_runs as runs
+from fullchain.chain.config import ChainSection
+from fullchain.chain.context import RunContext
+from fullchain.deploy.config import LoadtestConfig, PublishConfig, ServeConfig
+from fullchain.exporters.config import ExportConfig
+from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.clean.config import CleanConfig
+from fullchain.pipelines.config import option
+from fullchain.pipelines.dedup.config import DedupConfig
+from fullchain.pipelines.job_config import ReadConfig
+from fullchain.pipelines.perplexity.config import PerplexityConfig
+from fullchain.pipelines.real_text.config import CorpusConfig
+from fullchain.pipelines.shard.config import ShardConfig
+from fullchain.trainers.config import TrainConfig
+
+
+@dataclass(kw_only=True)
+class ReferenceLmConfig:
+    """The small reference LM that ppl-filter scores with: shards of dedup's output and a training run."""
+
+    shard: ShardConfig = option(ShardConfig(), "How dedup's output is tokenized for the reference LM.")
+    train: TrainConfig = option(TrainConfig(), "The reference LM's training run (a fullchain train config).")
+
+
+def _always(ctx: RunContext) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the chain.
+
+    sections: the config sections it reads (section name -> typed config class); its fingerprint
+    covers them. owned: dotted keys the run fills in (paths between stages), refused in the YAML.
+    wanted: whether this run has the stage (LoRA only with a `lora` section); a stage that is not
+    wanted is passed over, and the stages reading it read what it would have read."""
+
+    name: str
+    reads: tuple[str, ...]
+    sections: dict[str, type]
+    run: Callable[[RunContext], None]
+    complete: Callable[[RunContext], bool]
+    marker: str
+    key_figure: Callable[[RunContext], dict[str, Any]]
+    owned: tuple[str, ...] = ()
+    wanted: Callable[[RunContext], bool] = _always
+    needs_server: bool = False
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("corpus", (), {"chain": ChainSection, "corpus": CorpusConfig}, runs.run_corpus, runs.corpus_complete,
+          "corpus/corpus.json", runs.corpus_figure),
+    Stage("clean", ("corpus",), {"read": ReadConfig, "clean": CleanConfig}, runs.run_clean,
+          runs.ledger_complete("clean"), "clean/ledger.json", runs.ledger_figure("clean", "kept")),
+    Stage("dedup", ("clean",), {"read": ReadConfig, "dedup": DedupConfig}, runs.run_dedup,
+          runs.ledger_complete("dedup"), "dedup/ledger.json", runs.ledger_figure("dedup", "removed")),
+    Stage("reference-lm", ("dedup",), {"reference_lm": ReferenceLmConfig}, runs.run_reference_lm,
+          runs.training_complete(runs.REFERENCE_RUN, "reference_lm.train"), "reference-lm/train/hf/config.json",
+          runs.training_figure(runs.REFERENCE_RUN),
+          owned=("reference_lm.train.output", "reference_lm.train.data.manifest"), wanted=runs.reference_lm_wanted),
+    Stage("ppl-filter", ("dedup", "reference-lm"), {"read": ReadConfig, "ppl_filter": PerplexityConfig},
+          runs.run_ppl_filter, runs.ledger_complete("ppl-filter"), "ppl-filter/ledger.json",
+          runs.ledger_figure("ppl-filter", "kept")),
+    Stage("backtranslate", ("ppl-filter",), {"read": ReadConfig, "backtranslate": BacktranslateConfig},
+          runs.run_backtranslate, runs.ledger_complete("backtranslate"), "backtranslate/ledger.json",
+          runs.ledger_figure("backtranslate", "added")),
+    Stage("shard", ("backtranslate",), {"read": ReadConfig, "shard": ShardConfig}, runs.run_shard,
+          runs.manifest_complete("shard"), "shard/manifest.json", runs.shard_figure),
+    Stage("train", ("shard",), {"train": TrainConfig, "chain": ChainSection}, runs.run_train, runs.train_complete,
+          "train/hf/config.json", runs.training_figure("train"), owned=("train.output", "train.data.manifest")),
+    Stage("lora", ("train", "shard"), {"lora": TrainConfig, "chain": ChainSection}, runs.run_lora,
+          runs.training_complete("lora", "lora"), "lora/hf/config.json", runs.training_figure("lora"),
+          owned=("lora.output", "lora.data.manifest", "lora.lora.base_model"), wanted=runs.lora_wanted),
+    Stage("export", ("train", "lora", "shard"), {"export": ExportConfig}, runs.run_export, runs.export_complete,
+          "export/export.json",
+          runs.export_figure, owned=("export.validation.manifest",)),
+    Stage("publish", ("export",), {"publish": PublishConfig}, runs.run_publish, runs.publish_complete,
+          "publish/<name>/<version>/", runs.publish_figure, owned=("publish.repository",)),
+    Stage("serve", ("publish",), {"serve": ServeConfig, "chain": ChainSection}, runs.run_serve, runs.serve_complete,
+          "serve/smoke.json", runs.serve_figure, owned=("serve.repository",), needs_server=True),
+    Stage("loadtest", ("serve",), {"loadtest": LoadtestConfig}, runs.run_loadtest, runs.loadtest_complete,
+          "loadtest/loadtest.json", runs.loadtest_figure, owned=("loadtest.url", "loadtest.output"),
+          needs_server=True),
+    Stage("report", ("corpus", "clean", "dedup", "reference-lm", "ppl-filter", "backtranslate", "shard", "train",
+                     "lora", "export", "publish", "serve", "loadtest"), {}, runs.run_report, runs.report_complete,
+          "report/index.html", runs.report_figure),
+)
+STAGE_NAMES = tuple(stage.name for stage in STAGES)
+
+
+def config_sections() -> list[tuple[str, type]]:
+    """Every (section, config class) of the table, each once, in table order."""
+    seen: dict[str, type] = {}
+    for stage in STAGES:
+        for name, cls in stage.sections.items():
+            seen.setdefault(name, cls)
+    return list(seen.items())
