@@ -193,6 +193,29 @@ def test_echo_logprobs_equal_onnx_runtime(client, reference):
     assert np.allclose(scored.choices[0].logprobs.token_logprobs[1:], expected[1:], atol=1e-4, rtol=0)
 
 
+def test_lm_evaluation_harness_scores_through_the_front(stack, reference):
+    # lm-eval 0.4's own local-completions payloads and parsers, on the front's answers
+    from types import SimpleNamespace
+
+    from lm_eval.models.openai_completions import LocalCompletionsAPI
+
+    lm = SimpleNamespace(model="tiny", _max_gen_toks=8)
+    context, continuation = reference.encode(PROMPT), reference.encode(" the town")[1:]  # no second BOS
+    status, answer = raw(stack, "/completions",
+                         LocalCompletionsAPI._create_payload(lm, [context + continuation], generate=False))
+    assert status == 200
+    ((loglikelihood, greedy),) = LocalCompletionsAPI.parse_logprobs(answer, tokens=[context + continuation],
+                                                                    ctxlens=[len(context)])
+    expected = reference.logprobs(context + continuation)[len(context):]
+    assert abs(loglikelihood - sum(expected)) < 1e-4 * len(expected)
+    assert greedy == (reference.greedy(context, len(continuation)) == continuation)
+    payload = LocalCompletionsAPI._create_payload(lm, [PROMPT], generate=True, gen_kwargs={"until": ["\n\n"]},
+                                                  eos="</s>")
+    status, answer = raw(stack, "/completions", payload)
+    assert status == 200
+    assert LocalCompletionsAPI.parse_generations(answer) == [reference.decode(reference.greedy(context, 8))]
+
+
 def test_streamed_logprobs_of_a_chat_answer(client, reference):
     messages = [{"role": "user", "content": "Where is the river?"}]
     chunks = list(client.chat.completions.create(model="tiny", messages=messages, max_tokens=6, temperature=0,
