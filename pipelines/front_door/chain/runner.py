@@ -118,7 +118,7 @@ def run_chain(ctx: RunContext, selection: Selection) -> int:
         ctx.server.stop()
     ctx.record.update(status="complete", finished=utc_now(), error=None,
                       seconds=round(time.perf_counter() - run_started, 1))
-    print(summary_table(ctx.record.data, STAGE_NAMES[first:last + 1]))
+    print(summary_table(ctx.record.data, STAGE_NAMES[:last + 1]))
     return 0
 
 

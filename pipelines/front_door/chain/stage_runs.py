@@ -357,6 +357,30 @@ def loadtest_figure(ctx: RunContext) -> dict[str, Any]:
     return {"name": "peak_tokens_per_s", "value": best, "text": f"peak {best:,.0f} tokens/s"}
 
 
+# --- eval -----------------------------------------------------------------------------------
+
+def run_eval(ctx: RunContext) -> None:
+    # The export folder's graph is the one the server runs; the wheel's tritonserver has no
+    # onnxruntime backend, so `fullchain eval http://...` cannot reach the ONNX model itself.
+    resolved = dataclasses.replace(ctx.config.eval, overwrite=True)
+    relative = ctx.write_config("eval", resolved)
+    ctx.run_fullchain("eval", ["eval", "export", "--output", "eval", "--config", relative])
+
+
+def eval_complete(ctx: RunContext) -> bool:
+    return _exists(ctx, "eval", "results.json")
+
+
+def eval_figure(ctx: RunContext) -> dict[str, Any]:
+    results = _read_json(ctx.path("eval", "results.json")).get("results", {})
+    for task, metrics in sorted(results.items()):
+        for metric, value in sorted(metrics.items()):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and "stderr" not in metric:
+                return {"name": f"{task}.{metric}", "value": value,
+                        "text": f"{len(results)} tasks; {task} {metric.split(',')[0]} {value:.3f}"}
+    return {"name": "tasks", "value": len(results), "text": f"{len(results)} tasks"}
+
+
 # --- report ---------------------------------------------------------------------------------
 
 def run_report(ctx: RunContext) -> None:

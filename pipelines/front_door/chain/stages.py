@@ -12,6 +12,7 @@ from fullchain.chain import stage_runs as runs
 from fullchain.chain.config import ChainSection
 from fullchain.chain.context import RunContext
 from fullchain.deploy.config import LoadtestConfig, PublishConfig, ServeConfig
+from fullchain.evaluation.config import EvalConfig
 from fullchain.exporters.config import ExportConfig
 from fullchain.pipelines.backtranslate.config import BacktranslateConfig
 from fullchain.pipelines.clean.config import CleanConfig
@@ -54,7 +55,6 @@ class Stage:
     key_figure: Callable[[RunContext], dict[str, Any]]
     owned: tuple[str, ...] = ()
     wanted: Callable[[RunContext], bool] = _always
-    needs_server: bool = False
 
 
 STAGES: tuple[Stage, ...] = (
@@ -87,12 +87,13 @@ STAGES: tuple[Stage, ...] = (
     Stage("publish", ("export",), {"publish": PublishConfig}, runs.run_publish, runs.publish_complete,
           "publish/<name>/<version>/", runs.publish_figure, owned=("publish.repository",)),
     Stage("serve", ("publish",), {"serve": ServeConfig, "chain": ChainSection}, runs.run_serve, runs.serve_complete,
-          "serve/smoke.json", runs.serve_figure, owned=("serve.repository",), needs_server=True),
+          "serve/smoke.json", runs.serve_figure, owned=("serve.repository",)),
     Stage("loadtest", ("serve",), {"loadtest": LoadtestConfig}, runs.run_loadtest, runs.loadtest_complete,
-          "loadtest/loadtest.json", runs.loadtest_figure, owned=("loadtest.url", "loadtest.output"),
-          needs_server=True),
+          "loadtest/loadtest.json", runs.loadtest_figure, owned=("loadtest.url", "loadtest.output")),
+    Stage("eval", ("export",), {"eval": EvalConfig}, runs.run_eval, runs.eval_complete, "eval/results.json",
+          runs.eval_figure),
     Stage("report", ("corpus", "clean", "dedup", "reference-lm", "ppl-filter", "backtranslate", "shard", "train",
-                     "lora", "export", "publish", "serve", "loadtest"), {}, runs.run_report, runs.report_complete,
+                     "lora", "export", "publish", "serve", "loadtest", "eval"), {}, runs.run_report, runs.report_complete,
           "report/index.html", runs.report_figure),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)

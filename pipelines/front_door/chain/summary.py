@@ -26,7 +26,8 @@ def summary_table(record: dict[str, Any], names: Iterable[str]) -> str:
         status = entry.get("status", "-")
         if status == "skipped":
             status = "skipped (up to date)"
-        rows.append([name, status, _seconds(entry), ", ".join(entry.get("reads", [])) or "-",
+        reads = entry.get("reads", [])
+        rows.append([name, status, _seconds(entry), "every stage above" if len(reads) > 3 else ", ".join(reads) or "-",
                      ", ".join(f"{o}/" for o in entry.get("outputs", [])) or "-",
                      (entry.get("key_figure") or {}).get("text", "-")])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
