@@ -1,4 +1,4 @@
-"""The data-stage commands: `fullchain clean | dedup | ppl-filter | backtranslate | shard | prepare`
+"""The data-stage commands: `fullchain clean | dedup | classify | ppl-filter | backtranslate | shard | prepare`
 and the tools `config`, `sample-models`, `sample-corpus`, `classifier train` (dispatched from fullchain.cli).
 
 Every config option of a stage is also a flag, generated from the config classes so that
@@ -34,6 +34,9 @@ STAGE_COMMANDS = {
     "dedup": StageCommand("dedup", ("read", "dedup"),
                           "Remove exact duplicates, then near duplicates with MinHash LSH; keep one document "
                           "per cluster."),
+    "classify": StageCommand("classify", ("read", "classify"),
+                             "Score documents with quality/safety classifiers (trained or Hugging Face) and "
+                             "annotate or filter them per label."),
     "ppl-filter": StageCommand("ppl_filter", ("read", "ppl_filter"),
                                "Score documents with a reference causal LM and keep them by perplexity "
                                "(CCNet buckets)."),
@@ -42,9 +45,10 @@ STAGE_COMMANDS = {
                                   "quality gate."),
     "shard": StageCommand("shard", ("read", "shard"),
                           "Tokenize kept documents into WebDataset tar shards (train/val) with a manifest.json."),
-    "prepare": StageCommand("prepare", ("read", "clean", "dedup", "ppl_filter", "backtranslate", "shard", "prepare"),
-                            "Run clean, dedup, ppl-filter, backtranslate and shard as one Beam job from one "
-                            "config."),
+    "prepare": StageCommand("prepare", ("read", "clean", "dedup", "classify", "ppl_filter", "backtranslate", "shard",
+                                        "prepare"),
+                            "Run clean, dedup, (classify,) ppl-filter, backtranslate and shard as one Beam job "
+                            "from one config."),
 }
 # command -> help line of the commands that write or print files for the stages
 TOOL_COMMANDS = {

@@ -11,13 +11,17 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.classify.config import ClassifyConfig
 from fullchain.pipelines.clean.config import CleanConfig
 from fullchain.pipelines.dedup.config import DedupConfig
 from fullchain.pipelines.config import option
 from fullchain.pipelines.perplexity.config import PerplexityConfig
 from fullchain.pipelines.shard.config import ShardConfig
 
-PREPARE_STAGES = ("clean", "dedup", "ppl_filter", "backtranslate", "shard")
+PREPARE_STAGES = ("clean", "dedup", "classify", "ppl_filter", "backtranslate", "shard")
+# what prepare runs unless prepare.stages says otherwise: the stages that need no model of the user's
+# choosing beyond ppl-filter's and backtranslate's (classify needs its classifier folders named)
+DEFAULT_PREPARE_STAGES = ("clean", "dedup", "ppl_filter", "backtranslate", "shard")
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -69,9 +73,10 @@ class ReadConfig:
 class PrepareConfig:
     """fullchain prepare: the stages it runs, in one Beam job."""
 
-    stages: list[str] = option(list(PREPARE_STAGES), "Stages to run, a subset of clean, dedup, ppl_filter, "
-                                                     "backtranslate, shard, always in that order. A stage left "
-                                                     "out is switched off; prepare.json records which ran.")
+    stages: list[str] = option(list(DEFAULT_PREPARE_STAGES), "Stages to run, a subset of clean, dedup, classify, "
+                                                             "ppl_filter, backtranslate, shard, always in that "
+                                                             "order. A stage left out is switched off; "
+                                                             "prepare.json records which ran.")
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.stages if s not in PREPARE_STAGES]
@@ -98,6 +103,9 @@ class RunConfig:
     read: ReadConfig = option(ReadConfig(), "How input records are read.")
     clean: CleanConfig = option(CleanConfig(), "fullchain clean: normalisation, language id, quality rules.")
     dedup: DedupConfig = option(DedupConfig(), "fullchain dedup: exact and MinHash near-duplicate removal.")
+    classify: ClassifyConfig = option(ClassifyConfig(), "fullchain classify: quality/safety classifiers "
+                                                        "(trained hashed n-gram or Hugging Face), per-label "
+                                                        "thresholds that annotate or filter.")
     ppl_filter: PerplexityConfig = option(PerplexityConfig(), "fullchain ppl-filter: reference-LM perplexity "
                                                               "filter (CCNet buckets).")
     backtranslate: BacktranslateConfig = option(BacktranslateConfig(), "fullchain backtranslate: augmentation "

@@ -20,6 +20,7 @@ from fullchain.pipelines.backtranslate.beam import Backtranslate
 from fullchain.pipelines.beam_io import (
     LEDGER_NAMESPACE, LogProgress, ReadDocuments, WriteStageOutput, prepare_output, read_json, read_ledger, write_json,
 )
+from fullchain.pipelines.classify.beam import ClassifyDocuments
 from fullchain.pipelines.clean.beam import CleanDocuments
 from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.dedup.beam import DeduplicateDocuments
@@ -38,8 +39,8 @@ SHARDS_FOLDER = "shards"
 # PTransform built from its own config section (RunConfig.<stage>) that turns PCollection[Document]
 # into StageOutputs. Adding a stage is one entry here and one config section.
 STAGE_TRANSFORMS: dict[str, type[beam.PTransform]] = {
-    "clean": CleanDocuments, "dedup": DeduplicateDocuments, "ppl_filter": FilterByPerplexity,
-    "backtranslate": Backtranslate,
+    "clean": CleanDocuments, "dedup": DeduplicateDocuments, "classify": ClassifyDocuments,
+    "ppl_filter": FilterByPerplexity, "backtranslate": Backtranslate,
 }
 
 
@@ -53,6 +54,10 @@ def preflight(stage: str, cfg: RunConfig) -> None:
         from fullchain.pipelines.backtranslate.model_check import check_models
 
         check_models(cfg.backtranslate)
+    elif stage == "classify":
+        from fullchain.pipelines.classify.classifiers import check_classifiers
+
+        check_classifiers(cfg.classify)
     elif stage == "shard" and cfg.shard.tokenizer:
         from fullchain.pipelines.shard.beam import check_tokenizer
 

@@ -40,7 +40,7 @@ class ClassifyConfig:
             "'safety.unsafe: reject'). Labels not named here only annotate (meta.<name>_labels).")
     batch_size: int = option(32, "Most documents per model batch (Hugging Face classifiers).")
     max_tokens: int = option(512, "Hugging Face classifiers: tokens of a document given to the model (the rest "
-                                  "is not read), at most the model's positions.")
+                                  "is not read); a model with fewer positions reads that many.")
     length_aware_batching: bool = option(
         True, "Batch documents of similar length together, so a batch pads little; does not change scores.")
     device: str = option("auto", "Hugging Face classifiers: cpu, cuda, or auto (cuda when available).")
