@@ -132,9 +132,40 @@ def load_prompts(cfg: LoadtestConfig) -> tuple[list[Prompt], str]:
                   f"{cfg.input_tokens_stddev}) tokens")
 
 
-def run_level(cfg: LoadtestConfig, concurrency: int, make_driver: Callable[[], Any], prompts: list[Prompt],
-              endpoint: str) -> LevelResult:
+@dataclass
+class Target:
+    """What a load test drives: the config with the model resolved, where, which endpoint, a factory
+    of one driver per worker thread, and the prompt pool with a line saying where it came from."""
+
+    cfg: LoadtestConfig
+    url: str
+    endpoint: str
+    make_driver: Callable[[], Any]
+    prompts: list[Prompt]
+    prompt_source: str
+
+
+def resolve_target(cfg: LoadtestConfig) -> Target:
+    """The target of `cfg`: asks the server for the model when none is configured; ClientError when
+    it cannot be reached, LoadtestError when the prompts cannot be read."""
+    prompts, source = load_prompts(cfg)
+    if cfg.protocol == "openai":
+        api_key = read_api_key(cfg)
+        model = openai_model(cfg, api_key)
+        resolved = dataclasses.replace(cfg, model=model)
+        return Target(resolved, openai_base_url(cfg), "completions",
+                      lambda: OpenAIDriver(resolved, model, api_key), prompts, source)
+    with GenerationClient(cfg) as client:
+        model = client.model()
+        url = client.url
+    resolved = dataclasses.replace(cfg, model=model)
+    return Target(resolved, url, triton_endpoint(cfg), lambda: TritonDriver(resolved), prompts, source)
+
+
+def run_level(cfg: LoadtestConfig, concurrency: int, target: Target | None = None) -> LevelResult:
     """Keep `concurrency` requests in flight for cfg.duration_s; requests started before the end finish."""
+    target = target or resolve_target(cfg)
+    prompts = target.prompts
     timings: list[RequestTiming] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -142,12 +173,12 @@ def run_level(cfg: LoadtestConfig, concurrency: int, make_driver: Callable[[], A
     deadline = time.monotonic() + cfg.duration_s
 
     def worker() -> None:
-        driver = make_driver()
+        driver = target.make_driver()
         try:
             while time.monotonic() < deadline:
                 n = next(counter)
                 try:
-                    timing = driver.send(request_prompt(prompts[n % len(prompts)], n, endpoint))
+                    timing = driver.send(request_prompt(prompts[n % len(prompts)], n, target.endpoint))
                 except ClientError as e:
                     with lock:
                         errors.append(str(e))
@@ -168,26 +199,16 @@ def run_level(cfg: LoadtestConfig, concurrency: int, make_driver: Callable[[], A
 
 def run_loadtest(cfg: LoadtestConfig, progress: Callable[[LevelResult], None] | None = None) -> dict[str, Any]:
     """All levels in order; the report as written to JSON. `progress` gets each level when it ends."""
-    prompts, source = load_prompts(cfg)
-    if cfg.protocol == "openai":
-        api_key = read_api_key(cfg)
-        model, url, endpoint = openai_model(cfg, api_key), openai_base_url(cfg), "completions"
-        make_driver: Callable[[], Any] = lambda: OpenAIDriver(cfg, model, api_key)  # noqa: E731
-    else:
-        with GenerationClient(cfg) as client:
-            model = client.model()
-            url = client.url
-        cfg = dataclasses.replace(cfg, model=model)
-        endpoint = triton_endpoint(cfg)
-        make_driver = lambda: TritonDriver(cfg)  # noqa: E731
+    target = resolve_target(cfg)
     levels = []
     for concurrency in cfg.concurrency:
-        levels.append(run_level(cfg, concurrency, make_driver, prompts, endpoint))
+        levels.append(run_level(target.cfg, concurrency, target))
         if progress is not None:
             progress(levels[-1])
-    return {"model": model, "url": url, "protocol": cfg.protocol, "endpoint": endpoint, "max_tokens": cfg.max_tokens,
-            "temperature": cfg.temperature, "duration_s": cfg.duration_s, "prompts": source,
-            "slo": dataclasses.asdict(cfg.slo), "levels": [dataclasses.asdict(level) for level in levels]}
+    return {"model": target.cfg.model, "url": target.url, "protocol": cfg.protocol, "endpoint": target.endpoint,
+            "max_tokens": cfg.max_tokens, "temperature": cfg.temperature, "duration_s": cfg.duration_s,
+            "prompts": target.prompt_source, "slo": dataclasses.asdict(cfg.slo),
+            "levels": [dataclasses.asdict(level) for level in levels]}
 
 
 # (column title, level key) of the printed table

@@ -153,3 +153,22 @@ class _Raw(SamplingConfig):
 
     def __post_init__(self) -> None:
         pass
+
+
+def test_loadtest_of_the_llm_model_with_shard_prompts(server, export_dir, tmp_path):
+    from fullchain.deploy.config import LoadtestConfig
+    from fullchain.deploy.loadtest import run_loadtest
+    from tests.deploy.test_loadtest_figures import write_val_shards
+
+    tokenizer = Tokenizer.from_file(str(Path(export_dir) / "tokenizer.json"))
+    ids = tokenizer.encode("The river runs through the old market town, past the mill. " * 12).ids
+    shards = write_val_shards(tmp_path / "shards", [ids])
+    cfg = LoadtestConfig(url=f"127.0.0.1:{server.cfg.grpc_port}", protocol="grpc", model="tiny", concurrency=[1, 4],
+                         duration_s=0.5, max_tokens=6, shards=str(shards), input_tokens_mean=12)
+    report = run_loadtest(cfg)
+    assert report["endpoint"] == "llm" and report["prompts"].startswith("val split of")
+    for level in report["levels"]:
+        assert level["requests"] > 0 and level["errors"] == 0, level["first_error"]
+        # token ids go as they are: every prompt has the drawn length
+        assert level["input_tokens_avg"] == 12 and level["output_tokens_avg"] <= 6
+        assert 0 < level["ttft_p50_ms"] <= level["p50_ms"]

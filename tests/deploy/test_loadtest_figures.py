@@ -146,9 +146,9 @@ def test_openai_protocol_reports_ttft_itl_and_goodput(fake_openai, tmp_path, cap
     for level in report["levels"]:
         assert level["requests"] > 0 and level["errors"] == 0
         assert level["output_tokens_avg"] == 5 and level["output_tokens_per_s"] == level["tokens_per_s"]
-        # the server's delays, seen from the client (plus its own overhead on a shared machine)
-        assert FIRST_TOKEN_S * 1000 <= level["ttft_p50_ms"] < FIRST_TOKEN_S * 1000 + 400
-        assert TOKEN_GAP_S * 1000 * 0.8 <= level["itl_p50_ms"] < TOKEN_GAP_S * 1000 + 200
+        # the server's delays, seen from the client (plus its own overhead, generous on a shared machine)
+        assert FIRST_TOKEN_S * 1000 <= level["ttft_p50_ms"] < FIRST_TOKEN_S * 1000 + 1500, level
+        assert TOKEN_GAP_S * 1000 * 0.8 <= level["itl_p50_ms"] < TOKEN_GAP_S * 1000 + 500, level
         assert level["p50_ms"] >= (FIRST_TOKEN_S + 4 * TOKEN_GAP_S) * 1000
         # every request misses the 5 ms inter-token objective
         assert level["goodput_requests_per_s"] == 0 and level["slo_attainment"] == 0
