@@ -15,7 +15,7 @@ DEMO_LM = --ppl-filter.model $(DEMO_DIR)/models/lm
 DEMO_MT = --backtranslate.forward-model $(DEMO_DIR)/models/mt --backtranslate.backward-model $(DEMO_DIR)/models/mt
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test test-gpu fuzz install clean-demo wheel system-packages
+.PHONY: demo test test-gpu fuzz install clean-demo wheel system-packages bench
 
 install: $(INSTALLED)
 
@@ -54,6 +54,13 @@ system-packages:
 
 test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest -q -m "not gpu"
+
+# Every side-by-side benchmark of bench/ (under 30 minutes on 2 cores at the default sizes), and
+# docs/BENCHMARKS.md's generated section rewritten; bigger sizes through BENCH_ARGS, e.g.
+#   make bench BENCH_ARGS="--docs 100000 --serving-duration-s 60"     (or --quick: a few minutes)
+BENCH_ARGS ?=
+bench: $(INSTALLED)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 # The tests that need a CUDA machine (NCCL, bf16, onnxruntime-gpu's CUDA execution provider).
 test-gpu: $(INSTALLED)

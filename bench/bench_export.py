@@ -140,6 +140,7 @@ def main() -> int:
     parser.add_argument("--static-format", default="qdq", choices=("qdq", "qoperator"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads; 0 keeps torch's default.")
+    parser.add_argument("--json", metavar="PATH", help="Also write the figures (report.json's and the ratios) here.")
     parser.add_argument("--keep", metavar="DIR", help="Write the model and export here instead of a temp folder; "
                                                      "a DIR from an earlier run is reused (model flags ignored).")
     args = parser.parse_args()
@@ -175,6 +176,12 @@ def main() -> int:
           f"perplexity {delta:+.2f}% (aim within 2%: {'met' if abs(delta) <= 2 else 'NOT met'})")
     print(f"ONNX FP32 vs PyTorch eager: {latency['pytorch_eager'] / latency['onnx_fp32']:.2f}x faster per token")
     print(f"folder: {work} ({time.perf_counter() - started:.0f}s)")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"model": model_line, "quantize": how, "latency_ms_per_token": latency, "sizes_bytes": sizes,
+                       "perplexity": report["perplexity"], "int8_speedup_vs_pytorch": speedup,
+                       "fp32_speedup_vs_pytorch": latency["pytorch_eager"] / latency["onnx_fp32"],
+                       "int8_size_share": size_share, "machine": report["machine"]}, fh, indent=2)
     return 0
 
 

@@ -31,6 +31,7 @@ PLANTED = [{"id": "d01", "kind": "exact_duplicate", "source_id": "d00"},
            {"id": "d02", "kind": "near_duplicate", "source_id": "d00"},
            {"id": "d04", "kind": "near_duplicate", "source_id": "d03"},
            {"id": "d07", "kind": "near_duplicate", "source_id": "d08"},   # missed by dedup
+           {"id": "d03", "kind": "near_duplicate", "source_id": "d04"},   # dedup kept the copy, removed its source
            {"id": "d10", "kind": "junk_short", "source_id": None},
            {"id": "d11", "kind": "junk_binary", "source_id": None}]
 LOSSES = [(10, 9.0), (20, 6.0), (30, 4.5), (40, 3.5)]

@@ -41,11 +41,12 @@ def test_planted_catch_rates_per_kind_and_stage(summary):
     kinds = {k["kind"]: k for k in summary["planted"]["kinds"]}
     assert kinds["exact_duplicate"]["by_stage"] == {"dedup": {"exact_duplicate": 1}}
     near = kinds["near_duplicate"]
-    assert (near["planted"], near["caught"], near["missed"]) == (3, 2, 1)
-    assert near["catch_rate"] == pytest.approx(2 / 3)
+    assert (near["planted"], near["caught"], near["missed"]) == (4, 3, 1)
+    assert near["catch_rate"] == pytest.approx(3 / 4)
+    assert near["by_stage"] == {"dedup": {"near_duplicate": 2, "near_duplicate (source removed)": 1}}
     assert kinds["junk_binary"]["by_stage"] == {"clean": {"bad_encoding": 1}}
     assert kinds["junk_short"]["by_stage"] == {"clean": {"gopher_too_few_words": 1}}
-    assert (summary["planted"]["caught"], summary["planted"]["planted"]) == (5, 6)
+    assert (summary["planted"]["caught"], summary["planted"]["planted"]) == (6, 7)
 
 
 def test_duplicate_chains_end_in_one_cluster_with_its_survivor(summary):

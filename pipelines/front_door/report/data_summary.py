@@ -79,24 +79,37 @@ def funnel(run_dir: str) -> dict[str, Any]:
 
 def planted_catches(run_dir: str) -> dict[str, Any]:
     """Per kind of planted document (DIR/corpus/planted.jsonl): how many there were, which stage
-    rejected them for which reason, and the share caught by any stage."""
+    rejected them for which reason, and the share caught by any stage.
+
+    A planted duplicate also counts as caught when dedup kept it and removed its source as its
+    duplicate instead (which of the two survives is dedup's choice); the reason then reads
+    `<reason> (source removed)`."""
     planted = read_jsonl(os.path.join(run_dir, CORPUS, PLANTED_FILE))
     if planted is None:
         return not_run(f"no {CORPUS}/{PLANTED_FILE}: the corpus has no planted documents to count")
     caught: dict[str, tuple[str, str]] = {}
+    duplicate_of: dict[str, str] = {}
     ran = []
     for folder, _ in DATA_STAGES:
         if stage_ledger(run_dir, folder) is None:
             continue
         ran.append(folder)
-        for row in stage_rows(run_dir, folder, "rejected", ["id", "reason"]):
+        columns = ["id", "reason", "duplicate_of"] if folder == "dedup" else ["id", "reason"]
+        for row in stage_rows(run_dir, folder, "rejected", columns):
             caught.setdefault(row["id"], (folder, row["reason"]))
+            if row.get("duplicate_of"):
+                duplicate_of[row["id"]] = row["duplicate_of"]
     kinds: dict[str, dict[str, Any]] = {}
     for record in planted:
         entry = kinds.setdefault(record["kind"], {"kind": record["kind"], "planted": 0, "caught": 0,
                                                   "by_stage": defaultdict(Counter)})
         entry["planted"] += 1
-        if record["id"] in caught:
+        source = record.get("source_id")
+        if record["id"] not in caught and source and _cluster_root(source, duplicate_of) == record["id"]:
+            folder, reason = caught[source]
+            entry["caught"] += 1
+            entry["by_stage"][folder][f"{reason} (source removed)"] += 1
+        elif record["id"] in caught:
             folder, reason = caught[record["id"]]
             entry["caught"] += 1
             entry["by_stage"][folder][reason] += 1
@@ -122,17 +135,9 @@ def duplicate_clusters(run_dir: str, cfg: ReportConfig) -> dict[str, Any]:
     removed = [row for row in stage_rows(run_dir, "dedup", "rejected", ["id", "text", "reason", "duplicate_of"])
                if row["reason"] in DUPLICATE_REASONS and row["duplicate_of"]]
     parent = {row["id"]: row["duplicate_of"] for row in removed}
-
-    def root(doc_id: str) -> str:
-        seen = set()
-        while doc_id in parent and doc_id not in seen:
-            seen.add(doc_id)
-            doc_id = parent[doc_id]
-        return doc_id
-
     members: dict[str, list[dict]] = defaultdict(list)
     for row in removed:
-        members[root(row["id"])].append(row)
+        members[_cluster_root(row["id"], parent)].append(row)
     sizes = Counter(1 + len(rows) for rows in members.values())
     section: dict[str, Any] = {
         "ran": True, "documents": ledger["input"], "kept": ledger["kept"], "clusters": len(members),
@@ -192,6 +197,15 @@ def perplexity_distribution(run_dir: str, cfg: ReportConfig) -> dict[str, Any]:
         buckets[bucket] = entry
     section["buckets"] = buckets
     return section
+
+
+def _cluster_root(doc_id: str, duplicate_of: dict[str, str]) -> str:
+    """The kept document a removed duplicate's duplicate_of chain ends at (`doc_id` itself when kept)."""
+    seen = set()
+    while doc_id in duplicate_of and doc_id not in seen:
+        seen.add(doc_id)
+        doc_id = duplicate_of[doc_id]
+    return doc_id
 
 
 def _cutoffs(params: dict[str, Any], scored: list[dict]) -> list[dict[str, Any]]:
