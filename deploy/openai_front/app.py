@@ -32,7 +32,7 @@ from fullchain.deploy.openai_front.api_keys import ApiKeys
 from fullchain.deploy.openai_front.api_requests import parse_chat_request, parse_completion_request
 from fullchain.deploy.openai_front.api_responses import model_card, model_list
 from fullchain.deploy.openai_front.generation import (
-    RequestRecord, ServedModel, chat, complete, stream_chat, stream_completion,
+    EventSource, RequestRecord, ServedModel, chat, complete, stream_chat, stream_completion,
 )
 from fullchain.deploy.openai_front.metrics import FrontMetrics
 
@@ -61,11 +61,15 @@ class ClientGone(Exception):
 
 
 class EventStream(StreamingResponse):
-    """Server-sent events that stop, and close their source (which cancels the Triton requests), as
+    """Server-sent events that stop, and call `on_close` (which cancels the Triton requests), as
     soon as the client disconnects, even while no event is due; Starlette's own StreamingResponse
     notices a disconnect only at its next write under ASGI 2.4."""
 
     media_type = "text/event-stream"
+
+    def __init__(self, content: AsyncIterator[str], on_close: Callable[[], Awaitable[None]]):
+        super().__init__(content)
+        self.on_close = on_close
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
@@ -80,6 +84,7 @@ class EventStream(StreamingResponse):
                 group.cancel_scope.cancel()
         finally:
             await self.body_iterator.aclose()
+            await self.on_close()
 
 
 async def until_disconnect(request: Request, work: Awaitable[Any]) -> Any:
@@ -194,9 +199,9 @@ def create_app(state: FrontState, lifespan: Any = None) -> FastAPI:
             served = served_model(parsed.model)
             model_name = served.name
             if parsed.stream:
-                events = await until_disconnect(request, stream(served, parsed, record))
+                source = await until_disconnect(request, stream(served, parsed, record))
                 streaming = True
-                return EventStream(_observed(events, state, endpoint, served.name, record))
+                return _event_stream(source, state, endpoint, served.name, record)
             return JSONResponse(await until_disconnect(request, run(served, parsed, record)))
         except ApiError as e:
             status = e.status
@@ -231,14 +236,20 @@ def _observe(state: FrontState, endpoint: str, status: int, model: str, record: 
         metrics.completion_tokens.labels(model=model).inc(record.usage["completion_tokens"])
 
 
-async def _observed(events: AsyncIterator[str], state: FrontState, endpoint: str, model: str,
-                    record: RequestRecord) -> AsyncIterator[str]:
-    """`events`, with the request observed when the stream ends (or the client left: 499)."""
-    status = CLIENT_CLOSED
-    try:
-        async for event in events:
+def _event_stream(source: EventSource, state: FrontState, endpoint: str, model: str,
+                  record: RequestRecord) -> EventStream:
+    """The response of a started stream, observed once when it ends (499 when the client left)."""
+    outcome = {"status": CLIENT_CLOSED, "observed": False}
+
+    async def events() -> AsyncIterator[str]:
+        async for event in source.events:
             yield event
-        status = 200
-    finally:
-        await events.aclose()
-        _observe(state, endpoint, status, model, record)
+        outcome["status"] = 200
+
+    async def close() -> None:
+        await source.close()
+        if not outcome["observed"]:
+            outcome["observed"] = True
+            _observe(state, endpoint, outcome["status"], model, record)
+
+    return EventStream(events(), close)

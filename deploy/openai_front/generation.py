@@ -46,6 +46,20 @@ class Delta:
 
 
 @dataclass
+class EventSource:
+    """A started streamed answer: its server-sent events, and `close`, which ends its Triton requests
+    whether or not the events were ever read (a client can leave before the first one is sent)."""
+
+    events: AsyncIterator[str]
+    runs: list["ChoiceRun"]
+
+    async def close(self) -> None:
+        """Close the events and every choice's backend stream (idempotent)."""
+        await self.events.aclose()
+        await _close_all(self.runs)
+
+
+@dataclass
 class RequestRecord:
     """What the front's metrics need of one request: when it started, when its first token came,
     and its usage once it has ended."""
@@ -154,7 +168,7 @@ async def _merged(runs: list[ChoiceRun]) -> AsyncIterator[Delta]:
             async for delta in run.deltas():
                 await queue.put(delta)
             await queue.put(None)
-        except BaseException as e:  # handed to the reader, which raises it
+        except Exception as e:  # handed to the reader, which raises it
             await queue.put(e)
 
     tasks = [asyncio.create_task(pump(run)) for run in runs]
@@ -298,7 +312,7 @@ async def _events(runs: list[ChoiceRun], prompts: int, include_usage: bool,
 
 
 async def stream_completion(served: ServedModel, request: CompletionRequest,
-                            record: RequestRecord) -> AsyncIterator[str]:
+                            record: RequestRecord) -> EventSource:
     """Start a streamed /v1/completions request (ApiError if the model refuses it at once) and
     return its server-sent events."""
     runs = completion_runs(served, request, record)
@@ -310,11 +324,11 @@ async def stream_completion(served: ServedModel, request: CompletionRequest,
         return completion_body(header, [completion_choice(delta.index, delta.text, delta.finish_reason, logprobs)],
                                None, chunk=True)
 
-    return _events(runs, len(request.prompts), request.include_usage, chunk,
-                   lambda u: completion_body(header, [], u, chunk=True), lambda: [])
+    return EventSource(_events(runs, len(request.prompts), request.include_usage, chunk,
+                               lambda u: completion_body(header, [], u, chunk=True), lambda: []), runs)
 
 
-async def stream_chat(served: ServedModel, request: ChatRequest, record: RequestRecord) -> AsyncIterator[str]:
+async def stream_chat(served: ServedModel, request: ChatRequest, record: RequestRecord) -> EventSource:
     """Start a streamed /v1/chat/completions request and return its server-sent events: each choice
     begins with a delta holding the role, as OpenAI's do."""
     runs = chat_runs(served, request, record)
@@ -332,4 +346,5 @@ async def stream_chat(served: ServedModel, request: ChatRequest, record: Request
         return [chat_body(header, [chat_delta(run.index, {"role": "assistant", "content": ""}, None, None)], None,
                           chunk=True) for run in runs]
 
-    return _events(runs, 1, request.include_usage, chunk, lambda u: chat_body(header, [], u, chunk=True), roles)
+    return EventSource(_events(runs, 1, request.include_usage, chunk, lambda u: chat_body(header, [], u, chunk=True),
+                               roles), runs)

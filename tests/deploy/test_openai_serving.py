@@ -12,6 +12,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ import pytest
 import yaml
 from tokenizers import Tokenizer
 
-from fullchain.deploy.config import PublishConfig, ServeConfig
+from fullchain.deploy.config import GenerationModelConfig, LlmModelConfig, PublishConfig, ServeConfig
 from fullchain.deploy.openai_front.api_keys import API_KEYS_ENV
 from fullchain.deploy.repository import list_models, publish
 from fullchain.deploy.server import ServerError, ServingStack
@@ -39,6 +40,10 @@ PROMPT = "The river that runs through"
 def repository(export_dir, tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     publish(export_dir, PublishConfig(repository=str(repo), name="tiny"))
+    # one slot, one queue place: for the overload test
+    publish(export_dir, PublishConfig(repository=str(repo), name="tinyq",
+                                      llm=LlmModelConfig(max_batch_size=1, max_queue_size=1),
+                                      generate=GenerationModelConfig(response_cache=False, stream_model=False)))
     return repo
 
 
@@ -48,7 +53,8 @@ def stack(repository, tmp_path_factory):
     key_file = folder / "api-keys"
     key_file.write_text(f"# the test's key\n{KEY}\n")
     key_file.chmod(0o600)
-    models = [m for m, backend in list_models(str(repository)).items() if backend == "python"]
+    models = [m for m, backend in list_models(str(repository)).items()
+              if backend == "python" and (m.startswith("tiny_") or m == "tinyq_llm")]
     os.environ[API_KEYS_ENV] = ENV_KEY  # inherited by the front, as a deployment would set it
     try:
         stack = start_on_fresh_ports(lambda ports: _start(repository, models, folder, key_file, ports), 4)
@@ -116,7 +122,7 @@ def reference(export_dir):
 
 
 def test_models_lists_the_published_model(client):
-    assert [m.id for m in client.models.list().data] == ["tiny"]
+    assert [m.id for m in client.models.list().data] == ["tiny", "tinyq"]
     assert client.models.retrieve("tiny").owned_by == "fullchain"
 
 
@@ -285,28 +291,59 @@ def test_the_key_from_the_environment_works_too(stack):
     assert raw(stack, "/models", None, key=ENV_KEY, method="GET")[0] == 200
 
 
-def test_a_client_that_leaves_mid_stream_frees_its_slot(client, stack):
+def test_a_full_queue_is_503_at_once_and_the_rest_complete(stack):
+    body = {"model": "tinyq", "prompt": PROMPT, "max_tokens": 400, "temperature": 0}
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: raw(stack, "/completions", body), range(6)))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses[0] == 200 and statuses[-1] == 503, statuses
+    assert set(statuses) == {200, 503}
+    for status, answer in answers:
+        if status == 503:
+            assert openai_shape(answer) and answer["error"]["code"] == "queue_full"
+        else:
+            assert answer["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def closed_requests(stack):
+    metrics = urllib.request.urlopen(stack.openai_url[:-3] + "/metrics", timeout=10).read().decode()
+    line = 'fullchain_openai_requests_total{endpoint="completions",status="499"} '
+    return sum(float(m.split()[-1]) for m in metrics.splitlines() if m.startswith(line)), metrics
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not streamed"])
+def test_a_client_that_leaves_mid_answer_frees_its_slot(stack, stream):
+    # tinyq has one slot and one queue place: two requests are both taken only while the slot is free
+    long = {"model": "tinyq", "prompt": PROMPT, "max_tokens": 1000, "temperature": 0}
+    start = time.monotonic()
+    status, whole = raw(stack, "/completions", long)
+    assert status == 200 and whole["usage"]["completion_tokens"] == 1000  # no stop token in this prompt's 1000
+    alone_s = time.monotonic() - start  # how long the slot is held when nobody leaves
+    closed_before, _ = closed_requests(stack)
     host, port = stack.openai_url.split("//")[1].split("/")[0].split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    connection.request("POST", "/v1/completions", json.dumps(
-        {"model": "tiny", "prompt": PROMPT, "max_tokens": 900, "temperature": 0, "stream": True}),
-        {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
-    answer = connection.getresponse()
-    assert answer.status == 200
-    assert answer.read(7) == b"data: {"
+    connection.request("POST", "/v1/completions", json.dumps({**long, "stream": stream}),
+                       {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    if stream:
+        answer = connection.getresponse()
+        assert answer.status == 200 and answer.read(7) == b"data: {"
+    else:
+        time.sleep(alone_s / 10)  # the request is in the model by now
+    left = time.monotonic()
     connection.sock.shutdown(2)
     connection.close()
-    start = time.monotonic()
-    for _ in range(3):
-        done = client.completions.create(model="tiny", prompt="Today", max_tokens=4, temperature=0)
-        assert done.choices[0].finish_reason in ("stop", "length")
-    assert time.monotonic() - start < 30
-    metrics = urllib.request.urlopen(stack.openai_url[:-3] + "/metrics", timeout=10).read().decode()
-    deadline = time.monotonic() + 10
-    while "fullchain_openai_requests_in_flight 0.0" not in metrics and time.monotonic() < deadline:
-        time.sleep(0.2)
-        metrics = urllib.request.urlopen(stack.openai_url[:-3] + "/metrics", timeout=10).read().decode()
-    assert 'fullchain_openai_requests_total{endpoint="completions",status="499"} 1.0' in metrics
+    short = {"model": "tinyq", "prompt": "Today", "max_tokens": 2, "temperature": 0}
+    with ThreadPoolExecutor(2) as pool:
+        while True:
+            statuses = [status for status, _ in pool.map(lambda _: raw(stack, "/completions", short), range(2))]
+            if statuses == [200, 200] or time.monotonic() - left > alone_s:
+                break
+            time.sleep(0.05)
+    freed_s = time.monotonic() - left
+    print(f"slot held {alone_s:.2f} s by the whole request, free {freed_s:.2f} s after its client left")
+    assert statuses == [200, 200] and freed_s < alone_s / 2
+    closed_after, metrics = closed_requests(stack)
+    assert closed_after == closed_before + 1
     assert "fullchain_openai_requests_in_flight 0.0" in metrics
 
 
