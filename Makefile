@@ -6,16 +6,14 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
-DEMO_DOCS ?= 5000
 DEMO_DIR ?= demo-output
-DEMO_PORT ?= 18000
 
 BIN := $(VENV)/bin
-DEMO_LM = --ppl-filter.model $(DEMO_DIR)/models/lm
-DEMO_MT = --backtranslate.forward-model $(DEMO_DIR)/models/mt --backtranslate.backward-model $(DEMO_DIR)/models/mt
 INSTALLED := $(VENV)/.installed
+REAL_TEXT_DIR := $(VENV)/share/fullchain-real-text
+REAL_TEXT := $(REAL_TEXT_DIR)/.unpacked
 
-.PHONY: demo test test-gpu fuzz install clean-demo wheel system-packages bench
+.PHONY: demo real-text test test-gpu fuzz install clean-demo wheel system-packages bench
 
 install: $(INSTALLED)
 
@@ -25,32 +23,31 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-demo: $(INSTALLED)
-	rm -rf $(DEMO_DIR)
-	$(BIN)/fullchain sample-corpus --output $(DEMO_DIR)/corpus/sample.jsonl.gz --docs $(DEMO_DOCS)
-	$(BIN)/fullchain sample-models --output $(DEMO_DIR)/models
-	$(BIN)/fullchain clean --config examples/demo.yaml --input $(DEMO_DIR)/corpus --output $(DEMO_DIR)/clean
-	$(BIN)/fullchain dedup --config examples/demo.yaml --input $(DEMO_DIR)/clean --output $(DEMO_DIR)/dedup
-	$(BIN)/fullchain ppl-filter --config examples/demo.yaml $(DEMO_LM) --input $(DEMO_DIR)/dedup --output $(DEMO_DIR)/ppl_filter
-	$(BIN)/fullchain backtranslate --config examples/demo.yaml $(DEMO_MT) --input $(DEMO_DIR)/ppl_filter --output $(DEMO_DIR)/backtranslate
-	$(BIN)/fullchain shard --config examples/demo.yaml --input $(DEMO_DIR)/backtranslate --output $(DEMO_DIR)/shards
-	$(BIN)/fullchain prepare --config examples/demo.yaml $(DEMO_LM) $(DEMO_MT) --input $(DEMO_DIR)/corpus --output $(DEMO_DIR)/prepare
-	$(BIN)/fullchain train --config examples/train-demo.yaml --nproc-per-node 2 --data.manifest $(DEMO_DIR)/shards --output $(DEMO_DIR)/train
-	$(BIN)/fullchain export $(DEMO_DIR)/train/hf --output $(DEMO_DIR)/export --validation.manifest $(DEMO_DIR)/shards
-	$(BIN)/fullchain publish $(DEMO_DIR)/export --repository $(DEMO_DIR)/triton --name demo
-	$(BIN)/fullchain serve --repository $(DEMO_DIR)/triton --http-port $(DEMO_PORT) \
-	    --grpc-port $$(($(DEMO_PORT) + 1)) --metrics-port $$(($(DEMO_PORT) + 2)) --log-file $(DEMO_DIR)/triton.log & pid=$$!; \
-	  for i in $$(seq 120); do curl -sf localhost:$(DEMO_PORT)/v2/health/ready && break; sleep 1; done; \
-	  $(BIN)/fullchain generate "The river that runs through" --url localhost:$(DEMO_PORT) --max-tokens 24; rc=$$?; \
-	  kill -INT $$pid; wait $$pid; exit $$rc
+# The whole chain on real text (docs/RUN.md); rerunning resumes (`make clean-demo` starts over).
+demo: $(INSTALLED) $(REAL_TEXT)
+	$(BIN)/fullchain run examples/quickstart.yaml --output $(DEMO_DIR)
+
+# The Chinese part of the real-text corpus: Debian's fortunes-zh, fetched with apt (a registry the
+# install already uses; no root needed) and unpacked into the venv, where the corpus stage looks.
+# Without apt the corpus is English only, and the run says so.
+real-text: $(REAL_TEXT)
+
+$(REAL_TEXT): $(INSTALLED)
+	rm -rf $(REAL_TEXT_DIR) && mkdir -p $(REAL_TEXT_DIR)/debs
+	(cd $(REAL_TEXT_DIR)/debs && apt-get download fortunes-zh 2>/dev/null && \
+	  dpkg-deb -x fortunes-zh_*.deb ..) || echo "apt-get download fortunes-zh failed: the corpus will be English only"
+	touch $@
 
 # Debian packages the tests use beyond Python's: chromium renders the run report in a real
-# browser (tests/report/test_browser.py). Installed when missing (CI runs as root; else sudo).
+# browser (tests/report/test_browser.py); wordnet-base holds WordNet 3.0's database files, the
+# English lexicon of the synonyms stage (tests/synonyms, docs/AUGMENT.md). Installed when missing
+# (CI runs as root; else sudo).
 CHROMIUM := /usr/bin/chromium
+WORDNET := /usr/share/wordnet/data.noun
 system-packages:
-	@test -x $(CHROMIUM) || { as_root=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	@{ test -x $(CHROMIUM) && test -f $(WORDNET); } || { as_root=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wordnet-base; }
 
 test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest -q -m "not gpu"

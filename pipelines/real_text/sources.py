@@ -23,6 +23,7 @@ FORTUNE_FILES = ("chinese", "tang300", "song100")
 FORTUNE_DIR = os.path.join("usr", "share", "games", "fortunes")
 UNPACKED_DEBS = "fullchain-real-text"  # under sys.prefix/share: where `make real-text` unpacks the .debs
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CROSS_REFERENCE = re.compile(r"\{([^{}]*)\}")
 _MIN_PASSAGE_CHARS = {"en": 60, "zh": 16}
 
 
@@ -51,8 +52,10 @@ def jargon_file() -> Source:
     """The Jargon File's entries and essays as paragraphs (headings and the contents table dropped)."""
     with resources.files("fullchain.pipelines.real_text").joinpath("texts/jargon-4.4.7.txt.gz").open("rb") as raw:
         text = gzip.decompress(raw.read()).decode("utf-8")
+    # {word} is the File's cross-reference markup (a link in its HTML form): the word stays, the
+    # braces go, or every entry would read as code to C4's curly-bracket rule.
     # An entry's heading (":word: n.") is a paragraph of its own; it stays as the start of its text.
-    passages = [p for p in _paragraphs(text) if len(p) >= _MIN_PASSAGE_CHARS["en"]]
+    passages = [_CROSS_REFERENCE.sub(r"\1", p) for p in _paragraphs(text) if len(p) >= _MIN_PASSAGE_CHARS["en"]]
     return Source("jargon-file-4.4.7", "en", "public domain", "texts/jargon-4.4.7.txt.gz (Debian jargon-text)",
                   passages)
 

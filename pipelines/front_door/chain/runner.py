@@ -21,7 +21,7 @@ from fullchain.chain.context import RunContext
 from fullchain.chain.fingerprints import files_fingerprint, fingerprint, input_files
 from fullchain.chain.planted_catch import caught, planted_rows
 from fullchain.chain.record import utc_now
-from fullchain.chain.serving import RunServer, serve_config
+from fullchain.chain.serving import PID_FILE, RunServer, serve_config
 from fullchain.chain.stage_runs import finite_or_none, section_values
 from fullchain.chain.stages import STAGE_NAMES, STAGES, Stage
 from fullchain.chain.summary import summary_table
@@ -67,7 +67,8 @@ def run_chain(ctx: RunContext, selection: Selection) -> int:
     first, last = order.index(selection.start), order.index(selection.until)
     ctx.record.update(config=os.path.abspath(ctx.config_path), command=sys.argv, status="running",
                       started=utc_now(), finished=None, output=ctx.dir)
-    ctx.server = RunServer(serve_config(ctx.config.serve, ctx.path("publish")), ctx.path("serve", "triton.log"))
+    ctx.server = RunServer(serve_config(ctx.config.serve, ctx.path("publish")), ctx.path("serve", "triton.log"),
+                           ctx.path(PID_FILE))
     fingerprints: dict[str, str | None] = {}
     forced_from: int | None = None
     planted = planted_rows(ctx.dir)

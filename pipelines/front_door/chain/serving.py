@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -14,13 +15,17 @@ from typing import Any
 from fullchain.chain.child_process import StageFailed
 from fullchain.deploy.config import GenerateConfig, ServeConfig
 
+PID_FILE = ".tritonserver.pid"  # in the run folder, while the run's server runs
+
 
 class RunServer:
     """A TritonServer over the run's repository, started on first use."""
 
-    def __init__(self, cfg: ServeConfig, log_path: str):
+    def __init__(self, cfg: ServeConfig, log_path: str, pid_path: str):
         self.cfg = cfg
         self.log_path = log_path
+        # outside serve/, which a rerun of the serve stage empties before it starts the server
+        self.pid_path = pid_path
         self.server: Any = None
 
     @property
@@ -48,6 +53,7 @@ class RunServer:
         if not load:
             raise StageFailed(f"serve: {self.cfg.repository} has no model this server can load")
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        self._stop_leftover()
         print(f"serve: starting tritonserver on {self.url} ({', '.join(load)}); log {self.log_path}",
               file=sys.stderr, flush=True)
         server = TritonServer(self.cfg, load, log_path=self.log_path)
@@ -56,7 +62,26 @@ class RunServer:
         except ServerError as e:
             raise StageFailed(f"serve: {e}") from None
         self.server = server
+        with open(self.pid_path, "w", encoding="utf-8") as fh:
+            fh.write(f"{server.process.pid}\n")
         return self
+
+    def _stop_leftover(self) -> None:
+        # tritonserver runs in a session of its own, so a run killed with SIGKILL leaves it
+        # behind, holding the ports: the next run stops it first
+        try:
+            with open(self.pid_path, encoding="utf-8") as fh:
+                pid = int(fh.read().strip())
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                leftover = b"tritonserver" in fh.read()
+        except (OSError, ValueError):
+            return
+        if leftover:
+            print(f"serve: stopping tritonserver {pid}, left by a run that was killed", file=sys.stderr, flush=True)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def smoke(self, prompt: str, max_tokens: int, out_path: str) -> dict[str, Any]:
         """One greedy generation through the client users run; StageFailed when it errs or is empty."""
@@ -86,6 +111,8 @@ class RunServer:
         """Stop the server if it runs (SIGTERM, then SIGKILL after stop_timeout_s)."""
         if self.server is not None:
             status = self.server.stop()
+            if os.path.exists(self.pid_path):
+                os.remove(self.pid_path)
             print(f"serve: tritonserver stopped (status {status})", file=sys.stderr, flush=True)
             self.server = None
 
