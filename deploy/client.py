@@ -212,9 +212,11 @@ class GenerationClient:
             self.client.stop_stream()
 
     def stream_llm(self, prompt: str | Sequence[int], sampling: SamplingConfig, logprobs: bool = False,
-                   echo: bool = False) -> Iterator[StreamPiece]:
+                   echo: bool = False, outputs: Sequence[str] = tuple(LLM_OUTPUTS)) -> Iterator[StreamPiece]:
         """The responses of `<name>_llm` as they arrive (gRPC only), one per new token; the last one
-        has a finish reason. Closing the iterator early cancels the request (its slot is freed)."""
+        has a finish reason. Closing the iterator early cancels the request (its slot is freed).
+        `outputs` names the outputs to ask for (fewer cost the server and this client less); the
+        others read as empty."""
         if self.cfg.protocol != "grpc":
             raise ClientError("streaming needs --protocol grpc (Triton streams decoupled models over gRPC)")
         model = llm_model_name(self.model())
@@ -226,7 +228,7 @@ class GenerationClient:
             inputs = llm_inputs(self.module, prompt, sampling, request_seed(sampling), logprobs, echo)
             start = time.perf_counter()
             self._call(model, self.client.async_stream_infer, model, inputs,
-                       outputs=[self.module.InferRequestedOutput(name) for name in LLM_OUTPUTS])
+                       outputs=[self.module.InferRequestedOutput(name) for name in outputs])
             while not finished:
                 try:
                     result, error = responses.get(timeout=self.cfg.timeout_s)
@@ -246,11 +248,15 @@ class GenerationClient:
 
 def _stream_piece(result: Any, at_s: float) -> StreamPiece:
     def values(name: str) -> list:
-        return result.as_numpy(name).reshape(-1).tolist()
+        array = result.as_numpy(name)
+        return [] if array is None else array.reshape(-1).tolist()
 
-    return StreamPiece(text=_text(values("text_output")[0]), token_ids=[int(t) for t in values("token_ids")],
-                       token_logprobs=values("token_logprobs"), finish_reason=_text(values("finish_reason")[0]),
-                       prompt_tokens=int(values("prompt_tokens")[0]),
-                       completion_tokens=int(values("completion_tokens")[0]), at_s=at_s,
-                       prompt_token_ids=[int(t) for t in values("prompt_token_ids")],
+    def first(name: str, default: Any) -> Any:
+        found = values(name)
+        return found[0] if found else default
+
+    return StreamPiece(text=_text(first("text_output", b"")), token_ids=[int(t) for t in values("token_ids")],
+                       token_logprobs=values("token_logprobs"), finish_reason=_text(first("finish_reason", b"")),
+                       prompt_tokens=int(first("prompt_tokens", 0)), completion_tokens=int(first("completion_tokens", 0)),
+                       at_s=at_s, prompt_token_ids=[int(t) for t in values("prompt_token_ids")],
                        prompt_logprobs=values("prompt_logprobs"))

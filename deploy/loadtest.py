@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from fullchain.deploy.loadtest_prompts import Prompt, PromptError, shard_prompts
 
 # distinct prompts drawn per run; requests take them in turn
 PROMPT_POOL = 512
+# makes text prompts unique across runs against one server (its response cache lives as long as it);
+# short, so the suffix adds few tokens to a prompt
+RUN_TAG = secrets.token_hex(3)
 
 
 class LoadtestError(RuntimeError):
@@ -117,7 +121,7 @@ def request_prompt(prompt: Prompt, n: int, endpoint: str) -> Prompt:
     unique suffix, so that no response cache answers it."""
     if prompt.ids is not None and endpoint == "llm":
         return prompt
-    return Prompt(text=f"{prompt.text} (request {n} at {time.time_ns()})", ids=None)
+    return Prompt(text=f"{prompt.text} #{n}.{RUN_TAG}", ids=None)
 
 
 def load_prompts(cfg: LoadtestConfig) -> tuple[list[Prompt], str]:

@@ -21,6 +21,10 @@ from fullchain.deploy.config import LoadtestConfig
 from fullchain.deploy.loadtest_prompts import Prompt
 
 
+# what the load test reads of <name>_llm's responses: the text and scores would only cost time
+LLM_TIMING_OUTPUTS = ("token_ids", "finish_reason", "prompt_tokens", "completion_tokens")
+
+
 @dataclass(frozen=True)
 class RequestTiming:
     """One answered request: seconds to the first token and to the last response, tokens out and in
@@ -66,7 +70,8 @@ class TritonDriver:
             latency = time.perf_counter() - start
             return RequestTiming(latency if first is None else first, latency, count, None)
         first, last = None, None
-        for piece in self.client.stream_llm(prompt.ids if prompt.ids is not None else prompt.text, self.cfg):
+        for piece in self.client.stream_llm(prompt.ids if prompt.ids is not None else prompt.text, self.cfg,
+                                            outputs=LLM_TIMING_OUTPUTS):
             if piece.token_ids and first is None:
                 first = piece.at_s
             last = piece

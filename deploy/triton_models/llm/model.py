@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import threading
+import time
 from typing import Any, Callable
 
 
@@ -40,6 +41,8 @@ import numpy as np  # noqa: E402  (after the sys.path set-up above)
 import triton_python_backend_utils as pb_utils  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
+# is_cancelled() is a round trip to the server process: ask at most this often per request
+CANCEL_CHECK_INTERVAL_S = 0.02
 EMPTY_IDS = np.zeros((1, 0), dtype=np.int64)
 EMPTY_SCORES = np.zeros((1, 0), dtype=np.float32)
 
@@ -62,14 +65,32 @@ def _text(value: str) -> np.ndarray:
     return np.array([[value.encode("utf-8")]], dtype=np.object_)
 
 
+class ThrottledCancelCheck:
+    """The request's is_cancelled(), asked at most every CANCEL_CHECK_INTERVAL_S (the scheduler asks
+    at every step; each answer costs an exchange with the server process)."""
+
+    def __init__(self, request: Any):
+        self.request = request
+        self.next_check = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now < self.next_check:
+            return False
+        self.next_check = now + CANCEL_CHECK_INTERVAL_S
+        return self.request.is_cancelled()
+
+
 class Stream:
     """One request's side of the scheduler: turns its updates into responses. Its text is decoded
     from all its tokens at each step and sent in pieces that are neither a partial UTF-8 character
     nor the possible start of a stop string."""
 
-    def __init__(self, model: "TritonPythonModel", sender: Any, prompt: list[int], checked: Any):
+    def __init__(self, model: "TritonPythonModel", sender: Any, prompt: list[int], checked: Any,
+                 wanted: set[str]):
         self.model = model
         self.sender = sender
+        self.wanted = wanted
         self.prompt = prompt
         self.stop = list(checked.stop)
         self.logprobs = checked.logprobs
@@ -136,7 +157,8 @@ class Stream:
                             "prompt_top_token_ids": _row(p.prompt_top_tokens, np.int64),
                             "prompt_top_logprobs": _row(p.prompt_top_logprobs, np.float32)})
         self.first = False
-        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(k, v) for k, v in tensors.items()])
+        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(k, v) for k, v in tensors.items()
+                                                          if k in self.wanted])
 
     def _send(self, response: Any, final: bool) -> bool:
         flags = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0
@@ -264,10 +286,12 @@ class TritonPythonModel:
         params = self.kv.SamplingParams(max_tokens=checked.max_tokens, temperature=checked.temperature,
                                         top_k=checked.top_k, top_p=checked.top_p, seed=checked.seed,
                                         stop_token_ids=self.stop_token_ids)
-        stream = Stream(self, sender, prompt, checked)
+        # a client that asks for no outputs by name gets them all
+        wanted = set(request.requested_output_names()) or {o["name"] for o in self.config["output"]}
+        stream = Stream(self, sender, prompt, checked, wanted)
         return self.batching.SequenceRequest(prompt=prompt, params=params, on_update=stream.on_update,
                                              logprobs=checked.logprobs, echo=checked.echo,
-                                             is_cancelled=request.is_cancelled)
+                                             is_cancelled=ThrottledCancelCheck(request))
 
     def execute(self, requests: list[Any]) -> None:
         """Enqueue each request into the running batch's queue; a bad one, or one the queue cannot
