@@ -1,4 +1,4 @@
-"""The data-stage commands: `fullchain clean | dedup | classify | ppl-filter | backtranslate | shard | prepare`
+"""The data-stage commands: `fullchain clean | dedup | classify | ppl-filter | backtranslate | synonyms | shard | prepare`
 and the tools `config`, `sample-models`, `sample-corpus`, `classifier train` (dispatched from fullchain.cli).
 
 Every config option of a stage is also a flag, generated from the config classes so that
@@ -43,12 +43,15 @@ STAGE_COMMANDS = {
     "backtranslate": StageCommand("backtranslate", ("read", "backtranslate"),
                                   "Augment documents by translating to a pivot language and back, behind a "
                                   "quality gate."),
+    "synonyms": StageCommand("synonyms", ("read", "synonyms"),
+                             "Augment documents by replacing a share of their content words with synonyms "
+                             "(WordNet for English, Cilin for Chinese)."),
     "shard": StageCommand("shard", ("read", "shard"),
                           "Tokenize kept documents into WebDataset tar shards (train/val) with a manifest.json."),
-    "prepare": StageCommand("prepare", ("read", "clean", "dedup", "classify", "ppl_filter", "backtranslate", "shard",
-                                        "prepare"),
-                            "Run clean, dedup, (classify,) ppl-filter, backtranslate and shard as one Beam job "
-                            "from one config."),
+    "prepare": StageCommand("prepare", ("read", "clean", "dedup", "classify", "ppl_filter", "backtranslate",
+                                        "synonyms", "shard", "prepare"),
+                            "Run clean, dedup, (classify,) ppl-filter, backtranslate, (synonyms,) and shard as one "
+                            "Beam job from one config."),
 }
 # command -> help line of the commands that write or print files for the stages
 TOOL_COMMANDS = {

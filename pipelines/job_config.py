@@ -17,10 +17,12 @@ from fullchain.pipelines.dedup.config import DedupConfig
 from fullchain.pipelines.config import option
 from fullchain.pipelines.perplexity.config import PerplexityConfig
 from fullchain.pipelines.shard.config import ShardConfig
+from fullchain.pipelines.synonyms.config import SynonymsConfig
 
-PREPARE_STAGES = ("clean", "dedup", "classify", "ppl_filter", "backtranslate", "shard")
+PREPARE_STAGES = ("clean", "dedup", "classify", "ppl_filter", "backtranslate", "synonyms", "shard")
 # what prepare runs unless prepare.stages says otherwise: the stages that need no model of the user's
-# choosing beyond ppl-filter's and backtranslate's (classify needs its classifier folders named)
+# choosing beyond ppl-filter's and backtranslate's (classify needs its classifier folders named,
+# synonyms the lexical resources installed)
 DEFAULT_PREPARE_STAGES = ("clean", "dedup", "ppl_filter", "backtranslate", "shard")
 
 
@@ -74,7 +76,8 @@ class PrepareConfig:
     """fullchain prepare: the stages it runs, in one Beam job."""
 
     stages: list[str] = option(list(DEFAULT_PREPARE_STAGES), "Stages to run, a subset of clean, dedup, classify, "
-                                                             "ppl_filter, backtranslate, shard, always in that "
+                                                             "ppl_filter, backtranslate, synonyms, shard, always "
+                                                             "in that "
                                                              "order. A stage left out is switched off; "
                                                              "prepare.json records which ran.")
 
@@ -110,5 +113,7 @@ class RunConfig:
                                                               "filter (CCNet buckets).")
     backtranslate: BacktranslateConfig = option(BacktranslateConfig(), "fullchain backtranslate: augmentation "
                                                                        "by round-trip translation.")
+    synonyms: SynonymsConfig = option(SynonymsConfig(), "fullchain synonyms: augmentation by synonym replacement "
+                                                        "(WordNet, Cilin).")
     shard: ShardConfig = option(ShardConfig(), "fullchain shard: tokenize into WebDataset shards + manifest.json.")
     prepare: PrepareConfig = option(PrepareConfig(), "fullchain prepare: every stage above in one Beam job.")

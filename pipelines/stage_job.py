@@ -30,6 +30,7 @@ from fullchain.pipelines.output_path import check_output_holds_no_input, check_o
 from fullchain.pipelines.perplexity.beam import FilterByPerplexity
 from fullchain.pipelines.runners import default_runners_file, load_profiles, pipeline_options
 from fullchain.pipelines.stage_outputs import StageOutputs
+from fullchain.pipelines.synonyms.beam import SynonymReplacement
 
 PREPARE_FILE = "prepare.json"
 SHARDS_FOLDER = "shards"
@@ -40,7 +41,7 @@ SHARDS_FOLDER = "shards"
 # into StageOutputs. Adding a stage is one entry here and one config section.
 STAGE_TRANSFORMS: dict[str, type[beam.PTransform]] = {
     "clean": CleanDocuments, "dedup": DeduplicateDocuments, "classify": ClassifyDocuments,
-    "ppl_filter": FilterByPerplexity, "backtranslate": Backtranslate,
+    "ppl_filter": FilterByPerplexity, "backtranslate": Backtranslate, "synonyms": SynonymReplacement,
 }
 
 
@@ -58,6 +59,10 @@ def preflight(stage: str, cfg: RunConfig) -> None:
         from fullchain.pipelines.classify.classifiers import check_classifiers
 
         check_classifiers(cfg.classify)
+    elif stage == "synonyms":
+        from fullchain.pipelines.synonyms.lexicons import check_resources
+
+        check_resources(cfg.synonyms)
     elif stage == "shard" and cfg.shard.tokenizer:
         from fullchain.pipelines.shard.beam import check_tokenizer
 
