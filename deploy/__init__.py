@@ -8,5 +8,6 @@
 - cli.py: the four commands
 - triton_models/generate/: the Python-backend generation model, model.py and its request checks
   request_checks.py (both copied into repositories by publish)
-- k8s/: Kubernetes manifests for the NGC image
+- openai_front/: the OpenAI-compatible HTTP front (FastAPI) that `serve --openai-port` runs beside Triton
+- k8s/: Kubernetes manifests for the NGC image (Triton and the OpenAI front), autoscaler, Grafana dashboard
 """
