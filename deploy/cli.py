@@ -136,8 +136,10 @@ def _loadtest(args: argparse.Namespace, cfg: LoadtestConfig) -> int:
     from fullchain.deploy.loadtest import LoadtestError, report_table, run_loadtest, write_json, write_plot
 
     try:
-        report = run_loadtest(cfg)
-    except ClientError as e:
+        report = run_loadtest(cfg, progress=lambda level: print(
+            f"concurrency {level.concurrency}: {level.requests} requests, {level.output_tokens_per_s} tokens/s",
+            file=sys.stderr, flush=True))
+    except (ClientError, LoadtestError) as e:
         raise CommandError(str(e)) from None
     print(report_table(report))
     json_path = write_json(report, Path(cfg.output + ".json"))

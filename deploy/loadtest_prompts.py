@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,20 +52,32 @@ def windows(stream: np.ndarray, lengths: np.ndarray, seed: int) -> list[np.ndarr
             for start in [int(rng.integers(0, stream.size - n + 1))]]
 
 
-def val_token_stream(shards: str) -> np.ndarray:
-    """The val split's token ids, concatenated (at most MAX_STREAM_TOKENS)."""
+def read_manifest(shards: str) -> dict:
+    """The shard output's manifest.json, parsed; PromptError naming the file when it cannot be read."""
     path = manifest_path(shards)
     try:
         with open(path, encoding="utf-8") as fh:
-            manifest = json.load(fh)
-    except (OSError, json.JSONDecodeError) as e:
-        raise PromptError(f"cannot read the shard manifest {path}: {e}") from None
+            return json.load(fh)
+    except OSError as e:
+        raise PromptError(f"cannot read the shard manifest {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise PromptError(f"the shard manifest {path} is not JSON: {e}") from None
+
+
+def val_token_stream(shards: str) -> np.ndarray:
+    """The val split's token ids, concatenated (at most MAX_STREAM_TOKENS)."""
+    manifest = read_manifest(shards)
+    path = manifest_path(shards)
     entries = [s for s in manifest.get("shards", []) if s.get("split") == "val"]
     if not entries:
         raise PromptError(f"{path} lists no val shards")
     parts, total = [], 0
     for entry in entries:
-        for ids in read_shard_ids(shard_path(shards, entry)):
+        try:
+            shard_ids = list(read_shard_ids(shard_path(shards, entry)))
+        except (OSError, tarfile.TarError, ValueError) as e:
+            raise PromptError(f"cannot read the val shard {shard_path(shards, entry)}: {e}") from None
+        for ids in shard_ids:
             parts.append(np.asarray(ids, dtype=np.int64))
             total += ids.size
             if total >= MAX_STREAM_TOKENS:
@@ -76,8 +89,7 @@ def shard_prompts(shards: str, count: int, mean: int, stddev: int, seed: int) ->
     """`count` prompts cut from the val split of `shards`, decoded with the shards' tokenizer."""
     from tokenizers import Tokenizer
 
-    with open(manifest_path(shards), encoding="utf-8") as fh:
-        manifest = json.load(fh)
+    manifest = read_manifest(shards)
     tokenizer_file = os.path.join(tokenizer_dir(shards, manifest), "tokenizer.json")
     if not os.path.isfile(tokenizer_file):
         raise PromptError(f"the shards' tokenizer {tokenizer_file} does not exist")
