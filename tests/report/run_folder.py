@@ -13,8 +13,12 @@ import json
 import os
 import shutil
 
+import matplotlib
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 from fullchain.pipelines.ledger import build_ledger
 from fullchain.pipelines.shard.manifest import build_manifest, manifest_bytes
@@ -149,7 +153,12 @@ def _write_model_stages(run_dir: str) -> None:
                    "levels": levels}, fh)
     os.makedirs(os.path.join(run_dir, "eval"))
     with open(os.path.join(run_dir, "eval", "results.json"), "w") as fh:
-        json.dump({"tasks": {"lambada": {"acc": 0.25, "ppl": 80.5}}, "model": "demo"}, fh)
+        json.dump({"results": {"lambada": {"alias": "lambada", "sample_len": 4, "acc,none": 0.25,
+                                           "acc_stderr,none": "N/A"}}, "fullchain_model": {"label": "onnx-int8"}}, fh)
+    with open(os.path.join(run_dir, "eval", "scores.json"), "w") as fh:
+        json.dump({"format": "fullchain-eval-comparison", "labels": ["hf", "onnx-int8"],
+                   "scores": {"lambada": {"acc": {"hf": 0.3, "onnx-int8": 0.25}, "perplexity": {"hf": 80.5}}}}, fh)
+    plt.imsave(os.path.join(run_dir, "eval", "scores.png"), [[0.0, 1.0], [1.0, 0.0]])
     with open(os.path.join(run_dir, "run.json"), "w") as fh:
         json.dump({"format_version": 1, "config": "examples/quickstart.yaml", "status": "complete",
                    "started": "2026-12-02T03:00:00Z", "finished": "2026-12-02T03:12:00Z",

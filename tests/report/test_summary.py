@@ -95,8 +95,22 @@ def test_training_export_serving_eval(summary):
     serving = summary["serving"]
     assert "ttft_p50_ms" in serving["measures"] and "itl_p50_ms" in serving["measures"]
     assert "errors" in serving["measures"] and serving["peak_tokens_per_s"] == 256.0
-    assert {r["name"]: r["value"] for r in summary["eval"]["rows"]} == {"tasks.lambada.acc": 0.25,
-                                                                        "tasks.lambada.ppl": 80.5}
+    evaluation = summary["eval"]
+    assert (evaluation["source"], evaluation["labels"], evaluation["figure"]) == ("scores.json", ["hf", "onnx-int8"],
+                                                                                 "scores.png")
+    assert evaluation["rows"] == [{"task": "lambada", "metric": "acc", "values": [0.3, 0.25]},
+                                  {"task": "lambada", "metric": "perplexity", "values": [80.5, None]}]
+
+
+def test_evaluation_without_the_comparison_reads_lm_eval_results(run_dir, tmp_path):
+    import shutil
+
+    run = str(tmp_path / "run")
+    shutil.copytree(run_dir, run)
+    os.remove(os.path.join(run, "eval", "scores.json"))
+    evaluation = summarize_run(run)["eval"]
+    assert (evaluation["source"], evaluation["labels"]) == ("results.json", ["onnx-int8"])
+    assert evaluation["rows"] == [{"task": "lambada", "metric": "acc", "values": [0.25]}]
 
 
 def test_lineage_links_shards_checkpoint_export_and_published_version(summary, run_dir):

@@ -54,7 +54,7 @@ def _funnel(section: dict[str, Any], fig):
     right.set_ylabel("documents rejected")
     right.set_title("rejections per stage and reason")
     if reasons:
-        right.legend(fontsize=7, ncol=2)
+        right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -75,8 +75,10 @@ def _planted(section: dict[str, Any], fig):
 def _dedup_clusters(section: dict[str, Any], fig):
     ax = fig.subplots()
     histogram = section["size_histogram"]
-    ax.bar([str(h["size"]) for h in histogram], [h["clusters"] for h in histogram], color=_KEPT)
-    ax.set_yscale("log")
+    counts = [h["clusters"] for h in histogram]
+    ax.bar([str(h["size"]) for h in histogram], counts, color=_KEPT)
+    if max(counts) > 50 * min(counts):  # many pairs, few large clusters: both visible
+        ax.set_yscale("log")
     ax.set_xlabel("cluster size (survivor + removed duplicates)")
     ax.set_ylabel("clusters")
     ax.set_title(f"duplicate clusters ({section['clusters']:,}; {section['singletons']:,} documents had none)")
@@ -136,17 +138,19 @@ def _export(section: dict[str, Any], fig):
 def _serving(section: dict[str, Any], fig):
     levels = section["levels"]
     x = [lv["concurrency"] for lv in levels]
-    latency = [m for m in section["measures"] if m.endswith("_ms")]
+    # the request latency percentiles, and the median time to first token and between tokens
+    latency = [m for m in ("p50_ms", "p95_ms", "p99_ms", "ttft_p50_ms", "itl_p50_ms") if m in section["measures"]
+               and any(lv[m] for lv in levels)]
     left, right = fig.subplots(1, 2)
-    for measure, color in (("tokens_per_s", "tab:blue"), ("requests_per_s", "tab:orange")):
+    for measure, color, style in (("tokens_per_s", "tab:blue", "-"), ("requests_per_s", "tab:orange", "--")):
         if measure in section["measures"]:
             axis = left if measure == "tokens_per_s" else left.twinx()
-            axis.plot(x, [lv[measure] for lv in levels], marker="o", color=color, label=measure)
+            axis.plot(x, [lv[measure] for lv in levels], marker="o", color=color, linestyle=style, label=measure)
             axis.set_ylabel(measure.replace("_per_s", "/s"), color=color)
     left.set_xlabel("concurrency")
     left.set_title("throughput")
     for measure in latency:
-        right.plot(x, [lv[measure] if lv[measure] is not None else float("nan") for lv in levels], marker="o",
+        right.plot(x, [lv[measure] if lv[measure] else float("nan") for lv in levels], marker="o",
                    label=measure[:-3])
     right.set_xlabel("concurrency")
     right.set_ylabel("ms")

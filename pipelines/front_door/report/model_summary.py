@@ -20,8 +20,11 @@ _ENGINE_LABELS = {"pytorch": "PyTorch eager", "onnx_fp32": "ONNX FP32", "onnx_in
                   "onnx_int4": "ONNX INT4"}
 # loadtest level keys that are not a measure to plot
 _LEVEL_LABELS = ("concurrency", "first_error")
-# evaluation results flattened to at most this many rows on the page (summary.json has them all)
-EVAL_ROWS = 60
+# fullchain.evaluation's side-by-side scores and their plot, beside results.json
+SCORES_FILE = "scores.json"
+SCORES_FIGURE = "scores.png"
+# evaluation rows in the summary and on the page at most
+EVAL_ROWS = 200
 
 
 def training(run_dir: str, folder: str = TRAIN) -> dict[str, Any]:
@@ -106,18 +109,39 @@ def serving(run_dir: str) -> dict[str, Any]:
 
 
 def evaluation(run_dir: str) -> dict[str, Any]:
-    """DIR/eval/results.json as rows of (dotted name, number): whatever tasks and metrics it holds."""
-    results = read_json(os.path.join(run_dir, EVAL, EVAL_FILE))
+    """The evaluation's scores as rows of (task, metric, one value per model label): from
+    DIR/eval/scores.json (fullchain.evaluation's side-by-side comparison) when it is there, else
+    from results.json (lm-evaluation-harness's `results`), else every number of results.json."""
+    folder = os.path.join(run_dir, EVAL)
+    results = read_json(os.path.join(folder, EVAL_FILE))
     if results is None:
         return not_run(f"eval did not run (no {EVAL}/{EVAL_FILE})")
-    rows = [{"name": name, "value": value} for name, value in _numbers(results)]
-    return {"ran": True, "rows": rows[:EVAL_ROWS], "total_rows": len(rows)}
+    comparison = read_json(os.path.join(folder, SCORES_FILE))
+    if isinstance(comparison, dict) and isinstance(comparison.get("scores"), dict):
+        labels = list(comparison.get("labels", []))
+        rows = [{"task": task, "metric": metric, "values": [by_label.get(label) for label in labels]}
+                for task, metrics in comparison["scores"].items() for metric, by_label in metrics.items()]
+        source = SCORES_FILE
+    elif isinstance(results.get("results"), dict):
+        labels = [(results.get("fullchain_model") or {}).get("label") or str(results.get("config", {}).get("model"))]
+        rows = [{"task": task, "metric": key.replace(",none", "").replace(",", " "), "values": [value]}
+                for task, metrics in results["results"].items() for key, value in metrics.items()
+                if _is_number(value) and "_stderr" not in key and key != "sample_len"]
+        source = EVAL_FILE
+    else:
+        labels = ["value"]
+        rows = [{"task": "", "metric": name, "values": [value]} for name, value in _numbers(results)]
+        source = EVAL_FILE
+    return {"ran": True, "source": source, "labels": labels, "rows": rows[:EVAL_ROWS], "total_rows": len(rows),
+            "figure": SCORES_FIGURE if os.path.isfile(os.path.join(folder, SCORES_FIGURE)) else None}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _numbers(value: Any, prefix: str = "") -> list[tuple[str, float]]:
-    if isinstance(value, bool):
-        return []
-    if isinstance(value, (int, float)):
+    if _is_number(value):
         return [(prefix, value)]
     if isinstance(value, dict):
         return [item for key, v in value.items() for item in _numbers(v, f"{prefix}.{key}" if prefix else str(key))]

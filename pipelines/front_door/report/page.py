@@ -36,9 +36,12 @@ def format_number(value: float | int, scale: float = 1) -> str:
     that suits their size."""
     if isinstance(value, int) and scale == 1:
         return f"{value:,}"
-    value = value * scale
+    if scale != 1:  # a share shown as a percentage
+        return f"{value * scale:.1f}"
     if abs(value) >= 100:
         return f"{value:,.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
     if abs(value) >= 0.01 or value == 0:
         return f"{value:.3f}"
     return f"{value:.2e}"
@@ -196,14 +199,20 @@ def _train(section: dict[str, Any], figures: dict[str, str]) -> str:
                      f"evaluation, {value(section['last_val_ppl'], 'train.last_val_ppl')} at the last: "
                      f"{value(section['val_ppl_drop'], 'train.val_ppl_drop')} times lower.")
     out = [f"<p>{' '.join(facts)}</p>", _figure(figures, "training", "training and validation loss, tokens/s")]
-    samples = section["samples"]
-    prompts = samples.get("prompts", [])
-    rows = [[value(s["step"], f"train.samples.samples.{i}.step"),
-             html.escape(prompts[j]) if j < len(prompts) else "",
-             f'<div class="text">{value(text, f"train.samples.samples.{i}.texts.{j}")}</div>']
-            for i, s in enumerate(samples.get("samples", [])) for j, text in enumerate(s.get("texts", []))]
-    out.append(_table(["step", "prompt", "greedy sample"], rows, numeric=[0]) if rows
-               else '<p class="not-run">No samples (no train/samples.json).</p>')
+    samples = section["samples"].get("samples", [])
+    prompts = section["samples"].get("prompts", [])
+    if not samples:
+        out.append('<p class="not-run">No samples (no train/samples.json).</p>')
+        return "\n".join(out)
+    # one row per prompt, one column per sampled step: the start of training beside its end
+    head = "".join(f"<th>greedy sample at step {value(s['step'], f'train.samples.samples.{i}.step')}</th>"
+                   for i, s in enumerate(samples))
+    rows = []
+    for j, prompt in enumerate(prompts):
+        cells = "".join(f'<td><div class="text">{value(s["texts"][j], f"train.samples.samples.{i}.texts.{j}")}</div></td>'
+                        if j < len(s.get("texts", [])) else "<td></td>" for i, s in enumerate(samples))
+        rows.append(f"<tr><td>{value(prompt, f'train.samples.prompts.{j}')}</td>{cells}</tr>")
+    out.append(f"<table><tr><th>prompt</th>{head}</tr>" + "\n".join(rows) + "</table>")
     return "\n".join(out)
 
 
@@ -226,23 +235,30 @@ def _export(section: dict[str, Any], figures: dict[str, str]) -> str:
 
 
 def _serving(section: dict[str, Any], figures: dict[str, str]) -> str:
-    measures = section["measures"]
-    rows = [[value(lv["concurrency"], f"serving.levels.{i}.concurrency"),
-             *(value(lv[m], f"serving.levels.{i}.{m}") for m in measures)] for i, lv in enumerate(section["levels"])]
+    levels = section["levels"]
+    # one row per measure, one column per concurrency: the load test reports many measures
+    head = "".join(f'<th class="num">{value(lv["concurrency"], f"serving.levels.{i}.concurrency")}</th>'
+                   for i, lv in enumerate(levels))
+    rows = [f"<tr><td>{html.escape(m)}</td>" + "".join(f'<td class="num">{value(lv[m], f"serving.levels.{i}.{m}")}</td>'
+                                                       for i, lv in enumerate(levels)) + "</tr>"
+            for m in section["measures"]]
     return (f"<p>Model {value(section['model'], 'serving.model')} over {value(section['protocol'], 'serving.protocol')}, "
             f"{value(section['max_tokens'], 'serving.max_tokens')} tokens per request, "
             f"{value(section['duration_s'], 'serving.duration_s')} s per level; peak "
             f"{value(section['peak_tokens_per_s'], 'serving.peak_tokens_per_s')} tokens/s.</p>"
             + _figure(figures, "serving", "throughput and latency against concurrency")
-            + _table(["concurrency", *measures], rows, numeric=range(len(measures) + 1)))
+            + f"<table><tr><th>concurrency</th>{head}</tr>" + "\n".join(rows) + "</table>")
 
 
 def _eval(section: dict[str, Any], figures: dict[str, str]) -> str:
-    rows = [[value(r["name"], f"eval.rows.{i}.name"), value(r["value"], f"eval.rows.{i}.value")]
+    rows = [[value(r["task"], f"eval.rows.{i}.task"), value(r["metric"], f"eval.rows.{i}.metric"),
+             *(value(v, f"eval.rows.{i}.values.{j}") for j, v in enumerate(r["values"]))]
             for i, r in enumerate(section["rows"])]
-    more = (f"<p class=\"muted\">{section['total_rows'] - len(rows)} more figures in summary.json.</p>"
+    more = (f"<p class=\"muted\">{section['total_rows'] - len(rows)} more rows in eval/{html.escape(section['source'])}.</p>"
             if section["total_rows"] > len(rows) else "")
-    return _table(["metric", "value"], rows, numeric=[1]) + more
+    labels = [html.escape(label) for label in section["labels"]]
+    return (f"<p>From eval/{html.escape(section['source'])}.</p>" + _figure(figures, "eval_scores", "evaluation scores")
+            + _table(["task", "metric", *labels], rows, numeric=range(2, 2 + len(labels))) + more)
 
 
 def _lineage(section: dict[str, Any], figures: dict[str, str]) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from fullchain.report.config import ReportConfig
 from fullchain.report.figures import write_figures
 from fullchain.report.page import render_page
-from fullchain.report.run_layout import REPORT
+from fullchain.report.run_layout import EVAL, REPORT
 from fullchain.report.summary import summarize_run
 
 SUMMARY_FILE = "summary.json"
@@ -29,6 +29,10 @@ def write_report(run_dir: str | os.PathLike, cfg: ReportConfig | None = None) ->
     work = tempfile.mkdtemp(prefix=".report-", dir=run_dir)
     try:
         figures = write_figures(summary, work)
+        if summary["eval"].get("figure"):
+            # the evaluation draws its own comparison plot: the page shows a copy of it
+            shutil.copy(os.path.join(run_dir, EVAL, summary["eval"]["figure"]), os.path.join(work, "eval_scores.png"))
+            figures["eval_scores"] = "eval_scores.png"
         summary["figures"] = figures
         with open(os.path.join(work, SUMMARY_FILE), "w", encoding="utf-8") as fh:
             json.dump(summary, fh, indent=1, ensure_ascii=False)
