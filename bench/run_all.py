@@ -16,7 +16,8 @@ scripts interleave the sides or run them back to back, so load from other work f
 - export: ONNX Runtime (FP32, INT8) against PyTorch eager per generated token (bench/bench_export.py);
 - serving: Triton with dynamic batching against one request per execution (bench/bench_serving.py).
 
-The scripts' JSON lands in --output; docs/BENCHMARKS.md keeps everything outside the markers
+The scripts' JSON lands in --output (rows.json: every row; `--only NAME` reruns one bench and keeps
+the other rows of the last run, each with the time it was measured); docs/BENCHMARKS.md keeps everything outside the markers
 `<!-- make bench: begin -->` and `<!-- make bench: end -->` (the hand-written sections), and the
 part between them is replaced (appended at the end the first time). A script that is missing or
 fails gets a row saying so, and the exit status is 1.
@@ -55,6 +56,8 @@ class Row:
     command: str
     seconds: float = 0.0
     figures: dict[str, Any] = field(default_factory=dict)
+    bench: str = ""
+    measured: str = ""  # when the script finished, UTC
 
 
 @dataclass
@@ -149,6 +152,39 @@ SIZES = {  # flag -> (default, --quick, what it sizes)
 
 def run_bench(bench: Bench, args: argparse.Namespace, out_root: str) -> Row:
     """Run one bench script; its row (or a row saying why there is none)."""
+    row = _bench_row(bench, args, out_root)
+    row.bench = bench.name
+    row.measured = _now()
+    return row
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def merged_rows(new: list[Row], previous: list[Row]) -> list[Row]:
+    """The rows of every bench in BENCHES order: this run's, else the previous run's (an --only run
+    replaces its own rows and keeps the others, each with the time it was measured)."""
+    by_bench = {row.bench: row for row in previous}
+    by_bench.update({row.bench: row for row in new})
+    return [by_bench[b.name] for b in BENCHES if b.name in by_bench]
+
+
+def read_rows(path: str) -> list[Row]:
+    """The rows a previous run wrote to rows.json ([] when there is none)."""
+    if not os.path.isfile(path):
+        return []
+    names = {b.comparison: b.name for b in BENCHES}
+    written = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    with open(path, encoding="utf-8") as fh:
+        rows = [Row(**row) for row in json.load(fh)]
+    for row in rows:  # rows.json of a run before rows carried their bench and time
+        row.bench = row.bench or names.get(row.comparison, "")
+        row.measured = row.measured or written
+    return rows
+
+
+def _bench_row(bench: Bench, args: argparse.Namespace, out_root: str) -> Row:
     out = os.path.join(out_root, bench.name)
     os.makedirs(out, exist_ok=True)
     script = os.path.join(BENCH_DIR, bench.script)
@@ -198,13 +234,14 @@ def render_section(rows: list[Row], machine: str, when: str, command: str, note:
 
     lines = [BEGIN, "## Side by side: `make bench` (generated)", "",
              f"Written by `{command}` on {when}; machine: {machine}. Every row is a ratio of two sides "
-             "measured by the same script in this run on this machine. Hand-written sections above are "
-             "kept; this part is replaced by the next run.", ""]
+             "measured by the same script in one run on this machine, at the time in its last column. "
+             "Hand-written sections above are kept; this part is replaced by the next run.", ""]
     if note:
         lines += [note, ""]
-    lines += ["| comparison | fullchain | baseline | ratio | command | seconds |", "|---|---|---|---|---|---|"]
+    lines += ["| comparison | fullchain | baseline | ratio | command | seconds | measured |",
+              "|---|---|---|---|---|---|---|"]
     lines += [f"| {cell(r.comparison)} | {cell(r.ours)} | {cell(r.baseline)} | {cell(r.ratio)} | {cell(r.command)} | "
-              f"{r.seconds:.0f} |" for r in rows]
+              f"{r.seconds:.0f} | {r.measured} |" for r in rows]
     return "\n".join(lines + [END]) + "\n"
 
 
@@ -228,7 +265,8 @@ def main() -> int:
                             help=f"{what.capitalize()} [default: {default}; --quick: {quick}].")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="Worker processes where a side "
                                                                                     "has several [default: cores].")
-    parser.add_argument("--only", default="", help=f"Comma-separated subset of {','.join(b.name for b in BENCHES)}.")
+    parser.add_argument("--only", default="", help=f"Comma-separated subset of {','.join(b.name for b in BENCHES)}; "
+                                                   "the other rows are kept from the last run into --output.")
     parser.add_argument("--output", default="bench-output/run-all", help="Folder for the scripts' JSON and logs.")
     parser.add_argument("--doc", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"), help="The page to update.")
     parser.add_argument("--no-doc", action="store_true", help="Print the table; leave docs/BENCHMARKS.md alone.")
@@ -245,12 +283,13 @@ def main() -> int:
     out_root = os.path.abspath(args.output)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    rows = [run_bench(bench, args, out_root) for bench in chosen]
+    rows_file = os.path.join(out_root, "rows.json")
+    new = [run_bench(bench, args, out_root) for bench in chosen]
+    rows = merged_rows(new, read_rows(rows_file) if only else [])
     machine = machine_line(load_before, os.getloadavg()[0])
     command = "make bench" + (" BENCH_ARGS=\"" + " ".join(sys.argv[1:]) + "\"" if sys.argv[1:] else "")
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    section = render_section(rows, machine, when, command, args.note)
-    with open(os.path.join(out_root, "rows.json"), "w", encoding="utf-8") as fh:
+    section = render_section(rows, machine, _now(), command, args.note)
+    with open(rows_file, "w", encoding="utf-8") as fh:
         json.dump([r.__dict__ for r in rows], fh, indent=2)
     print(section)
     if not args.no_doc:
@@ -260,7 +299,7 @@ def main() -> int:
             fh.write(replace_section(document, section))
         print(f"updated {args.doc}")
     print(f"make bench: {len(rows)} rows in {time.perf_counter() - started:.0f} s")
-    failed = [r for r in rows if r.ratio.startswith("failed")]
+    failed = [r for r in new if r.ratio.startswith("failed")]
     return 1 if failed else 0
 
 

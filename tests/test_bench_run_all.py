@@ -17,7 +17,8 @@ _spec.loader.exec_module(run_all)
 
 
 def _section(ratio: str) -> str:
-    row = run_all.Row("training vs plain", "1 tokens/s", "2 tokens/s", ratio, "`cmd`", 3.0)
+    row = run_all.Row("training vs plain", "1 tokens/s", "2 tokens/s", ratio, "`cmd`", 3.0, bench="train",
+                      measured="2026-12-02 03:00 UTC")
     return run_all.render_section([row], "x86_64, 2 cores", "2026-12-02 03:00 UTC", "make bench", "shared machine")
 
 
@@ -43,3 +44,11 @@ def test_clean_figures_are_read_from_what_the_script_prints():
     printed = "corpus...\nlangdetect alone      1,204 docs/s  (rounds: 1)\nclean                   602 docs/s  (rounds: 1)\n"
     figures = run_all._clean_stdout(printed)
     assert run_all._clean_row(figures)[2] == "0.50x"
+
+
+def test_an_only_run_replaces_its_rows_and_keeps_the_others_in_bench_order():
+    old = [run_all.Row("d", "-", "-", "failed", "", bench="dedup", measured="t0"),
+           run_all.Row("t", "1", "2", "0.50x", "", bench="train", measured="t0")]
+    new = [run_all.Row("d", "3", "1", "3.00x", "", bench="dedup", measured="t1")]
+    merged = run_all.merged_rows(new, old)
+    assert [(r.bench, r.ratio, r.measured) for r in merged] == [("dedup", "3.00x", "t1"), ("train", "0.50x", "t0")]
