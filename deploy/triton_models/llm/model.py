@@ -42,7 +42,7 @@ import triton_python_backend_utils as pb_utils  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 # is_cancelled() is a round trip to the server process: ask at most this often per request
-CANCEL_CHECK_INTERVAL_S = 0.02
+CANCEL_CHECK_INTERVAL_S = 0.1
 EMPTY_IDS = np.zeros((1, 0), dtype=np.int64)
 EMPTY_SCORES = np.zeros((1, 0), dtype=np.float32)
 
