@@ -3,6 +3,8 @@ concurrency (closed loop, greedy, unique prompts so the response cache never ans
 
     .venv/bin/python bench/bench_serving.py --concurrency 8 --duration-s 20
 
+(bench/bench_serving_continuous.py compares these with continuous batching.)
+
 Builds a random-weight Llama (hidden 256, 4 layers by default; the tiny test model is all call
 overhead) with the tiny BPE tokenizer, exports it with `fullchain export` (INT8 dynamic, as served),
 publishes it twice into one repository, as `batched` (dynamic batching, max batch 8, preferred 4
@@ -24,7 +26,8 @@ import time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from fullchain.deploy.config import (BatchingConfig, GenerationModelConfig, LoadtestConfig, PublishConfig, ServeConfig)
+from fullchain.deploy.config import (BatchingConfig, GenerationModelConfig, LlmModelConfig, LoadtestConfig, PublishConfig,
+                                     ServeConfig)
 from fullchain.deploy.loadtest import run_level
 from fullchain.deploy.repository import publish
 from fullchain.deploy.server import TritonServer
@@ -77,13 +80,14 @@ def main() -> None:
     variants = {"batched": BatchingConfig(max_batch_size=8, preferred_batch_sizes=[4, 8], max_queue_delay_us=2000),
                 "single": BatchingConfig(enabled=False, max_batch_size=8, preferred_batch_sizes=[])}
     for name, batching in variants.items():
-        publish(export_dir, PublishConfig(repository=repo, name=name, batching=batching, generate=generate))
+        publish(export_dir, PublishConfig(repository=repo, name=name, batching=batching, generate=generate,
+                                          llm=LlmModelConfig(enabled=False)))
     serve = ServeConfig(repository=repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(),
                         cache_size_bytes=0)
     results = {}
     with TritonServer(serve, [f"{name}_generate" for name in variants], log_path=os.path.join(work, "server.log")):
         for name in variants:
-            cfg = LoadtestConfig(url=f"127.0.0.1:{serve.grpc_port}", protocol="grpc", model=name,
+            cfg = LoadtestConfig(url=f"127.0.0.1:{serve.grpc_port}", protocol="grpc", model=name, endpoint="generate",
                                  max_tokens=args.max_tokens, duration_s=args.duration_s)
             run_level(dataclasses.replace(cfg, duration_s=2.0), args.concurrency)  # warm-up
             results[name] = dataclasses.asdict(run_level(cfg, args.concurrency))

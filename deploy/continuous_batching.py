@@ -116,6 +116,13 @@ class SequenceRequest:
     reserved: int = field(default=0, init=False)
     rng: np.random.Generator | None = field(default=None, init=False)
     cancel_requested: bool = field(default=False, init=False)
+    ended: bool = field(default=False, init=False)  # its last update is out (or its handler ended it)
+
+    def deliver(self, update: Update) -> bool:
+        """Hand an update to the handler; False when the sequence ends with it."""
+        going_on = self.on_update(update) and update.finish_reason is None and update.error is None
+        self.ended = not going_on
+        return going_on
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -272,8 +279,9 @@ class Scheduler:
         except Exception as e:  # noqa: BLE001  (reported to each sequence, then raised for the log)
             failed = set(seqs)
             for seq in seqs:
-                seq.on_update(Update(error=f"generation failed: {e}", prompt_tokens=len(seq.prompt),
-                                     completion_tokens=seq.produced))
+                if not seq.ended:
+                    seq.deliver(Update(error=f"generation failed: {e}", prompt_tokens=len(seq.prompt),
+                                       completion_tokens=seq.produced))
             self._batch.keep([i for i, s in enumerate(self._batch.rows) if s not in failed])
             self._release(seqs)
             raise
@@ -291,8 +299,8 @@ class Scheduler:
             self._batch.keep([i for i, s in enumerate(self._batch.rows) if s not in set(running)])
             self._release(running)
         for seq in gone + running:
-            seq.on_update(Update(finish_reason=FINISH_CANCELLED, prompt_tokens=len(seq.prompt),
-                                 completion_tokens=seq.produced))
+            seq.deliver(Update(finish_reason=FINISH_CANCELLED, prompt_tokens=len(seq.prompt),
+                               completion_tokens=seq.produced))
 
     def _admit(self) -> list[SequenceRequest]:
         admitted = []
@@ -330,7 +338,7 @@ class Scheduler:
             if seq.params.max_tokens == 0:
                 update.finish_reason = FINISH_LENGTH
                 self._finish_update(seq, update)
-                seq.on_update(update)
+                seq.deliver(update)
                 continue
             token = self._next(seq, logits[row, -1], update)
             if token is not None:
@@ -376,9 +384,7 @@ class Scheduler:
                 update.finish_reason = FINISH_LENGTH
         if update.finish_reason is not None:
             self._finish_update(seq, update)
-            seq.on_update(update)
-            return None
-        return token if seq.on_update(update) else None
+        return token if seq.deliver(update) else None
 
     @staticmethod
     def _finish_update(seq: SequenceRequest, update: Update) -> None:
