@@ -192,8 +192,9 @@ def perplexity_distribution(run_dir: str, cfg: ReportConfig) -> dict[str, Any]:
         entry: dict[str, Any] = {"kept": sum(d["kept"] for d in in_bucket),
                                  "rejected": sum(not d["kept"] for d in in_bucket)}
         for name, kept in (("examples_kept", True), ("examples_rejected", False)):
+            shown = _spread([d for d in in_bucket if d["kept"] == kept], cfg.examples_per_bucket)
             entry[name] = [{"id": d["id"], "lang": d["lang"], "ppl": d["ppl"], "text": _cut(d["text"], cfg.example_chars)}
-                           for d in _spread([d for d in in_bucket if d["kept"] == kept], cfg.examples_per_bucket)]
+                           for d in shown]
         buckets[bucket] = entry
     section["buckets"] = buckets
     return section

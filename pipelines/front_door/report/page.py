@@ -69,7 +69,8 @@ def render_page(summary: dict[str, Any], figures: dict[str, str]) -> str:
         section = summary[anchor] if anchor != "lineage" else {"ran": True, **summary[anchor]}
         body.append(f'<h2 id="{anchor}">{title}</h2>')
         if not section.get("ran"):
-            body.append(f'<p class="not-run">Not run: {html.escape(section.get("note", "no output in the run folder"))}</p>')
+            note = section.get("note", "no output in the run folder")
+            body.append(f'<p class="not-run">Not run: {html.escape(note)}</p>')
             continue
         body.append(_RENDERERS[anchor](summary[anchor], figures))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>fullchain run report</title>"
@@ -97,7 +98,8 @@ def _run(section: dict[str, Any], figures: dict[str, str]) -> str:
              value(s["seconds"], f"run.stages.{i}.seconds"), value(s["key_figure"], f"run.stages.{i}.key_figure")]
             for i, s in enumerate(section["stages"])]
     return (f"<p>Status {value(section['status'], 'run.status')}, config {value(section['config'], 'run.config')}, "
-            f"started {value(section['started'], 'run.started')}, finished {value(section['finished'], 'run.finished')}.</p>"
+            f"started {value(section['started'], 'run.started')}, "
+            f"finished {value(section['finished'], 'run.finished')}.</p>"
             + _table(["stage", "status", "seconds", "key figure"], rows, numeric=[2]))
 
 
@@ -113,8 +115,10 @@ def _funnel(section: dict[str, Any], figures: dict[str, str]) -> str:
                      value(s["kept"], f"{key}.kept"), value(s["rejected_total"], f"{key}.rejected_total"), reasons])
     shard = section["shard"]
     if shard["ran"]:
-        skipped = "<br>".join(f"{html.escape(r)}: {value(n, f'funnel.shard.skipped.{r}')}" for r, n in shard["skipped"].items())
-        rows.append(["shard", value(shard["input"], "funnel.shard.input"), "", value(shard["written"], "funnel.shard.written"),
+        skipped = "<br>".join(f"{html.escape(r)}: {value(n, f'funnel.shard.skipped.{r}')}"
+                              for r, n in shard["skipped"].items())
+        rows.append(["shard", value(shard["input"], "funnel.shard.input"), "",
+                     value(shard["written"], "funnel.shard.written"),
                      "", skipped])
     else:
         rows.append(["shard", '<span class="not-run">did not run</span>', "", "", "", ""])
@@ -133,12 +137,14 @@ def _planted(section: dict[str, Any], figures: dict[str, str]) -> str:
     rows = []
     for i, k in enumerate(section["kinds"]):
         key = f"planted.kinds.{i}"
-        where = "<br>".join(f"{html.escape(stage)} / {html.escape(reason)}: {value(n, f'{key}.by_stage.{stage}.{reason}')}"
+        where = "<br>".join(f"{html.escape(stage)} / {html.escape(reason)}: "
+                            f"{value(n, f'{key}.by_stage.{stage}.{reason}')}"
                             for stage, reasons in k["by_stage"].items() for reason, n in reasons.items())
         rows.append([html.escape(k["kind"]), value(k["planted"], f"{key}.planted"), value(k["caught"], f"{key}.caught"),
                      value(k["catch_rate"], f"{key}.catch_rate", 100, "%"), value(k["missed"], f"{key}.missed"), where])
     return (f"<p>{value(section['caught'], 'planted.caught')} of {value(section['planted'], 'planted.planted')} "
-            f"planted documents were rejected by some stage ({value(section['catch_rate'], 'planted.catch_rate', 100, '%')}).</p>"
+            f"planted documents were rejected by some stage "
+            f"({value(section['catch_rate'], 'planted.catch_rate', 100, '%')}).</p>"
             + _figure(figures, "planted", "planted documents caught per kind")
             + _table(["kind", "planted", "caught", "catch rate", "missed", "caught by stage / reason"], rows,
                      numeric=range(1, 5)))
@@ -146,7 +152,8 @@ def _planted(section: dict[str, Any], figures: dict[str, str]) -> str:
 
 def _dedup(section: dict[str, Any], figures: dict[str, str]) -> str:
     reasons = ", ".join(f"{value(n, f'dedup.by_reason.{r}')} {html.escape(r)}" for r, n in section["by_reason"].items())
-    out = [f"<p>{value(section['removed'], 'dedup.removed')} of {value(section['documents'], 'dedup.documents')} documents "
+    out = [f"<p>{value(section['removed'], 'dedup.removed')} of "
+           f"{value(section['documents'], 'dedup.documents')} documents "
            f"removed ({reasons}) in {value(section['clusters'], 'dedup.clusters')} clusters; the largest has "
            f"{value(section['largest'], 'dedup.largest')} documents; "
            f"{value(section['singletons'], 'dedup.singletons')} kept documents have no duplicate.</p>",
@@ -181,7 +188,8 @@ def _perplexity(section: dict[str, Any], figures: dict[str, str]) -> str:
         key = f"perplexity.buckets.{bucket}"
         out.append(f"<h3>Bucket {html.escape(bucket)}: {value(entry['kept'], f'{key}.kept')} kept, "
                    f"{value(entry['rejected'], f'{key}.rejected')} rejected</h3>")
-        rows = [[html.escape(name), value(d["ppl"], f"{key}.{examples}.{j}.ppl"), value(d["lang"], f"{key}.{examples}.{j}.lang"),
+        rows = [[html.escape(name), value(d["ppl"], f"{key}.{examples}.{j}.ppl"),
+                 value(d["lang"], f"{key}.{examples}.{j}.lang"),
                  f'<div class="text">{html.escape(d["text"])}</div>']
                 for examples, name in (("examples_kept", "kept"), ("examples_rejected", "rejected"))
                 for j, d in enumerate(entry[examples])]
@@ -209,8 +217,8 @@ def _train(section: dict[str, Any], figures: dict[str, str]) -> str:
                    for i, s in enumerate(samples))
     rows = []
     for j, prompt in enumerate(prompts):
-        cells = "".join(f'<td><div class="text">{value(s["texts"][j], f"train.samples.samples.{i}.texts.{j}")}</div></td>'
-                        if j < len(s.get("texts", [])) else "<td></td>" for i, s in enumerate(samples))
+        cells = "".join(f'<td><div class="text">{value(s["texts"][j], f"train.samples.samples.{i}.texts.{j}")}'
+                        "</div></td>" if j < len(s.get("texts", [])) else "<td></td>" for i, s in enumerate(samples))
         rows.append(f"<tr><td>{value(prompt, f'train.samples.prompts.{j}')}</td>{cells}</tr>")
     out.append(f"<table><tr><th>prompt</th>{head}</tr>" + "\n".join(rows) + "</table>")
     return "\n".join(out)
@@ -218,8 +226,9 @@ def _train(section: dict[str, Any], figures: dict[str, str]) -> str:
 
 def _export(section: dict[str, Any], figures: dict[str, str]) -> str:
     rows = [[html.escape(r["label"]), value(r["size_mb"], f"export.rows.{i}.size_mb"),
-             value(r["ms_per_token"], f"export.rows.{i}.ms_per_token"), value(r["perplexity"], f"export.rows.{i}.perplexity"),
-             value(r["ppl_delta_pct"], f"export.rows.{i}.ppl_delta_pct", 1, "%" if r["ppl_delta_pct"] is not None else "")]
+             value(r["ms_per_token"], f"export.rows.{i}.ms_per_token"),
+             value(r["perplexity"], f"export.rows.{i}.perplexity"),
+             value(r["ppl_delta_pct"], f"export.rows.{i}.ppl_delta_pct", 1, "" if r["ppl_delta_pct"] is None else "%")]
             for i, r in enumerate(section["rows"])]
     machine = section["machine"]
     return (f"<p>Served precision {value(section['precision'], 'export.precision')}; checks passed: "
@@ -242,7 +251,8 @@ def _serving(section: dict[str, Any], figures: dict[str, str]) -> str:
     rows = [f"<tr><td>{html.escape(m)}</td>" + "".join(f'<td class="num">{value(lv[m], f"serving.levels.{i}.{m}")}</td>'
                                                        for i, lv in enumerate(levels)) + "</tr>"
             for m in section["measures"]]
-    return (f"<p>Model {value(section['model'], 'serving.model')} over {value(section['protocol'], 'serving.protocol')}, "
+    return (f"<p>Model {value(section['model'], 'serving.model')} over "
+            f"{value(section['protocol'], 'serving.protocol')}, "
             f"{value(section['max_tokens'], 'serving.max_tokens')} tokens per request, "
             f"{value(section['duration_s'], 'serving.duration_s')} s per level; peak "
             f"{value(section['peak_tokens_per_s'], 'serving.peak_tokens_per_s')} tokens/s.</p>"
@@ -254,8 +264,8 @@ def _eval(section: dict[str, Any], figures: dict[str, str]) -> str:
     rows = [[value(r["task"], f"eval.rows.{i}.task"), value(r["metric"], f"eval.rows.{i}.metric"),
              *(value(v, f"eval.rows.{i}.values.{j}") for j, v in enumerate(r["values"]))]
             for i, r in enumerate(section["rows"])]
-    more = (f"<p class=\"muted\">{section['total_rows'] - len(rows)} more rows in eval/{html.escape(section['source'])}.</p>"
-            if section["total_rows"] > len(rows) else "")
+    more = (f"<p class=\"muted\">{section['total_rows'] - len(rows)} more rows in "
+            f"eval/{html.escape(section['source'])}.</p>" if section["total_rows"] > len(rows) else "")
     labels = [html.escape(label) for label in section["labels"]]
     return (f"<p>From eval/{html.escape(section['source'])}.</p>" + _figure(figures, "eval_scores", "evaluation scores")
             + _table(["task", "metric", *labels], rows, numeric=range(2, 2 + len(labels))) + more)
@@ -272,7 +282,8 @@ def _lineage(section: dict[str, Any], figures: dict[str, str]) -> str:
          f"<code>{value(ckpt['checkpoint'], 'lineage.checkpoint.checkpoint')}</code>, step "
          f"{value(ckpt['step'], 'lineage.checkpoint.step')}, trained on these shards: "
          f"{value(ckpt['trained_on_run_shards'], 'lineage.checkpoint.trained_on_run_shards')}, HF weights sha256 "
-         f"<code>{value(ckpt['hf_weights_sha256'], 'lineage.checkpoint.hf_weights_sha256')}</code>" if ckpt["ran"] else not_there],
+         f"<code>{value(ckpt['hf_weights_sha256'], 'lineage.checkpoint.hf_weights_sha256')}</code>"
+         if ckpt["ran"] else not_there],
         ["export (FP32/INT8 table)",
          f"export.json sha256 <code>{value(export['sha256'], 'lineage.export.sha256')}</code>, "
          f"{value(export['precision'], 'lineage.export.precision')}, made from this run's training: "
