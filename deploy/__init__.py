@@ -4,10 +4,15 @@
 - triton_config.py: the config.pbtxt texts of the ONNX model and the generation models
 - repository.py: publishing an export as a new version (local folder or fsspec URL)
 - server.py: running the nvidia-pytriton wheel's tritonserver
-- client.py: generation requests over HTTP or gRPC; loadtest.py: the load test
+- client.py: generation requests over HTTP or gRPC, and streams from <name>_llm
+- loadtest.py: the load test and its figures; loadtest_drivers.py: one client per worker (Triton or
+  OpenAI-compatible); loadtest_prompts.py: prompts cut from the val shards with a length distribution
+- continuous_batching.py: the continuous-batching scheduler (numpy only; copied beside <name>_llm)
 - cli.py: the four commands
 - triton_models/generate/: the Python-backend generation model, model.py and its request checks
   request_checks.py (both copied into repositories by publish)
+- triton_models/llm/: <name>_llm, the decoupled continuous-batching model (model.py runs the scheduler
+  in a thread) and its request checks llm_request.py
 - openai_front/: the OpenAI-compatible HTTP front (FastAPI) that `serve --openai-port` runs beside Triton
 - k8s/: Kubernetes manifests for the NGC image (Triton and the OpenAI front), autoscaler, Grafana dashboard
 """
