@@ -6,7 +6,9 @@ and how an error of Triton's becomes one.
 | 400 | invalid_request_error | a bad field, malformed JSON, a prompt the model refuses |
 | 401 | invalid_request_error (code invalid_api_key) | no or a wrong `Authorization: Bearer` key |
 | 404 | invalid_request_error (code model_not_found) | a model this front does not serve; an unknown path |
-| 503 | server_error (code queue_full / backend_unavailable) | Triton's queue is full, a request waited past its queue timeout, or Triton cannot be reached: retry later |
+| 413 | invalid_request_error | a body over the front's max_body_bytes |
+| 503 | server_error (code queue_full) | Triton's or the model's queue is full, or a request waited past its queue timeout |
+| 503 | server_error (code backend_unavailable) | Triton cannot be reached |
 | 504 | server_error (code timeout) | Triton did not finish within the front's request timeout |
 | 500 | server_error | anything else (a failed decoding step) |
 """

@@ -7,7 +7,6 @@ command line, where `ps` would show it, and never written to a log.
 from __future__ import annotations
 
 import hmac
-import os
 import re
 from pathlib import Path
 from typing import Mapping

@@ -114,12 +114,6 @@ def _boolean(body: dict, name: str, default: bool) -> bool:
     return value
 
 
-def _unsupported(body: dict, name: str, allowed: tuple = (None,)) -> None:
-    if body.get(name, None) not in allowed and body.get(name) != {}:
-        raise RequestError(f"{name} is not supported by this server (allowed: {', '.join(map(repr, allowed))})",
-                           name, code="unsupported_parameter")
-
-
 def _check_fields(body: Any, known: set[str]) -> dict:
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object")
@@ -200,7 +194,8 @@ def parse_completion_request(body: Any, max_choices: int) -> CompletionRequest:
     """The checked request of a parsed /v1/completions body (at most `max_choices` prompts x n);
     RequestError naming the field otherwise."""
     body = _check_fields(body, COMPLETION_FIELDS)
-    _unsupported(body, "suffix")
+    if body.get("suffix"):
+        raise RequestError("suffix is not supported by this server", "suffix", code="unsupported_parameter")
     sampling = _sampling(body, COMPLETION_DEFAULT_MAX_TOKENS)
     prompts = _prompts(body.get("prompt"))
     n = _integer(body, "n", 1, 1, max_choices)

@@ -17,6 +17,7 @@ Templates run in Jinja's sandbox: a template is data from the model folder, not 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,11 +93,21 @@ def _environment() -> ImmutableSandboxedEnvironment:
 _ENV = _environment()
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(source: str):
+    # a template is compiled once per source, not once per request
+    try:
+        return _ENV.from_string(source)
+    except TemplateError as e:
+        raise ChatTemplateError(f"the model's chat template does not parse: {e}") from None
+
+
 def render_chat(template: ChatTemplate, messages: Sequence[ChatMessage]) -> str:
     """The prompt of a conversation, ending where the assistant's reply begins."""
     turns = [{"role": m.role, "content": m.content, **({"name": m.name} if m.name else {})} for m in messages]
+    compiled = _compiled(template.source)
     try:
-        return _ENV.from_string(template.source).render(
+        return compiled.render(
             messages=turns, add_generation_prompt=True, bos_token=template.bos_token, eos_token=template.eos_token)
     except ChatTemplateError:
         raise

@@ -112,15 +112,11 @@ class ChoiceRun:
             self.text_length += len(piece.text)
             done = bool(piece.finish_reason)
             if piece.text or scores or done:
-                yield Delta(self.index, piece.text, scores, self._finish(piece.finish_reason) if done else None)
+                yield Delta(self.index, piece.text, scores, piece.finish_reason if done else None)
             if done:
                 self._count(piece)
                 return
             piece = await self.pieces.__anext__()
-
-    def _finish(self, reason: str) -> str:
-        # echo with max_tokens 0 is sent as max_tokens 1 to models that need one token: not a stop
-        return "length" if self.request.sampling.max_tokens == 0 else reason
 
     def _count(self, last: Piece) -> None:
         if last.prompt_tokens is not None:
@@ -194,20 +190,12 @@ def _choice_seed(sampling: Sampling, choice: int) -> Sampling:
     return sampling if sampling.seed is None or choice == 0 else replace(sampling, seed=sampling.seed + choice)
 
 
-def _echo_sampling(sampling: Sampling, backend: TritonBackend) -> Sampling:
-    # echo with max_tokens 0 scores the prompt only; a model that cannot generate 0 tokens makes one,
-    # which is not returned
-    if sampling.max_tokens == 0 and not backend.scores_tokens:
-        return replace(sampling, max_tokens=1)
-    return sampling
-
-
 def completion_runs(served: ServedModel, request: CompletionRequest, record: RequestRecord) -> list[ChoiceRun]:
     """One run per prompt and choice, indexed prompt-major as OpenAI indexes them."""
     runs = []
     for p, prompt in enumerate(request.prompts):
         for j in range(request.n):
-            sampling = _echo_sampling(_choice_seed(request.sampling, j), served.backend)
+            sampling = _choice_seed(request.sampling, j)
             gen = GenerationRequest(prompt=prompt, sampling=sampling, logprobs=request.logprobs is not None,
                                     echo=request.echo)
             echo_text = None

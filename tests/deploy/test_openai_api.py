@@ -2,6 +2,7 @@
 and Triton's errors mapped to statuses, chat templates, token scores and the legacy logprobs shape
 lm-evaluation-harness reads, server-sent events, API keys."""
 
+import asyncio
 import json
 
 import pytest
@@ -225,3 +226,123 @@ def test_api_key_files_that_are_refused(tmp_path):
 def test_api_error_statuses_have_their_types():
     assert ApiError("x", 503, code="queue_full").body()["error"]["type"] == "server_error"
     assert ApiError("x", 401).body()["error"]["type"] == "invalid_request_error"
+
+
+class FakeBackend:
+    """A backend that answers every request with the same pieces and records closed streams."""
+
+    scores_tokens = True
+    takes_token_ids = True
+
+    def __init__(self, pieces, model="fake_llm"):
+        self.pieces = pieces
+        self.model = model
+        self.requests = []
+        self.closed = 0
+        self.finished = 0
+
+    async def stream(self, request):
+        self.requests.append(request)
+        try:
+            for piece in self.pieces:
+                await asyncio.sleep(0)
+                yield piece
+            self.finished += 1
+        finally:
+            self.closed += 1
+
+
+def served(tokenizer, pieces, template=None):
+    from fullchain.deploy.openai_front.chat_template import ChatTemplate, PLAIN_TEMPLATE
+    from fullchain.deploy.openai_front.generation import ServedModel
+
+    return ServedModel("m", FakeBackend(pieces), tokenizer, template or ChatTemplate(PLAIN_TEMPLATE, plain=True))
+
+
+def test_echoed_logprobs_and_usage_from_the_models_pieces(tokenizer):
+    from fullchain.deploy.openai_front.backends import Piece
+    from fullchain.deploy.openai_front.generation import RequestRecord, complete
+
+    prompt = tokenizer.encode("The river").ids
+    new = tokenizer.encode("runs").ids[1:]
+    first = Piece(text="", token_ids=[], prompt_token_ids=prompt, prompt_logprobs=[None] + [-1.0] * (len(prompt) - 1),
+                  prompt_top_token_ids=[None] + prompt[1:], prompt_top_logprobs=[None] + [-1.0] * (len(prompt) - 1))
+    last = Piece(text=tokenizer.decode(new), token_ids=new, token_logprobs=[-2.0] * len(new),
+                 top_token_ids=[0] * len(new), top_logprobs=[-0.5] * len(new), finish_reason="length",
+                 prompt_tokens=len(prompt), completion_tokens=len(new))
+    model = served(tokenizer, [first, last])
+    request = parse_completion_request({"model": "m", "prompt": [prompt, prompt], "n": 2, "echo": True,
+                                        "logprobs": 1, "max_tokens": len(new), "seed": 5}, max_choices=8)
+    body = asyncio.run(complete(model, request, RequestRecord()))
+    assert [c["index"] for c in body["choices"]] == [0, 1, 2, 3]
+    assert [r.sampling.seed for r in model.backend.requests] == [5, 6, 5, 6]  # seed + choice, per prompt
+    choice = body["choices"][0]
+    logprobs = choice["logprobs"]
+    assert logprobs["token_logprobs"] == [None] + [-1.0] * (len(prompt) - 1) + [-2.0] * len(new)
+    assert choice["text"] == tokenizer.decode(prompt) + tokenizer.decode(new)
+    assert logprobs["text_offset"][len(prompt)] == len(tokenizer.decode(prompt))
+    assert max(logprobs["top_logprobs"][-1].values()) == -0.5  # not greedy: a likelier token existed
+    # the prompt counts once per prompt, the completions once per choice
+    assert body["usage"] == {"prompt_tokens": 2 * len(prompt), "completion_tokens": 4 * len(new),
+                             "total_tokens": 2 * len(prompt) + 4 * len(new)}
+    assert model.backend.closed == 4
+
+
+def test_a_stream_closed_early_closes_every_backend_stream(tokenizer):
+    from fullchain.deploy.openai_front.backends import Piece
+    from fullchain.deploy.openai_front.generation import RequestRecord, stream_completion
+
+    pieces = [Piece(text="a", token_ids=[5])] * 50 + [Piece(text="", token_ids=[], finish_reason="length")]
+    model = served(tokenizer, pieces)
+    request = parse_completion_request({"model": "m", "prompt": "x", "n": 3, "stream": True}, max_choices=8)
+
+    async def read_two_then_leave():
+        source = await stream_completion(model, request, RequestRecord())
+        events = [await source.events.__anext__() for _ in range(2)]
+        await source.close()
+        return events
+
+    events = asyncio.run(read_two_then_leave())
+    assert all(e.startswith("data: {") for e in events)
+    assert model.backend.closed == 3 and model.backend.finished == 0
+
+
+def test_a_stream_never_read_is_closed_too(tokenizer):
+    from fullchain.deploy.openai_front.backends import Piece
+    from fullchain.deploy.openai_front.generation import RequestRecord, stream_chat
+
+    model = served(tokenizer, [Piece(text="a", token_ids=[5])] * 20 + [Piece("", [], "stop")])
+    request = parse_chat_request({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True},
+                                 max_choices=8)
+
+    async def leave_before_the_first_event():
+        source = await stream_chat(model, request, RequestRecord())
+        await source.close()
+
+    asyncio.run(leave_before_the_first_event())
+    assert model.backend.closed == 1 and model.backend.finished == 0
+
+
+def test_chat_prompts_go_as_token_ids_without_a_second_bos(tokenizer):
+    from fullchain.deploy.openai_front.chat_template import ChatTemplate
+    from fullchain.deploy.openai_front.generation import chat_prompt
+
+    request = parse_chat_request({"model": "m", "messages": [{"role": "user", "content": "Hi"}], "stop": "x"},
+                                 max_choices=8)
+    template = ChatTemplate("{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}", bos_token="<s>")
+    prompt, sampling = chat_prompt(served(tokenizer, [], template), request)
+    assert list(prompt) == tokenizer.encode("<s>Hi", add_special_tokens=False).ids and sampling.stop == ("x",)
+    assert list(prompt).count(tokenizer.token_to_id("<s>")) == 1
+    text, sampling = chat_prompt(served(tokenizer, []), request)  # the plain template: text, its stop added
+    assert text == "User: Hi\nAssistant:" and sampling.stop == ("x", PLAIN_STOP)
+
+
+@pytest.mark.parametrize("code,status", [("DEADLINE_EXCEEDED", 504), ("UNAVAILABLE", 503), ("INTERNAL", 500)])
+def test_grpc_failures_become_statuses(code, status):
+    import grpc
+
+    from fullchain.deploy.openai_front.backends import _rpc_error
+
+    error = grpc.aio.AioRpcError(getattr(grpc.StatusCode, code), grpc.aio.Metadata(), grpc.aio.Metadata(),
+                                 details="it went wrong")
+    assert _rpc_error(error, "m_llm", 600).status == status
