@@ -257,6 +257,7 @@ def _stream_piece(result: Any, at_s: float) -> StreamPiece:
 
     return StreamPiece(text=_text(first("text_output", b"")), token_ids=[int(t) for t in values("token_ids")],
                        token_logprobs=values("token_logprobs"), finish_reason=_text(first("finish_reason", b"")),
-                       prompt_tokens=int(first("prompt_tokens", 0)), completion_tokens=int(first("completion_tokens", 0)),
+                       prompt_tokens=int(first("prompt_tokens", 0)),
+                       completion_tokens=int(first("completion_tokens", 0)),
                        at_s=at_s, prompt_token_ids=[int(t) for t in values("prompt_token_ids")],
                        prompt_logprobs=values("prompt_logprobs"))

@@ -220,8 +220,8 @@ class Scheduler:
         if limit is not None:
             seq.reserved = min(seq.reserved, limit)
         if seq.reserved > self.limits.kv_cache_tokens:
-            raise TooLarge(f"prompt + max_tokens is {seq.reserved} tokens, more than the key/value budget of "
-                           f"{self.limits.kv_cache_tokens}")
+            raise TooLarge(f"max_tokens: prompt + max_tokens is {seq.reserved} tokens, more than the key/value "
+                           f"budget of {self.limits.kv_cache_tokens}")
         seq.rng = np.random.default_rng(seq.params.seed)
         with self._lock:
             if len(self._waiting) >= self.limits.max_queue_size:

@@ -110,7 +110,8 @@ def fake_openai_app() -> FastAPI:
                          "choices": [{"index": 0, "text": f" w{i}", "finish_reason": None, "logprobs": None}]}
                 yield f"data: {json.dumps(chunk)}\n\n"
             usage = {"prompt_tokens": len(body["prompt"].split()), "completion_tokens": n, "total_tokens": n}
-            yield f"data: {json.dumps({'id': 'c', 'object': 'text_completion', 'created': 0, 'model': 'fake', 'choices': [], 'usage': usage})}\n\n"
+            last = {"id": "c", "object": "text_completion", "created": 0, "model": "fake", "choices": [], "usage": usage}
+            yield f"data: {json.dumps(last)}\n\n"
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")

@@ -106,8 +106,8 @@ class Stream:
         """Called by the scheduler with each new token; False ends the sequence (a stop string, or
         a client that is gone)."""
         if update.error is not None:
-            self._send(pb_utils.InferenceResponse(error=pb_utils.TritonError(update.error, pb_utils.TritonError.INTERNAL)),
-                       final=True)
+            error = pb_utils.TritonError(update.error, pb_utils.TritonError.INTERNAL)
+            self._send(pb_utils.InferenceResponse(error=error), final=True)
             return False
         if update.prompt_logprobs is not None:
             self.prompt_scores = update
