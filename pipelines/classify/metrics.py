@@ -45,6 +45,18 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((rank_sum - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+def roc_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rates, true-positive rates) at every distinct threshold, from (0, 0) to (1, 1)."""
+    order = np.argsort(-scores, kind="stable")
+    sorted_scores, truth = scores[order], labels[order].astype(bool)
+    # one point per distinct score: the last index of each run of equal scores
+    last = np.concatenate([np.flatnonzero(np.diff(sorted_scores)), [len(scores) - 1]]) if len(scores) else []
+    tp = np.cumsum(truth)[last]
+    fp = np.cumsum(~truth)[last]
+    positives, negatives = max(int(truth.sum()), 1), max(int((~truth).sum()), 1)
+    return np.concatenate([[0.0], fp / negatives]), np.concatenate([[0.0], tp / positives])
+
+
 def metrics_at(scores: np.ndarray, labels: np.ndarray, threshold: float) -> BinaryMetrics:
     """Precision, recall, F1 and accuracy at `threshold`, with the AUC (threshold-free)."""
     predicted = scores >= threshold

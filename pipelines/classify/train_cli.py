@@ -47,6 +47,7 @@ def _train(args: argparse.Namespace, cfg: ClassifierTrainConfig) -> int:
     from tqdm import tqdm
 
     from fullchain.pipelines.classify.hashed_model import metrics_table, save_classifier
+    from fullchain.pipelines.classify.roc_plot import write_roc_plot
     from fullchain.pipelines.classify.training import train_classifier
 
     if not cfg.output:
@@ -65,8 +66,9 @@ def _train(args: argparse.Namespace, cfg: ClassifierTrainConfig) -> int:
     config_path = save_classifier(cfg.output, trained, labels, cfg.settings(), {
         "positive": cfg.positive, "negative": cfg.negative, "positive_documents": len(positive),
         "negative_documents": len(negative)})
+    plot = write_roc_plot(cfg.output, trained, cfg.positive_label)
     print(metrics_table(trained.metrics, labels))
-    print(f"output: {cfg.output} ({config_path})")
+    print(f"output: {cfg.output} ({config_path}, held-out ROC curve {plot})")
     return 0
 
 

@@ -42,12 +42,15 @@ class LinearModel:
 
 @dataclass
 class TrainedClassifier:
-    """A fitted model, its held-out metrics at the chosen threshold, and the sizes of the split."""
+    """A fitted model, its held-out metrics at the chosen threshold and scores (with their 0/1
+    labels), and the sizes of the split."""
 
     model: LinearModel
     metrics: BinaryMetrics
     train_positives: int
     train_negatives: int
+    heldout_scores: np.ndarray
+    heldout_labels: np.ndarray
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -119,4 +122,5 @@ def train_classifier(positive_texts: list[str], negative_texts: list[str], spec:
     held_scores = sigmoid(model.logits(stack([vectors[i] for i in held_idx])))
     threshold = best_f1_threshold(held_scores, labels[held_idx])
     return TrainedClassifier(model, metrics_at(held_scores, labels[held_idx], threshold),
-                             int(labels[train_idx].sum()), int(len(train_idx) - labels[train_idx].sum()))
+                             int(labels[train_idx].sum()), int(len(train_idx) - labels[train_idx].sum()),
+                             held_scores, labels[held_idx])

@@ -28,6 +28,7 @@ def test_train_writes_a_loadable_folder_and_prints_held_out_metrics(tmp_path, ca
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["positive_documents"] == 30 and config["heldout_metrics"]["positives"] == 6
     assert load_hashed_classifier(str(out)).labels == ("negative", "good")
+    assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):

@@ -7,7 +7,7 @@ from fullchain.pipelines.classify.features import FeatureSpec
 from fullchain.pipelines.classify.hashed_model import (
     ClassifierFolderError, load_hashed_classifier, read_folder_config, save_classifier,
 )
-from fullchain.pipelines.classify.metrics import best_f1_threshold, metrics_at, roc_auc
+from fullchain.pipelines.classify.metrics import best_f1_threshold, metrics_at, roc_auc, roc_curve
 from fullchain.pipelines.classify.training import TrainSettings, train_classifier
 
 PROSE = ["The river shaped the lives of the people in the market town for centuries.",
@@ -60,6 +60,9 @@ def test_metrics():
     m = metrics_at(scores, labels, 0.3)
     assert (m.precision, m.recall) == (pytest.approx(2 / 3), 1.0)
     assert best_f1_threshold(scores, labels) == pytest.approx((0.1 + 0.35) / 2)
+    fpr, tpr = roc_curve(scores, labels)
+    assert fpr.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0] and tpr.tolist() == [0.0, 0.5, 0.5, 1.0, 1.0]
+    assert np.trapz(tpr, fpr) == pytest.approx(roc_auc(scores, labels))
 
 
 def test_folder_round_trip_and_refusals(tmp_path):
