@@ -76,6 +76,25 @@ def test_concurrent_mixed_requests_equal_generating_each_alone(server, local):
         assert all(not p.finish_reason for p in pieces[:-1])
 
 
+def test_seeded_sampling_and_stop_strings(server, local):
+    run, spec, tokenizer, meta = local
+    seeded = SamplingConfig(max_tokens=20, temperature=0.9, top_p=0.95, seed=7)
+    alone = [t for p in collect(server, "tiny", PROMPTS[2], seeded) for t in p.token_ids]
+    with ThreadPoolExecutor(4) as pool:
+        mates = [pool.submit(collect, server, "tiny", p, SamplingConfig(max_tokens=30)) for p in PROMPTS[3:]]
+        together = [t for p in collect(server, "tiny", PROMPTS[2], seeded) for t in p.token_ids]
+        [m.result() for m in mates]
+    # the request's own generator: the same tokens with and without batch mates, and as in process
+    params = kv_decoding.SamplingParams(max_tokens=20, temperature=0.9, top_p=0.95, seed=7,
+                                        stop_token_ids=tuple(meta["stop_token_ids"]))
+    assert together == alone == kv_decoding.generate(run, spec, [tokenizer.encode(PROMPTS[2]).ids], params)[0].tokens
+    full = "".join(p.text for p in collect(server, "tiny", PROMPTS[0], SamplingConfig(max_tokens=30)))
+    stop = full[len(full) // 2: len(full) // 2 + 3]
+    pieces = collect(server, "tiny", PROMPTS[0], SamplingConfig(max_tokens=30, stop=[stop]))
+    assert "".join(p.text for p in pieces) == full[: full.index(stop)]
+    assert pieces[-1].finish_reason == "stop" and pieces[-1].completion_tokens < 30
+
+
 def test_a_later_short_request_joins_the_running_batch(server):
     with client(server, "tiny") as c:
         long_stream = c.stream_llm(PROMPTS[0], SamplingConfig(max_tokens=900))
