@@ -7,7 +7,8 @@ rule sees the final text and a hopeless document costs as little as possible):
 2. mojibake repair, then the binary-data check (`bad_encoding`);
 3. normalisation (control characters, NFKC, punctuation, whitespace), then the `empty` check;
 4. blocklist;
-5. language identification: sets `lang` and meta `lang_prob` (`lang_variant` for zh-cn/zh-tw);
+5. language identification: sets `lang` and meta `lang_method` (script or langdetect),
+   `lang_prob` and, for Chinese, `lang_variant` (zh-cn or zh-tw);
 6. Gopher quality rules, 7. Gopher repetition rules (both on CJK-aware words);
 8. C4 line and page rules, whose output text (removed lines cut out) is the document's new
    text; meta `c4_removed_lines` counts the lines removed.
@@ -110,6 +111,7 @@ class DocumentCleaner:
         if self._langid is not None:
             guess = self._langid.detect(text)
             lang = guess.lang
+            meta["lang_method"] = guess.method
             meta["lang_prob"] = round(guess.probability, 4)
             if guess.variant != guess.lang:
                 meta["lang_variant"] = guess.variant

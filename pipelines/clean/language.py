@@ -1,4 +1,12 @@
-"""Language identification with langdetect, deterministic and bounded in cost.
+"""Language identification: by Unicode script where the script decides, else with langdetect.
+
+Han-dominant text is Chinese, with Kana Japanese, with Hangul Korean (script.py says what
+"dominant" means); its language is decided without langdetect (`method` "script"), and a Chinese
+text's variant (simplified or traditional characters) comes from OpenCC (chinese_variant.py).
+Everything else (Latin, Cyrillic, Arabic, ..., and CJK mixed below the dominance share) goes to
+langdetect (`method` "langdetect"), whose candidates are checked against the script: a
+language written in a script the text lacks (Korean without Hangul, Japanese without Kana,
+Chinese without Han) is dropped and the others' probabilities rescaled to sum to 1.
 
 langdetect picks n-grams of the text at random and refines language probabilities from them.
 `Detector.__init__` copies `DetectorFactory.seed` and `_detect_block` calls
@@ -15,8 +23,10 @@ from typing import NamedTuple
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
+from fullchain.pipelines.clean.chinese_variant import ChineseVariant
 from fullchain.pipelines.clean.config import LangIdConfig, pipeline_language
 from fullchain.pipelines.clean.failure import Failure
+from fullchain.pipelines.clean.script import ScriptCounts, count_scripts, language_by_script, script_allows
 
 UNDETERMINED = "und"
 
@@ -25,23 +35,30 @@ LANG_LOW_PROBABILITY = "lang_low_probability"
 LANG_NOT_ALLOWED = "lang_not_allowed"
 REASONS = (LANG_UNDETERMINED, LANG_LOW_PROBABILITY, LANG_NOT_ALLOWED)
 
+BY_SCRIPT = "script"
+BY_LANGDETECT = "langdetect"
+_NO_CJK = ScriptCounts(0, 0, 0, 0)
+
 
 class LanguageGuess(NamedTuple):
-    """A detected language: `lang` as the pipeline records it (zh-cn and zh-tw become zh), the
-    probability summed over the variants of that language, and the top variant langdetect named."""
+    """A detected language: `lang` as the pipeline records it (zh-cn and zh-tw become zh), its
+    probability (langdetect's, summed over the variants of that language; for a script decision
+    the CJK share of the letter units), the variant (zh-cn or zh-tw for Chinese, else `lang`),
+    and the method that decided: BY_SCRIPT or BY_LANGDETECT."""
 
     lang: str
     probability: float
     variant: str
+    method: str = BY_LANGDETECT
 
 
 UNDETERMINED_GUESS = LanguageGuess(UNDETERMINED, 0.0, UNDETERMINED)
 
 
 class LanguageIdentifier:
-    """Detects a text's language on its first `cfg.prefix_chars` characters and judges it
-    against the allowed languages and minimum probability. Loads langdetect's profiles once,
-    here (~0.3 s), so build one per worker (DoFn.setup) and reuse it."""
+    """Identifies a text's language on its first `cfg.prefix_chars` characters and judges it
+    against the allowed languages and minimum probability. Loads langdetect's profiles and
+    OpenCC's tables once, here (~0.3 s), so build one per worker (DoFn.setup) and reuse it."""
 
     def __init__(self, cfg: LangIdConfig):
         self.cfg = cfg
@@ -49,26 +66,48 @@ class LanguageIdentifier:
         self._factory = DetectorFactory()
         self._factory.load_profile(PROFILES_DIRECTORY)
         self._factory.set_seed(cfg.seed)
+        self._variant = ChineseVariant()
 
     def detect(self, text: str) -> LanguageGuess:
         """The language of `text`; `UNDETERMINED_GUESS` when it has no letters langdetect knows."""
-        detector = self._factory.create()
-        detector.append(text[: self.cfg.prefix_chars])
-        try:
-            ranked = detector.get_probabilities()
-        except LangDetectException:
-            return UNDETERMINED_GUESS
+        prefix = text[: self.cfg.prefix_chars]
+        counts = _NO_CJK if prefix.isascii() else count_scripts(prefix)
+        if self.cfg.script_decides:
+            lang = language_by_script(counts, self.cfg.script_min_share)
+            if lang is not None:
+                return self._guess(lang, counts.cjk_share, prefix, BY_SCRIPT)
+        ranked = self._langdetect(prefix)
         if not ranked:
             return UNDETERMINED_GUESS
-        variant = ranked[0].lang
-        lang = pipeline_language(variant)
+        possible = [(code, prob) for code, prob in ranked if not self.cfg.script_decides or script_allows(code, counts)]
+        if not possible:
+            # langdetect named only languages the text's script rules out: the script's own guess stands
+            lang = language_by_script(counts, 0.0)
+            return UNDETERMINED_GUESS if lang is None else self._guess(lang, counts.cjk_share, prefix, BY_SCRIPT)
+        scale = sum(prob for _, prob in possible)
+        lang = pipeline_language(possible[0][0])
         # langdetect splits Chinese between zh-cn and zh-tw; the language's probability is their sum.
-        probability = sum(item.prob for item in ranked if pipeline_language(item.lang) == lang)
-        return LanguageGuess(lang, min(probability, 1.0), variant)
+        probability = sum(prob for code, prob in possible if pipeline_language(code) == lang) / scale
+        return self._guess(lang, min(probability, 1.0), prefix, BY_LANGDETECT)
+
+    def _langdetect(self, text: str) -> list[tuple[str, float]]:
+        detector = self._factory.create()
+        detector.n_trial = self.cfg.langdetect_trials
+        detector.append(text)
+        try:
+            return [(item.lang, item.prob) for item in detector.get_probabilities()]
+        except LangDetectException:
+            return []
+
+    def _guess(self, lang: str, probability: float, prefix: str, method: str) -> LanguageGuess:
+        variant = self._variant(prefix) if lang == "zh" else lang
+        return LanguageGuess(lang, probability, variant, method)
 
     def rejection(self, guess: LanguageGuess) -> Failure | None:
-        """Why a document with this guess is rejected, or None if its language is acceptable."""
-        min_probability = self.cfg.min_probability
+        """Why a document with this guess is rejected, or None if its language is acceptable.
+        `min_probability` judges langdetect's probabilities only: a script decision has already
+        required `script_min_share`."""
+        min_probability = self.cfg.min_probability if guess.method == BY_LANGDETECT else None
         if guess.lang == UNDETERMINED and (self._allowed or min_probability is not None):
             return Failure(LANG_UNDETERMINED, "no language detected")
         if min_probability is not None and guess.probability < min_probability:
