@@ -15,6 +15,7 @@ from fullchain.pipelines.classify.classifiers import LoadedClassifiers, check_cl
 from fullchain.pipelines.classify.config import METRICS_NAMESPACE, ClassifyConfig
 from fullchain.pipelines.config import ModelCheckError
 from fullchain.pipelines.document import Document
+from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 from tests.beam_metrics import beam_counters
 from tests.classify.test_training import PROSE, SPAM
 from tests.stage_checks import assert_ledger_balanced, parquet_rows
@@ -118,15 +119,28 @@ def test_refusals_are_one_line_before_the_job(quality_model, safety_model, tmp_p
         ClassifyConfig(classifiers={"quality": quality_model}, filter={"safety.unsafe": "reject"})
 
 
-def test_prepare_runs_classify_in_its_job(quality_model, tmp_path, capsys):
-    src = tmp_path / "in.jsonl"
-    src.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(TEXTS)))
+def test_moderation_blocklist_and_safety_classifier_in_one_prepare_job(safety_model, tmp_path, capsys):
+    # the seeds' moderation: clean's blocklist, then a safety classifier; each ledger shows what it removed
+    records, _ = generate_corpus(40, seed=0, zh_fraction=0.0)
+    src = str(tmp_path / "in.jsonl")
+    write_jsonl(records, src)
+    cfg = ClassifyConfig(classifiers={"safety": safety_model})
+    loaded = LoadedClassifiers(check_classifiers(cfg), cfg)
+    unsafe = sorted(s["safety"]["unsafe"] for s in loaded.scores([r["text"] for r in records]))
+    cut = unsafe[len(unsafe) // 2]  # clean normalises the text a little, so only about half are over it
     out = tmp_path / "prep"
-    status = main(["prepare", "--input", str(src), "--output", str(out), "--prepare.stages", "classify",
-                   "--classify.classifiers", f"{{quality: {quality_model}}}", "--classify.filter", "{quality.good: keep}",
+    status = main(["prepare", "--input", src, "--output", str(out), "--prepare.stages", "clean,classify",
+                   "--clean.blocklist.words", "museum", "--classify.classifiers", f"{{safety: {safety_model}}}",
+                   "--classify.filter", "{safety.unsafe: reject}", "--classify.thresholds", f"{{safety.unsafe: {cut}}}",
                    "--", "--direct_running_mode=in_memory"])
-    assert status == 0, capsys.readouterr().err
-    ledger = assert_ledger_balanced(str(out / "classify"))
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    clean = assert_ledger_balanced(str(out / "clean"))
+    classify = assert_ledger_balanced(str(out / "classify"))
+    assert clean["rejected"]["blocklist"] > 0 and classify["rejected"]["classifier_safety"] > 0 and classify["kept"] > 0
+    assert classify["input"] == clean["kept"]
     summary = json.loads((out / "prepare.json").read_text())
-    assert summary["stages"]["classify"]["enabled"] and summary["stages"]["classify"]["kept"] == ledger["kept"]
-    assert ledger["rejected"]["classifier_quality"] > 0 and not summary["stages"]["clean"]["enabled"]
+    assert summary["stages"]["classify"]["rejected"] == classify["rejected"]
+    assert summary["stages"]["clean"]["rejected"]["blocklist"] == clean["rejected"]["blocklist"]
+    rejected = parquet_rows(str(out / "classify"), "rejected")
+    assert all(r["detail"].startswith("safety.unsafe ") and ">= " in r["detail"] for r in rejected)
