@@ -12,6 +12,8 @@ Shared by the data stages:
 - job_config.py: RunConfig, the one run config with a section per stage
 - stage_job.py: a stage (or prepare) as a Beam job; runners.py: runner profiles -> Beam options
 - input_files.py, record_parsing.py: --input to files, raw records to Documents
+- input_splits.py: byte ranges of large JSONL files and row-group runs of Parquet, read by several workers
+- beam_data_stream.py: the fix of a data-loss race in Beam's local runner, installed before every job
 - document.py: Document and Rejected; stage_outputs.py: what every stage transform returns
 - beam_io.py: reading input and writing kept/rejected Parquet with the ledger
 - ledger.py, stage_folder.py: a stage folder's ledger.json and its data parts, checked when read

@@ -22,6 +22,9 @@ from fullchain.pipelines.atomic_write import temporary_name, write_atomically
 from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.document import Document, Rejected
 from fullchain.pipelines.input_files import LEDGER_FILE, InputFile
+from fullchain.pipelines.input_splits import (
+    SPLIT_BYTES, FileSplit, byte_ranges, first_lines, range_stats, row_group_runs, seek_first_line,
+)
 from fullchain.pipelines.job_config import ReadConfig
 from fullchain.pipelines.ledger import build_ledger
 from fullchain.pipelines.record_parsing import documents_from_batch, parse_json_line, parse_text_file, read_rejection
@@ -30,6 +33,8 @@ from fullchain.pipelines.stage_folder import describe_part
 DOCUMENTS = "documents"
 REJECTED = "rejected"
 LEDGER_NAMESPACE = "fullchain.ledger"
+# What a stage writes in its output folder besides ledger.json: a re-run replaces them.
+STAGE_SUBFOLDERS = ("data", "rejected", "clusters")
 PARQUET_BATCH_ROWS = 1024
 PROGRESS_LOG = logging.getLogger("fullchain.progress")
 
@@ -49,16 +54,26 @@ REJECTED_SCHEMA = pa.schema(list(KEPT_SCHEMA) + [
 
 
 class _ReadFile(beam.DoFn):
-    """Reads one input file; yields Documents, and Rejected (tagged) for records it cannot use."""
+    """Reads one split of an input file (input_splits.py; usually the whole file); yields Documents,
+    and Rejected (tagged) for records it cannot use. `line_starts` has, for each byte range of a
+    JSONL file, the newlines before it and whether its file holds more than whitespace."""
 
     def __init__(self, cfg: ReadConfig):
         self._cfg = cfg
 
-    def process(self, file: InputFile):
-        reader = {"jsonl": self._jsonl, "txt": self._txt, "parquet": self._parquet}[file.format]
+    def process(self, split: FileSplit | InputFile, line_starts=None):
+        if isinstance(split, InputFile):
+            split = FileSplit(split)
+        file = split.file
+        if split.whole:
+            items = {"jsonl": self._jsonl, "txt": self._txt, "parquet": self._parquet}[file.format](file)
+        elif file.format == "jsonl":
+            items = self._jsonl_range(split, line_starts[split.key][0])
+        else:
+            items = self._parquet(file, split)
         count = 0
         try:
-            for item in reader(file):
+            for item in items:
                 count += 1
                 yield _tag(item)
         except (OSError, EOFError, zlib.error, pa.ArrowException, UnicodeError, MemoryError) as e:
@@ -69,23 +84,38 @@ class _ReadFile(beam.DoFn):
             # MemoryError; the parsers themselves never raise.
             yield _tag(read_rejection(file, count + 1, "unreadable_file", f"{type(e).__name__}: {e}"))
             return
-        if count == 0:
+        # a file read in ranges is empty when none of them holds more than whitespace
+        empty = count == 0 if split.whole else (split.index == 0 and file.format == "jsonl"
+                                                and not line_starts[split.key][1])
+        if empty:
             yield _tag(read_rejection(file, 0, "empty_file", "file holds no records"))
 
     def _jsonl(self, file: InputFile):
-        limit = self._cfg.max_record_bytes
         with _open_input(file.path) as fh:
-            lineno = 0
-            # Lines are read at most one byte over the limit: a file without newlines must not
-            # be pulled into memory whole before it is found too large.
-            while line := fh.readline(limit + 1):
-                lineno += 1
-                if len(line) > limit and not line.endswith(b"\n"):
-                    size = len(line) + _skip_line(fh, limit)
-                    yield read_rejection(file, lineno, "too_large", f"record of {size:,} bytes exceeds "
-                                                                    f"read.max_record_bytes={limit:,}")
-                elif line.strip():
-                    yield parse_json_line(line.rstrip(b"\r\n"), file, lineno, self._cfg)
+            yield from self._jsonl_lines(fh, file, lineno=0)
+
+    def _jsonl_range(self, split: FileSplit, newlines_before: int):
+        with FileSystems.open(split.file.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            if split.start == 0:
+                lineno = 0
+            else:
+                _, first = seek_first_line(fh, split.start, newlines_before, self._cfg.max_record_bytes + 1)
+                lineno = first - 1
+            yield from self._jsonl_lines(fh, split.file, lineno, end=split.end)
+
+    def _jsonl_lines(self, fh, file: InputFile, lineno: int, end: int | None = None):
+        """The records of the lines of `fh` after line `lineno`; with `end`, those starting before byte `end`."""
+        limit = self._cfg.max_record_bytes
+        # Lines are read at most one byte over the limit: a file without newlines must not
+        # be pulled into memory whole before it is found too large.
+        while (end is None or fh.tell() < end) and (line := fh.readline(limit + 1)):
+            lineno += 1
+            if len(line) > limit and not line.endswith(b"\n"):
+                size = len(line) + _skip_line(fh, limit)
+                yield read_rejection(file, lineno, "too_large", f"record of {size:,} bytes exceeds "
+                                                                f"read.max_record_bytes={limit:,}")
+            elif line.strip():
+                yield parse_json_line(line.rstrip(b"\r\n"), file, lineno, self._cfg)
 
     def _txt(self, file: InputFile):
         with _open_input(file.path) as fh:
@@ -93,14 +123,44 @@ class _ReadFile(beam.DoFn):
         if raw:
             yield parse_text_file(raw, file, self._cfg)
 
-    def _parquet(self, file: InputFile):
+    def _parquet(self, file: InputFile, split: FileSplit | None = None):
+        groups = None if split is None else list(range(split.start, split.end))
         with FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
             parquet = pq.ParquetFile(fh)
             columns = frozenset(parquet.schema_arrow.names)
-            start = 0
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            start = 0 if split is None else split.first_row
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=groups):
                 yield from documents_from_batch(batch, file, self._cfg, start=start, columns=columns)
                 start += batch.num_rows
+
+
+def plan_splits(file: InputFile, split_bytes: int) -> list[FileSplit]:
+    """The splits one input file is read in: byte ranges of a large uncompressed JSONL file, runs of
+    row groups of a large Parquet file, else the whole file (input_splits.py)."""
+    listed = FileSystems.match([file.path])[0].metadata_list
+    size = listed[0].size_in_bytes if listed else 0
+    if size <= split_bytes:
+        return [FileSplit(file)]
+    if file.format == "jsonl":
+        return byte_ranges(file, size, split_bytes)
+    if file.format != "parquet":
+        return [FileSplit(file)]
+    try:
+        with FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            meta = pq.ParquetFile(fh).metadata
+            groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
+    except (OSError, pa.ArrowException):
+        return [FileSplit(file)]  # the reader reports what is wrong with it, as unreadable_file
+    if meta.num_rows == 0:
+        return [FileSplit(file)]
+    return row_group_runs(file, [g.num_rows for g in groups], [g.total_byte_size for g in groups], split_bytes)
+
+
+def _range_stats(split: FileSplit):
+    if split.whole or split.file.format != "jsonl":
+        return
+    with FileSystems.open(split.file.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        yield split.key, range_stats(fh, split.start, split.end)
 
 
 def _skip_line(fh, chunk: int) -> int:
@@ -129,20 +189,32 @@ def _tag(item: Document | Rejected):
 
 class ReadDocuments(beam.PTransform):
     """Reads input files into a PCollection of Documents (main output) and one of read rejections
-    (`rejected`). Files are spread over workers; each file is read by one worker."""
+    (`rejected`). Files, and splits of files larger than `split_bytes` (byte ranges of uncompressed
+    JSONL, runs of Parquet row groups: input_splits.py), are spread over workers; what is read is
+    the same as reading every file whole."""
 
-    def __init__(self, files: Sequence[InputFile], cfg: ReadConfig):
+    def __init__(self, files: Sequence[InputFile], cfg: ReadConfig, split_bytes: int = SPLIT_BYTES):
         super().__init__()
         self._files = list(files)
         self._cfg = cfg
+        self._split_bytes = split_bytes
 
     def expand(self, pbegin):
-        return (
+        splits = (
             pbegin
             | "ListFiles" >> beam.Create(self._files)
             | "SpreadFiles" >> beam.Reshuffle()
-            | "ReadFiles" >> beam.ParDo(_ReadFile(self._cfg)).with_outputs(REJECTED, main=DOCUMENTS)
+            | "PlanSplits" >> beam.FlatMap(plan_splits, self._split_bytes)
+            | "SpreadSplits" >> beam.Reshuffle()
         )
+        line_starts = (
+            splits
+            | "RangeStats" >> beam.FlatMap(_range_stats)
+            | "AllRangeStats" >> beam.combiners.ToList()
+            | "FirstLines" >> beam.FlatMap(lambda stats: first_lines(stats).items())
+        )
+        return splits | "ReadFiles" >> beam.ParDo(_ReadFile(self._cfg), beam.pvalue.AsDict(line_starts)).with_outputs(
+            REJECTED, main=DOCUMENTS)
 
 
 class LogProgress(beam.DoFn):
@@ -209,8 +281,19 @@ class WriteStageOutput(beam.PTransform):
 
     def expand(self, pcolls: dict):
         stage = self._stage
-        inputs = pcolls["inputs"] | "FlattenInputs" >> beam.Flatten()
-        input_count = inputs | "CountInput" >> beam.combiners.Count.Globally()
+        # Each input is counted where it is produced and only the counts are flattened: a Flatten
+        # of the documents themselves would hold a copy of every text between two stages of the
+        # local runner, and hand the next stage an input that takes seconds to send.
+        input_terms = [
+            term
+            for i, pcoll in enumerate(pcolls["inputs"])
+            for term in (pcoll | f"CountInput{i}" >> beam.combiners.Count.Globally(),
+                         pcoll | f"AugmentedIn{i}" >> beam.Map(
+                             lambda doc: -int(isinstance(doc, Document) and "augmented_from" in doc.meta))
+                         | f"CountAugmentedIn{i}" >> beam.CombineGlobally(sum))
+        ]
+        input_count = input_terms[::2] | "InputTerms" >> beam.Flatten() | "CountInput" >> beam.CombineGlobally(sum)
+        augmented_in = input_terms[1::2] | "AugmentedInTerms" >> beam.Flatten()
         kept = pcolls["kept"] | "CountKept" >> beam.ParDo(_CountOutcome(stage))
         rejected = pcolls["rejected"] | "CountRejected" >> beam.ParDo(_CountOutcome(stage))
         kept_writes = (
@@ -233,8 +316,6 @@ class WriteStageOutput(beam.PTransform):
             added = input_count.pipeline | "NothingAdded" >> beam.Create([])
         added_count = added | "CountAdded" >> beam.combiners.Count.Globally()
         # Augmentations that arrived as input pass through unchanged: what is kept beyond them was added here.
-        augmented_in = inputs | "AugmentedIn" >> beam.Map(
-            lambda doc: -int(isinstance(doc, Document) and "augmented_from" in doc.meta))
         augmented_kept = kept | "AugmentedKept" >> beam.Map(lambda doc: int("augmented_from" in doc.meta))
         added_kept_count = (augmented_in, augmented_kept) | "AddedKeptTerms" >> beam.Flatten() | (
             "CountAddedKept" >> beam.CombineGlobally(sum))
@@ -295,10 +376,10 @@ def prepare_output(output: str, marker: str = LEDGER_FILE, stage_folders: list[s
                    managed_folders: tuple[str, ...] = ()) -> None:
     """Make `output` ready for a stage: remove a previous output of ours there, refuse anything else.
 
-    Ours are `marker` (ledger.json, or prepare.json for prepare) and the data/ and rejected/ folders
-    (with their ledger.json) of the output itself or, for prepare, of each of `stage_folders`; a
-    run killed part-way leaves only such files, so a re-run cleans up after it. Files anywhere
-    else are not ours to delete: an error. `managed_folders` are ours too but left in place
+    Ours are `marker` (ledger.json, or prepare.json for prepare) and the STAGE_SUBFOLDERS (data/,
+    rejected/, dedup's clusters/; with their ledger.json) of the output itself or, for prepare, of
+    each of `stage_folders`; a run killed part-way leaves only such files, so a re-run cleans up
+    after it. Files anywhere else are not ours to delete: an error. `managed_folders` are ours too but left in place
     (the shard writer replaces its own output atomically).
     """
     if not output:
@@ -306,7 +387,7 @@ def prepare_output(output: str, marker: str = LEDGER_FILE, stage_folders: list[s
     existing = [m.path for m in FileSystems.match([FileSystems.join(output, "**")])[0].metadata_list]
     folders = [FileSystems.join(output, s) for s in stage_folders] if stage_folders else [output]
     marker_path = FileSystems.join(output, marker)
-    stale_prefixes = tuple(FileSystems.join(f, sub) + "/" for f in folders for sub in ("data", "rejected"))
+    stale_prefixes = tuple(FileSystems.join(f, sub) + "/" for f in folders for sub in STAGE_SUBFOLDERS)
     stage_ledgers = {FileSystems.join(f, LEDGER_FILE) for f in folders}
     kept_prefixes = tuple(FileSystems.join(output, m) + "/" for m in managed_folders)
     # a run killed while writing a ledger (or the marker) leaves its temporary file

@@ -1,42 +1,55 @@
 """The dedup stage in Beam: `DeduplicateDocuments` over a PCollection of Documents.
 
-1. Exact duplicates: group by the normalised-text hash; the smallest id survives.
-2. Near duplicates: MinHash signatures in numpy batches; group by LSH band key to get
-   candidate pairs; optionally keep only pairs whose exact shingle Jaccard reaches the
-   threshold; connected components of the remaining pairs (`ConnectedComponents`); the
-   smallest id of each component survives.
+Every record gets a serial and, in one pass over the text, its `DocKey` (id, normalised-text
+hash, source, LSH band keys: no text). The duplicate search then runs on keys only:
 
-Every step is a shuffle keyed by a text hash, a band key, a document id or a graph node,
-so no worker holds more than one group; the one exception is the connected-components
-fallback, which gathers only the edges the unrolled rounds left unconverged (normally
-none). Survivors are chosen by id, not by arrival order, so the output is the same on
-every runner. The algorithms live in the sibling modules; this module wires them into
-transforms and counts (Beam metrics namespace `fullchain.dedup`).
+1. Exact duplicates: group keys by text hash; the smallest id survives.
+2. Near duplicates: one key per id (a second record with an id is duplicate_id); group ids by
+   LSH band key to get candidate pairs; optionally keep only pairs whose exact shingle Jaccard
+   reaches the threshold (shingle sets are recomputed from the text of the records in pairs
+   only); connected components of the remaining pairs (`ConnectedComponents`); the smallest id
+   of each component survives.
+3. The decisions, (serial, Decision) for the rejected records only, meet the records once, as a
+   side input of the step that splits them into kept and rejected: no shuffle carries text.
+
+Every shuffle is keyed by a text hash, an id, a band key or a graph node, so no worker holds
+more than one group; the one exception is the connected-components fallback, which gathers
+only the edges the unrolled rounds left unconverged (normally none). Survivors are chosen by
+id (ties by content), never by arrival order, so the output is the same on every runner. The
+algorithms live in the sibling modules; this module wires them into transforms and counts
+(Beam metrics namespace `fullchain.dedup`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import pickle
+import random
 from typing import NamedTuple
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import PCollection, TaggedOutput
+from apache_beam.pvalue import AsDict, AsList, PCollection, TaggedOutput
 
+from fullchain.pipelines.dedup.clusters import ClusterRows
 from fullchain.pipelines.dedup.components_beam import ConnectedComponents
 from fullchain.pipelines.dedup.config import METRICS_NAMESPACE, DedupConfig
-from fullchain.pipelines.dedup.exact_hash import exact_hash
+from fullchain.pipelines.dedup.decisions import (
+    DUPLICATE_ID, EXACT_DUPLICATE, NEAR_DUPLICATE, STAGE, Decision, DocKey, best_match, exact_group_decisions,
+    near_detail, one_per_id, record_hash,
+)
+from fullchain.pipelines.dedup.exact_hash import tokens_hash
 from fullchain.pipelines.dedup.jaccard import jaccard
-from fullchain.pipelines.dedup.lsh import band_keys, candidate_pairs
+from fullchain.pipelines.dedup.lsh import band_keys, band_partitions, candidate_pairs, equal_hash_runs
 from fullchain.pipelines.dedup.minhash import minhash_signatures
-from fullchain.pipelines.dedup.shingles import shingle_sets
-from fullchain.pipelines.document import Document, Rejected
+from fullchain.pipelines.dedup.pair_shingles import PairShingleSets
+from fullchain.pipelines.dedup.shingles import token_shingle_sets
+from fullchain.pipelines.dedup.tokens import tokenize
+from fullchain.pipelines.document import Rejected
 from fullchain.pipelines.stage_outputs import StageOutputs
 
-STAGE = "dedup"
-EXACT_DUPLICATE = "exact_duplicate"
-NEAR_DUPLICATE = "near_duplicate"
-DUPLICATE_ID = "duplicate_id"
 REJECTION_REASONS: tuple[str, ...] = (EXACT_DUPLICATE, NEAR_DUPLICATE, DUPLICATE_ID)
 METRIC_NAMES: tuple[str, ...] = (
     "input", "kept", EXACT_DUPLICATE, NEAR_DUPLICATE, DUPLICATE_ID,  # documents
@@ -47,8 +60,10 @@ METRIC_NAMES: tuple[str, ...] = (
 )
 
 _REJECTED = "rejected"
-_SHINGLE_SETS = "shingle_sets"
-_UNPAIRED = "unpaired"
+# Keys per batch of the band shuffle, and the hash bits that cut each band into 2**bits partitions:
+# 14 x 64 groups, each searched for equal band hashes on one worker.
+BAND_BATCH = 4096
+PARTITION_BITS = 6
 
 
 def _counter(name: str):
@@ -58,9 +73,9 @@ def _counter(name: str):
 class NearDuplicateOutputs(NamedTuple):
     """The outputs of `RemoveNearDuplicates`."""
 
-    kept: PCollection  # PCollection[Document]
-    rejected: PCollection  # PCollection[Rejected], reason near_duplicate
-    survivor_of: PCollection  # PCollection[(id, kept id)] for every rejected id
+    rejected: PCollection  # PCollection[(serial, Decision)]: duplicate_id and near_duplicate
+    survivor_of: PCollection  # PCollection[(id, kept id)] for every near-duplicate id
+    labels: PCollection  # PCollection[(node, its component's smallest node)] for the same documents
 
 
 class DeduplicateDocuments(beam.PTransform):
@@ -76,40 +91,189 @@ class DeduplicateDocuments(beam.PTransform):
     near-duplicate cluster, or, for an exact duplicate, the document its exact twin (the
     smallest id with the same normalised text) was kept as, which is that twin unless the
     twin is a near duplicate itself.
+
+    `clusters` (a stage output folder): also write the near-duplicate clusters to its clusters/
+    as Parquet (dedup/clusters.py); needs `near`.
     """
 
-    def __init__(self, cfg: DedupConfig):
+    def __init__(self, cfg: DedupConfig, clusters: str = ""):
         super().__init__()
         self.cfg = cfg
+        self.clusters = clusters
 
     def expand(self, docs: PCollection) -> StageOutputs:
-        kept = docs | "CountInput" >> beam.ParDo(_Count("input"))
-        rejected = []
-        if self.cfg.exact:
-            exact = kept | "ExactDuplicates" >> RemoveExactDuplicates()
-            kept, exact_rejected = exact.kept, exact.rejected
-        if self.cfg.near:
-            kept, near_rejected, survivor_of = kept | "NearDuplicates" >> RemoveNearDuplicates(self.cfg)
-            rejected.append(near_rejected)
-            if self.cfg.exact:
+        cfg = self.cfg
+        records = docs | "Serial" >> beam.ParDo(_Serial())
+        keys = (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=cfg.minhash.batch_size,
+                                            max_batch_size=cfg.minhash.batch_size, record_metrics=False)
+            | "DocKeys" >> beam.ParDo(_DocKeys(cfg))
+        )
+        decisions = []
+        survivors = keys
+        cluster_files = None
+        if cfg.exact:
+            exact = (
+                keys
+                | "KeyByTextHash" >> beam.Map(lambda key: (key.text_hash, key))
+                | "GroupByTextHash" >> beam.GroupByKey()
+                | "KeepSmallestId" >> beam.ParDo(_KeepSmallestId()).with_outputs(_REJECTED, main="kept")
+            )
+            survivors, exact_rejected = exact.kept, exact[_REJECTED]
+        if cfg.near:
+            near = survivors | "NearDuplicates" >> RemoveNearDuplicates(cfg, records)
+            decisions.append(near.rejected)
+            if cfg.exact:
                 exact_rejected = (
-                    {"rejected": exact_rejected | "KeyByTwin" >> beam.Map(lambda r: (r.duplicate_of, r)),
-                     "survivor": survivor_of}
+                    {"rejected": exact_rejected, "survivor": near.survivor_of}
                     | "JoinTwinSurvivors" >> beam.CoGroupByKey()
                     | "PointToKept" >> beam.FlatMap(_point_to_kept)
                 )
-        if self.cfg.exact:
-            rejected.append(exact_rejected)
-        kept = kept | "CountKept" >> beam.ParDo(_Count("kept"))
-        all_rejected = tuple(rejected) | "AllRejected" >> beam.Flatten(pipeline=docs.pipeline)
-        return StageOutputs(kept, all_rejected)
+            if self.clusters:
+                cluster_files = near.labels | "Clusters" >> ClusterRows(cfg, records, self.clusters)
+        if cfg.exact:
+            decisions.append(exact_rejected | "DropTwin" >> beam.Values())
+        all_decisions = tuple(decisions) | "AllDecisions" >> beam.Flatten(pipeline=docs.pipeline)
+        if cluster_files is None:
+            cluster_files = docs.pipeline | "NoClusters" >> beam.Create([])
+        # waiting on the cluster files keeps the ledger, written after the kept parts, the last file
+        split = records | "ApplyDecisions" >> beam.ParDo(
+            _ApplyDecisions(), AsDict(all_decisions), AsList(cluster_files)).with_outputs(_REJECTED, main="kept")
+        return StageOutputs(split.kept, split[_REJECTED])
 
 
 def _point_to_kept(element):
-    _, joined = element
+    twin, joined = element
     survivor = next(iter(joined["survivor"]), None)
-    for rejected in joined["rejected"]:
-        yield rejected if survivor is None else dataclasses.replace(rejected, duplicate_of=survivor)
+    for serial, decision in joined["rejected"]:
+        yield twin, (serial, decision if survivor is None else dataclasses.replace(decision, duplicate_of=survivor))
+
+
+class _Serial(beam.DoFn):
+    """Document -> (serial, Document). A serial is a random 64-bit prefix drawn once per DoFn
+    instance followed by that instance's count of records: unique unless two instances draw the
+    same prefix. Serials differ between runs; nothing that is written depends on them."""
+
+    def setup(self):
+        self.next_serial = random.Random(os.urandom(16)).getrandbits(64) << 40
+        self.input = _counter("input")
+
+    def process(self, doc):
+        self.input.inc()
+        self.next_serial += 1
+        yield self.next_serial, doc
+
+
+class _DocKeys(beam.DoFn):
+    """A batch of (serial, Document) -> the DocKey of each, with its band keys when near is on."""
+
+    def __init__(self, cfg: DedupConfig):
+        self.cfg = cfg
+
+    def process(self, batch):
+        texts = [doc.text for _, doc in batch]
+        token_lists = [tokenize(text) for text in texts]  # once, for both the exact hash and the shingles
+        bands: list[bytes] = [b""] * len(texts)
+        if self.cfg.near:
+            sets = token_shingle_sets(texts, token_lists, self.cfg.shingles)
+            keys = band_keys(minhash_signatures(sets, self.cfg.minhash), self.cfg.minhash)
+            # an empty signature would share every band with every other empty document
+            bands = [b"".join(doc_keys) if len(shingles) else b"" for shingles, doc_keys in zip(sets, keys)]
+        for (serial, doc), tokens, doc_bands in zip(batch, token_lists, bands):
+            yield DocKey(serial=serial, id=doc.id, text_hash=tokens_hash(tokens), source=doc.source,
+                         record_hash=record_hash(doc), bands=doc_bands)
+
+
+class _KeepSmallestId(beam.DoFn):
+    """(text hash, keys) -> the survivor's key; (twin id, (serial, Decision)) tagged for the others."""
+
+    def setup(self):
+        self.rejected = _counter(EXACT_DUPLICATE)
+
+    def process(self, element):
+        text_hash, keys = element
+        survivor, rejected = exact_group_decisions(text_hash, keys)
+        yield survivor
+        for serial, decision in rejected:
+            self.rejected.inc()
+            yield TaggedOutput(_REJECTED, (survivor.id, (serial, decision)))
+
+
+class _ApplyDecisions(beam.DoFn):
+    """(serial, Document) -> the Document if no decision rejects it, else its Rejected (tagged)."""
+
+    def setup(self):
+        self.kept = _counter("kept")
+
+    def process(self, record, decisions, _cluster_files):
+        serial, doc = record
+        decision = decisions.get(serial)
+        if decision is None:
+            self.kept.inc()
+            yield doc
+            return
+        yield TaggedOutput(_REJECTED, Rejected(doc, STAGE, decision.reason, decision.detail, decision.duplicate_of))
+
+
+class RemoveNearDuplicates(beam.PTransform):
+    """DocKeys (one per distinct text) -> the decisions of the near-duplicate search: duplicate_id
+    for a second key with an id, near_duplicate for every cluster member but the smallest id.
+
+    `records` ((serial, Document)) are read again, as a side-input filter, only for the shingle
+    sets of the documents in candidate pairs.
+    """
+
+    def __init__(self, cfg: DedupConfig, records: PCollection):
+        super().__init__()
+        self.cfg = cfg
+        self.records = records
+
+    def expand(self, keys: PCollection) -> NearDuplicateOutputs:
+        cfg = self.cfg
+        by_id = (
+            keys
+            | "KeyById" >> beam.Map(lambda key: (key.id, key))
+            | "GroupById" >> beam.GroupByKey()
+            | "OnePerId" >> beam.ParDo(_OnePerId()).with_outputs(_REJECTED, main="unique")
+        )
+        pairs = (
+            by_id.unique
+            | "BatchKeys" >> beam.BatchElements(min_batch_size=BAND_BATCH, max_batch_size=BAND_BATCH,
+                                                record_metrics=False)
+            | "BandPartitions" >> beam.FlatMap(_band_partitions)
+            | "GroupByBandPartition" >> beam.GroupByKey()
+            | "BucketPairs" >> beam.FlatMap(_bucket_pairs, cfg.max_bucket_pairs)
+            | "DistinctPairs" >> beam.Distinct()
+            | "CountCandidates" >> beam.ParDo(_Count("candidate_pairs"))
+        )
+        if cfg.verify_jaccard:
+            edges = (
+                pairs
+                | "ShingleSetsOfPairs" >> PairShingleSets(cfg, self.records)
+                | "VerifyJaccard" >> beam.FlatMap(_verified_edge, cfg.jaccard_threshold)
+            )
+        else:
+            edges = pairs | "Unverified" >> beam.Map(lambda pair: (pair[0], pair[1], None))
+        survivors = (
+            edges
+            | "EdgeEnds" >> beam.Map(lambda edge: (edge[0], edge[1]))
+            | "Components" >> ConnectedComponents(cfg.cc_max_rounds)
+        )
+        best_matches = (
+            edges
+            | "MatchesOfEachEnd" >> beam.FlatMap(
+                lambda edge: [(edge[0], (edge[2], edge[1][0])), (edge[1], (edge[2], edge[0][0]))])
+            | "BestMatch" >> beam.CombinePerKey(best_match)
+        )
+        near_rejected = (
+            {"survivor": survivors, "match": best_matches}
+            | "JoinMatchesToLabels" >> beam.CoGroupByKey()
+            | "NearDecisions" >> beam.ParDo(_NearDecisions())
+        )
+        rejected = (by_id[_REJECTED], near_rejected) | "NearRejected" >> beam.Flatten()
+        survivor_of = survivors | "SurvivorIds" >> beam.Map(lambda nl: (nl[0][0], nl[1][0]))
+        return NearDuplicateOutputs(rejected, survivor_of, survivors)
 
 
 class _Count(beam.DoFn):
@@ -126,190 +290,68 @@ class _Count(beam.DoFn):
         yield element
 
 
-class RemoveExactDuplicates(beam.PTransform):
-    """Keeps the smallest id of every group of documents with the same normalised text; the others
-    are rejected as exact_duplicate, with `duplicate_of` their kept twin."""
-
-    def expand(self, docs: PCollection) -> StageOutputs:
-        split = (
-            docs
-            | "KeyByTextHash" >> beam.Map(lambda doc: (exact_hash(doc.text), doc))
-            | "GroupByTextHash" >> beam.GroupByKey()
-            | "KeepSmallestId" >> beam.ParDo(_KeepSmallestId()).with_outputs(_REJECTED, main="kept")
-        )
-        return StageOutputs(split.kept, split[_REJECTED])
-
-
-class _KeepSmallestId(beam.DoFn):
-    def setup(self):
-        self.rejected = _counter(EXACT_DUPLICATE)
-
-    def process(self, element):
-        text_hash, docs = element
-        # Two passes over the grouped iterable instead of a sorted copy: a group of a
-        # million copies of one boilerplate text then needs no memory.
-        survivor = min(doc.id for doc in docs)
-        survivor_seen = False
-        for doc in docs:
-            if doc.id == survivor and not survivor_seen:
-                survivor_seen = True
-                yield doc
-            else:
-                self.rejected.inc()
-                detail = f"same normalised text as {survivor} (hash {text_hash[:8].hex()})"
-                yield TaggedOutput(_REJECTED, Rejected(doc, STAGE, EXACT_DUPLICATE, detail, survivor))
-
-
-class RemoveNearDuplicates(beam.PTransform):
-    """Keeps the smallest id of every cluster of near duplicates (MinHash LSH, verified, components).
-
-    Documents in no candidate pair (most of them) leave at the first join by id; only the
-    others travel on to the join with the cluster labels.
-    """
-
-    def __init__(self, cfg: DedupConfig):
-        super().__init__()
-        self.cfg = cfg
-
-    def expand(self, docs: PCollection) -> NearDuplicateOutputs:
-        cfg = self.cfg
-        pairs = (
-            docs
-            | "Batch" >> beam.BatchElements(min_batch_size=cfg.minhash.batch_size,
-                                            max_batch_size=cfg.minhash.batch_size, record_metrics=False)
-            | "BandKeys" >> beam.ParDo(_BandKeys(cfg))
-            | "GroupByBandKey" >> beam.GroupByKey()
-            | "BucketPairs" >> beam.FlatMap(_bucket_pairs, cfg.max_bucket_pairs)
-            | "DistinctPairs" >> beam.Distinct()
-            | "CountCandidates" >> beam.ParDo(_Count("candidate_pairs"))
-        )
-        split = (
-            {"doc": docs | "KeyById" >> beam.Map(lambda doc: (doc.id, doc)),
-             "pair": pairs | "PairOfEachEnd" >> beam.FlatMap(lambda pair: [(pair[0], pair), (pair[1], pair)])}
-            | "JoinPairsToDocs" >> beam.CoGroupByKey()
-            | "SplitOffUnpaired" >> beam.ParDo(_SplitOffUnpaired(cfg)).with_outputs(
-                _UNPAIRED, _SHINGLE_SETS, _REJECTED, main="involved")
-        )
-        if cfg.verify_jaccard:
-            edges = (
-                split[_SHINGLE_SETS]
-                | "GroupByPair" >> beam.GroupByKey()
-                | "VerifyJaccard" >> beam.FlatMap(_verified_edge, cfg.jaccard_threshold)
-            )
-        else:
-            edges = pairs | "Unverified" >> beam.Map(lambda pair: (pair[0], pair[1], None))
-        survivors = (
-            edges
-            | "EdgeEnds" >> beam.Map(lambda edge: (edge[0], edge[1]))
-            | "Components" >> ConnectedComponents(cfg.cc_max_rounds)
-        )
-        best_matches = edges | "MatchesOfEachEnd" >> beam.FlatMap(
-            lambda edge: [(edge[0], (edge[2], edge[1])), (edge[1], (edge[2], edge[0]))])
-        labelled = (
-            {"doc": split.involved, "survivor": survivors, "match": best_matches}
-            | "JoinLabelsToDocs" >> beam.CoGroupByKey()
-            | "KeepSurvivors" >> beam.ParDo(_KeepSurvivors()).with_outputs(_REJECTED, main="kept")
-        )
-        kept = (split[_UNPAIRED], labelled.kept) | "Kept" >> beam.Flatten()
-        rejected = (labelled[_REJECTED], split[_REJECTED]) | "NearRejected" >> beam.Flatten()
-        return NearDuplicateOutputs(kept, rejected, survivors)
-
-
-class _BandKeys(beam.DoFn):
-    """A batch of documents -> (band key, id) for every band of every document with shingles."""
-
-    def __init__(self, cfg: DedupConfig):
-        self.cfg = cfg
-
-    def setup(self):
-        self.no_shingles = _counter("documents_without_shingles")
-
-    def process(self, batch: list[Document]):
-        sets = shingle_sets([doc.text for doc in batch], self.cfg.shingles)
-        keys = band_keys(minhash_signatures(sets, self.cfg.minhash), self.cfg.minhash)
-        for doc, shingles, doc_keys in zip(batch, sets, keys):
-            if len(shingles) == 0:
-                # Its empty signature would share every band with every other empty document.
-                self.no_shingles.inc()
-                continue
-            for key in doc_keys:
-                yield key, doc.id
-
-
-def _bucket_pairs(element, max_bucket_pairs: int):
-    _, ids = element
-    ids = list(ids)
-    if len(ids) * (len(ids) - 1) // 2 > max_bucket_pairs:
-        _counter("oversized_buckets").inc()
-    return candidate_pairs(ids, max_bucket_pairs)
-
-
-class _SplitOffUnpaired(beam.DoFn):
-    """(id, doc and its pairs) -> the doc as kept if it has no pair, else (id, doc) to be labelled,
-    and with verification (pair, shingle set) for each of its pairs. Every document passes this
-    join by id, so it is where a second document with the same id is caught (duplicate_id).
-
-    Shingle sets are recomputed here for the few documents in pairs rather than carried
-    from the signature step for all of them: a shuffle of every set costs more.
-    """
-
-    def __init__(self, cfg: DedupConfig):
-        self.cfg = cfg
+class _OnePerId(beam.DoFn):
+    """(id, keys) -> the key kept for the near-duplicate search; (serial, duplicate_id Decision) tagged."""
 
     def setup(self):
         self.duplicate_ids = _counter(DUPLICATE_ID)
+        self.no_shingles = _counter("documents_without_shingles")
 
     def process(self, element):
-        doc_id, joined = element
-        pairs = list(joined["pair"])
-        docs = list(joined["doc"])
-        if not docs:
-            return
-        if len(docs) > 1:
-            docs.sort(key=lambda d: (exact_hash(d.text), d.source))
-        doc = docs[0]
-        for other in docs[1:]:
+        doc_id, keys = element
+        kept, rejected = one_per_id(doc_id, keys)
+        for decision in rejected:
             self.duplicate_ids.inc()
-            detail = f"id {doc_id} is also the id of a document from {doc.source}"
-            yield TaggedOutput(_REJECTED, Rejected(other, STAGE, DUPLICATE_ID, detail))
-        if not pairs:
-            yield TaggedOutput(_UNPAIRED, doc)
-            return
-        yield doc_id, doc
-        if self.cfg.verify_jaccard:
-            shingles = shingle_sets([doc.text], self.cfg.shingles)[0]
-            for pair in pairs:
-                yield TaggedOutput(_SHINGLE_SETS, (pair, shingles))
+            yield TaggedOutput(_REJECTED, decision)
+        if not kept.bands:
+            self.no_shingles.inc()
+        yield kept
+
+
+def _band_partitions(keys: list[DocKey]):
+    """A batch of keys -> ((band, partition), (their band hashes, their nodes pickled)) per band and
+    partition: a few hundred keys per element, and compact bytes in the shuffle, instead of one
+    element per document and band."""
+    keys = [key for key in keys if key.bands]
+    if not keys:
+        return
+    for band, partition, members, hashes in band_partitions([key.bands for key in keys], PARTITION_BITS):
+        yield (band, partition), (hashes.tobytes(), pickle.dumps([keys[i].node for i in members]))
+
+
+def _bucket_pairs(element, max_bucket_pairs: int):
+    _, parts = element
+    parts = list(parts)
+    hashes = np.concatenate([np.frombuffer(h, dtype=np.uint64) for h, _ in parts])
+    nodes = [node for _, packed in parts for node in pickle.loads(packed)]
+    for run in equal_hash_runs(hashes):
+        if len(run) * (len(run) - 1) // 2 > max_bucket_pairs:
+            _counter("oversized_buckets").inc()
+        yield from candidate_pairs([nodes[i] for i in run], max_bucket_pairs)
 
 
 def _verified_edge(element, threshold: float):
     (a, b), sets = element
-    first, second = list(sets)
-    similarity = jaccard(first, second)
+    sets = list(sets)
+    if len(sets) != 2:
+        # every end of a pair is a record of this job: the runner lost records on the way
+        raise RuntimeError(f"dedup: {len(sets)} shingle sets reached the pair {a[0]} / {b[0]}, expected 2")
+    similarity = jaccard(*sets)
     if similarity >= threshold:
         _counter("verified_pairs").inc()
         yield a, b, similarity
 
 
-class _KeepSurvivors(beam.DoFn):
+class _NearDecisions(beam.DoFn):
+    """(node, its component's smallest node and its best match) -> (serial, near_duplicate Decision)."""
+
     def setup(self):
         self.rejected = _counter(NEAR_DUPLICATE)
 
     def process(self, element):
-        _, joined = element
+        node, joined = element
         survivors = list(joined["survivor"])
-        for doc in joined["doc"]:
-            if not survivors:
-                yield doc
-                continue
-            self.rejected.inc()
-            yield TaggedOutput(_REJECTED, Rejected(doc, STAGE, NEAR_DUPLICATE, _match_detail(joined["match"]),
-                                                   survivors[0]))
-
-
-def _match_detail(matches) -> str:
-    """The most similar linked document, ties to the smallest id, as a human-readable detail."""
-    similarity, other = min(matches, key=lambda match: (-(match[0] or 0.0), match[1]))
-    if similarity is None:
-        return f"LSH candidate of {other} (not verified)"
-    return f"jaccard {similarity:.3f} with {other}"
+        if not survivors:
+            return
+        self.rejected.inc()
+        yield node[1], Decision(NEAR_DUPLICATE, near_detail(next(iter(joined["match"]))), survivors[0][0])

@@ -77,6 +77,9 @@ class DedupConfig:
         1000, "An LSH bucket whose members would make more pairs than this links every member to its smallest "
               "id only (a star) instead of all pairs: bounded work for huge buckets, at the cost that a member "
               "whose only similar documents are other non-smallest members can fail verification.")
+    write_clusters: bool = option(
+        False, "Also write the near-duplicate clusters to OUT/clusters/*.parquet (cluster id, survivor, members "
+               "and each member's shingle Jaccard to the survivor); see docs/DEDUP.md to look at them.")
     cc_max_rounds: int = option(
         10, "Large-star/small-star rounds of the connected-components computation unrolled in the pipeline. "
             "What has not converged after them is resolved on one worker (metric cc_unconverged_edges).")
@@ -86,5 +89,7 @@ class DedupConfig:
             raise ValueError(f"jaccard_threshold must be in [0, 1], got {self.jaccard_threshold}")
         if self.max_bucket_pairs < 1:
             raise ValueError(f"max_bucket_pairs must be at least 1, got {self.max_bucket_pairs}")
+        if self.write_clusters and not self.near:
+            raise ValueError("write_clusters needs near: true (clusters are those of the near-duplicate search)")
         if self.cc_max_rounds < 1:
             raise ValueError(f"cc_max_rounds must be at least 1, got {self.cc_max_rounds}")

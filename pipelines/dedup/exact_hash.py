@@ -23,4 +23,9 @@ def normalised_text(text: str) -> str:
 
 def exact_hash(text: str) -> bytes:
     """A 128-bit hash of the normalised text: equal for exact duplicates, collision-free in practice."""
-    return hashlib.blake2b(normalised_text(text).encode("utf-8"), digest_size=16).digest()
+    return tokens_hash(tokenize(text))
+
+
+def tokens_hash(tokens: list[str]) -> bytes:
+    """`exact_hash` of a text from its tokens (`tokens.tokenize`)."""
+    return hashlib.blake2b(" ".join(tokens).encode("utf-8"), digest_size=16).digest()

@@ -52,3 +52,33 @@ def candidate_pairs(bucket_ids: list[str], max_bucket_pairs: int) -> list[tuple[
     if len(ids) * (len(ids) - 1) // 2 <= max_bucket_pairs:
         return [(ids[i], ids[j]) for i in range(len(ids)) for j in range(i + 1, len(ids))]
     return [(ids[0], other) for other in ids[1:]]
+
+
+def band_partitions(bands: list[bytes], partition_bits: int):
+    """Band keys of many documents (each `bands` item: one document's keys, concatenated) grouped
+    for the shuffle: yields (band, partition, document indices, their 64-bit band hashes) for every
+    band and every partition (the top `partition_bits` bits of the hash) that holds a document.
+
+    Documents that share a band key share its band and partition, so each (band, partition) can be
+    searched for equal hashes on its own (`equal_hash_runs`); shipping them as arrays instead of
+    one element per key makes the shuffle about a hundred times fewer, smaller elements.
+    """
+    keys = np.frombuffer(b"".join(bands), dtype=_KEY_DTYPE).reshape(len(bands), -1)
+    hashes = keys["rows_hash"].astype(np.uint64)
+    partitions = hashes >> np.uint64(64 - partition_bits)
+    for band in range(hashes.shape[1]):
+        order = np.argsort(partitions[:, band], kind="stable")
+        sorted_parts = partitions[order, band]
+        starts = np.flatnonzero(np.r_[True, sorted_parts[1:] != sorted_parts[:-1]])
+        for start, end in zip(starts, np.r_[starts[1:], len(order)]):
+            members = order[start:end]
+            yield band, int(sorted_parts[start]), members, hashes[members, band]
+
+
+def equal_hash_runs(hashes: np.ndarray) -> list[np.ndarray]:
+    """The indices of every group of two or more equal values in `hashes` (an LSH bucket each)."""
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    return [order[start:end] for start, end in zip(starts, ends) if end - start > 1]

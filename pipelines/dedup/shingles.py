@@ -58,7 +58,11 @@ def ngram_hashes(token_hashes: np.ndarray, n: int) -> np.ndarray:
 
 def shingle_sets(texts: Sequence[str], cfg: ShingleConfig) -> list[np.ndarray]:
     """For every text, the sorted distinct 64-bit hashes of its shingles."""
-    token_lists = [tokenize(text) for text in texts]
+    return token_shingle_sets(texts, [tokenize(text) for text in texts], cfg)
+
+
+def token_shingle_sets(texts: Sequence[str], token_lists: Sequence[list[str]], cfg: ShingleConfig) -> list[np.ndarray]:
+    """`shingle_sets` of texts already tokenized (`tokens.tokenize`), for callers that need the tokens too."""
     hash_of = dict.fromkeys(chain.from_iterable(token_lists))
     for token in hash_of:
         hash_of[token] = sha1_hash64(token.encode("utf-8"))

@@ -8,7 +8,7 @@ from datasketch.hashfunc import sha1_hash64
 from fullchain.pipelines.dedup import minhash as minhash_module
 from fullchain.pipelines.dedup.config import MinHashConfig, ShingleConfig
 from fullchain.pipelines.dedup.jaccard import jaccard
-from fullchain.pipelines.dedup.lsh import band_keys, candidate_pairs
+from fullchain.pipelines.dedup.lsh import band_keys, band_partitions, candidate_pairs, equal_hash_runs
 from fullchain.pipelines.dedup.minhash import minhash_signatures
 from fullchain.pipelines.dedup.shingles import shingle_sets
 from fullchain.pipelines.dedup.tokens import tokenize
@@ -132,3 +132,23 @@ def test_candidate_pairs_all_pairs_or_star():
     assert candidate_pairs(["c", "a", "b"], max_bucket_pairs=2) == [("a", "b"), ("a", "c")]
     assert candidate_pairs(["x"], max_bucket_pairs=1) == []
     assert candidate_pairs(["b", "a", "b"], max_bucket_pairs=10) == [("a", "b")]
+
+
+def test_band_partitions_find_exactly_the_documents_that_share_a_band_key():
+    rng = np.random.default_rng(7)
+    cfg = MinHashConfig()
+    signatures = rng.integers(0, 2**32, size=(300, cfg.num_perm), dtype=np.uint64).astype(np.uint32)
+    signatures[10] = signatures[3]  # shares every band with document 3
+    signatures[20, :cfg.rows_per_band] = signatures[5, :cfg.rows_per_band]  # shares band 0 with document 5
+    keys = band_keys(signatures, cfg)
+    expected = {}
+    for doc, doc_keys in enumerate(keys):
+        for key in doc_keys:
+            expected.setdefault(key, []).append(doc)
+    expected = sorted(sorted(docs) for docs in expected.values() if len(docs) > 1)
+    found, partitions = [], set()
+    for band, partition, members, hashes in band_partitions([b"".join(k) for k in keys], partition_bits=3):
+        partitions.add((band, partition))
+        found += [sorted(int(members[i]) for i in run) for run in equal_hash_runs(hashes)]
+    assert sorted(found) == expected == sorted([[3, 10]] * cfg.num_bands + [[5, 20]])
+    assert len(partitions) == cfg.num_bands * 8
