@@ -80,7 +80,9 @@ def run_chain(ctx: RunContext, selection: Selection) -> int:
                 break
             if not stage.wanted(ctx):
                 fingerprints[stage.name] = None
-                ctx.record.set_stage(stage.name, status="not_configured", reads=list(stage.reads))
+                ctx.record.set_stage(stage.name, status="not_configured", reads=list(stage.reads),
+                                     note=stage.not_wanted_because)
+                _say(f"[{index + 1}/{len(STAGES)}] {stage.name}: not in this run ({stage.not_wanted_because})")
                 continue
             upstream = [fingerprints[r] for r in stage.reads if fingerprints.get(r)]
             fp = fingerprint(stage.name, section_values(ctx, tuple(stage.sections)), upstream, _extra(ctx, stage))

@@ -44,7 +44,8 @@ class Stage:
     sections: the config sections it reads (section name -> typed config class); its fingerprint
     covers them. owned: dotted keys the run fills in (paths between stages), refused in the YAML.
     wanted: whether this run has the stage (LoRA only with a `lora` section); a stage that is not
-    wanted is passed over, and the stages reading it read what it would have read."""
+    wanted is passed over, saying `not_wanted_because`, and the stages reading it read what it would
+    have read."""
 
     name: str
     reads: tuple[str, ...]
@@ -55,6 +56,7 @@ class Stage:
     key_figure: Callable[[RunContext], dict[str, Any]]
     owned: tuple[str, ...] = ()
     wanted: Callable[[RunContext], bool] = _always
+    not_wanted_because: str = ""
 
 
 STAGES: tuple[Stage, ...] = (
@@ -67,7 +69,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("reference-lm", ("dedup",), {"reference_lm": ReferenceLmConfig}, runs.run_reference_lm,
           runs.training_complete(runs.REFERENCE_RUN, "reference_lm.train"), "reference-lm/train/hf/config.json",
           runs.training_figure(runs.REFERENCE_RUN),
-          owned=("reference_lm.train.output", "reference_lm.train.data.manifest"), wanted=runs.reference_lm_wanted),
+          owned=("reference_lm.train.output", "reference_lm.train.data.manifest"), wanted=runs.reference_lm_wanted,
+          not_wanted_because="ppl_filter.model names a reference LM"),
     Stage("ppl-filter", ("dedup", "reference-lm"), {"read": ReadConfig, "ppl_filter": PerplexityConfig},
           runs.run_ppl_filter, runs.ledger_complete("ppl-filter"), "ppl-filter/ledger.json",
           runs.ledger_figure("ppl-filter", "kept")),
@@ -80,7 +83,8 @@ STAGES: tuple[Stage, ...] = (
           "train/hf/config.json", runs.training_figure("train"), owned=("train.output", "train.data.manifest")),
     Stage("lora", ("train", "shard"), {"lora": TrainConfig, "chain": ChainSection}, runs.run_lora,
           runs.training_complete("lora", "lora"), "lora/hf/config.json", runs.training_figure("lora"),
-          owned=("lora.output", "lora.data.manifest", "lora.lora.base_model"), wanted=runs.lora_wanted),
+          owned=("lora.output", "lora.data.manifest", "lora.lora.base_model"), wanted=runs.lora_wanted,
+          not_wanted_because="the config has no lora section"),
     Stage("export", ("train", "lora", "shard"), {"export": ExportConfig}, runs.run_export, runs.export_complete,
           "export/export.json",
           runs.export_figure, owned=("export.validation.manifest",)),

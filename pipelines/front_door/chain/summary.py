@@ -29,7 +29,7 @@ def summary_table(record: dict[str, Any], names: Iterable[str]) -> str:
         reads = entry.get("reads", [])
         rows.append([name, status, _seconds(entry), "every stage above" if len(reads) > 3 else ", ".join(reads) or "-",
                      ", ".join(f"{o}/" for o in entry.get("outputs", [])) or "-",
-                     (entry.get("key_figure") or {}).get("text", "-")])
+                     (entry.get("key_figure") or {}).get("text", entry.get("note", "-"))])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))

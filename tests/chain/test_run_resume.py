@@ -1,0 +1,97 @@
+"""`fullchain run` killed with SIGKILL (the whole process group) in a data stage, in training and in
+the export resumes on the next run and ends with what an uninterrupted run wrote: byte-identical
+ledgers, shards and manifest, identical training losses, an equal export.
+
+One uninterrupted run (module fixture) is the reference; each kill starts from a copy of it cut back
+to the stages before the one killed, so only that stage and those after it run again."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.chain.chain_runs import (copy_run, file_hashes, finish, kill_when, losses, run, stage_status,
+                                    start_run, tiny_config)
+
+DATA_FOLDERS = ("clean", "dedup", "ppl-filter", "backtranslate")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tiny_lm):
+    """An uninterrupted tiny run up to the export: (config, run folder, its output)."""
+    folder = tmp_path_factory.mktemp("chain")
+    config = tiny_config(folder, tiny_lm)
+    output = folder / "reference"
+    out = run(config, output, "--until", "export")
+    return config, output, out
+
+
+def _ledgers_and_shards(run_dir):
+    hashes = {name: (run_dir / name / "ledger.json").read_bytes() for name in DATA_FOLDERS}
+    return hashes, file_hashes(run_dir / "shard")
+
+
+def test_uninterrupted_run_records_every_stage(reference):
+    _, output, out = reference
+    record = json.loads((output / "run.json").read_text())
+    ran = [name for name, entry in record["stages"].items() if entry["status"] == "ran"]
+    assert ran == ["corpus", "clean", "dedup", "ppl-filter", "backtranslate", "shard", "train", "export"]
+    assert record["stages"]["reference-lm"]["status"] == "not_configured"  # ppl_filter.model names one
+    assert record["status"] == "complete"
+    assert "planted documents caught per stage" in out
+    # every planted exact duplicate is caught, by dedup
+    assert record["stages"]["dedup"]["planted_caught"]["exact_duplicate"] == 10
+    assert (output / "train" / "samples.json").is_file()
+
+
+def test_a_second_run_skips_every_complete_stage(reference, tmp_path):
+    config, output, _ = reference
+    copy = tmp_path / "again"
+    copy_run(output, copy, ["corpus", *DATA_FOLDERS, "shard", "train", "export", "stand-ins"])
+    before = file_hashes(copy / "shard")
+    out = run(config, copy, "--until", "export")
+    stages = json.loads((copy / "run.json").read_text())["stages"]
+    assert all(stages[s]["status"] in ("skipped", "not_configured") for s in stages), stages
+    assert out.count("skipped") >= 8 and file_hashes(copy / "shard") == before
+
+
+def test_killed_in_dedup_resumes_to_the_same_ledgers_and_shards(reference, tmp_path):
+    config, output, _ = reference
+    resumed = tmp_path / "killed-in-dedup"
+    copy_run(output, resumed, ["corpus", "clean"])
+    process = start_run(config, resumed, "--until", "shard")
+    kill_when(process, lambda: stage_status(resumed, "dedup") == "running" and (resumed / "dedup").is_dir(),
+              "dedup started writing")
+    assert not (resumed / "dedup" / "ledger.json").exists()
+    finish(start_run(config, resumed, "--until", "shard"))
+    assert _ledgers_and_shards(resumed) == _ledgers_and_shards(output)
+
+
+def test_killed_in_training_resumes_from_its_checkpoint_with_the_same_losses(reference, tmp_path):
+    config, output, _ = reference
+    resumed = tmp_path / "killed-in-train"
+    copy_run(output, resumed, ["corpus", *DATA_FOLDERS, "shard"])
+    process = start_run(config, resumed, "--until", "train")
+    first = resumed / "train" / "checkpoints" / "step_00000002" / "COMPLETE"
+    kill_when(process, first.exists, "the first checkpoint")
+    assert not (resumed / "train" / "hf").exists()
+    out = finish(start_run(config, resumed, "--until", "train"))
+    assert "resuming what the last run left" in out
+    assert losses(resumed / "train") == losses(output / "train")
+    assert (resumed / "train" / "hf" / "model.safetensors").read_bytes() == \
+        (output / "train" / "hf" / "model.safetensors").read_bytes()
+
+
+def test_killed_in_export_resumes_to_an_equal_export(reference, tmp_path):
+    config, output, _ = reference
+    resumed = tmp_path / "killed-in-export"
+    copy_run(output, resumed, ["corpus", *DATA_FOLDERS, "shard", "train"])
+    process = start_run(config, resumed, "--until", "export")
+    kill_when(process, lambda: any(p.name.startswith(".export.tmp-") for p in resumed.iterdir()),
+              "the export's scratch folder")
+    assert not (resumed / "export" / "export.json").exists()
+    finish(start_run(config, resumed, "--until", "export"))
+    ours, theirs = (json.loads((d / "export" / "report.json").read_text()) for d in (resumed, output))
+    assert ours["perplexity"] == theirs["perplexity"] and ours["greedy"] == theirs["greedy"]
+    assert (resumed / "export" / "model.onnx").read_bytes() == (output / "export" / "model.onnx").read_bytes()
