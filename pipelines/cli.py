@@ -46,10 +46,13 @@ STAGE_COMMANDS = {
     "synonyms": StageCommand("synonyms", ("read", "synonyms"),
                              "Augment documents by replacing a share of their content words with synonyms "
                              "(WordNet for English, Cilin for Chinese)."),
+    "decontaminate": StageCommand("decontaminate", ("read", "decontaminate"),
+                                  "Drop documents that contain evaluation items (word 13-gram overlap with the "
+                                  "fullchain eval suite or given item files), reason decontaminated."),
     "shard": StageCommand("shard", ("read", "shard"),
                           "Tokenize kept documents into WebDataset tar shards (train/val) with a manifest.json."),
     "prepare": StageCommand("prepare", ("read", "clean", "dedup", "classify", "ppl_filter", "backtranslate",
-                                        "synonyms", "shard", "prepare"),
+                                        "synonyms", "decontaminate", "shard", "prepare"),
                             "Run clean, dedup, (classify,) ppl-filter, backtranslate, (synonyms,) and shard as one "
                             "Beam job from one config."),
 }

@@ -13,13 +13,14 @@ from typing import ClassVar
 from fullchain.pipelines.backtranslate.config import BacktranslateConfig
 from fullchain.pipelines.classify.config import ClassifyConfig
 from fullchain.pipelines.clean.config import CleanConfig
+from fullchain.pipelines.decontaminate.config import DecontaminateConfig
 from fullchain.pipelines.dedup.config import DedupConfig
 from fullchain.pipelines.config import option
 from fullchain.pipelines.perplexity.config import PerplexityConfig
 from fullchain.pipelines.shard.config import ShardConfig
 from fullchain.pipelines.synonyms.config import SynonymsConfig
 
-PREPARE_STAGES = ("clean", "dedup", "classify", "ppl_filter", "backtranslate", "synonyms", "shard")
+PREPARE_STAGES = ("clean", "dedup", "classify", "ppl_filter", "backtranslate", "synonyms", "decontaminate", "shard")
 # what prepare runs unless prepare.stages says otherwise: the stages that need no model of the user's
 # choosing beyond ppl-filter's and backtranslate's (classify needs its classifier folders named,
 # synonyms the lexical resources installed)
@@ -76,7 +77,7 @@ class PrepareConfig:
     """fullchain prepare: the stages it runs, in one Beam job."""
 
     stages: list[str] = option(list(DEFAULT_PREPARE_STAGES), "Stages to run, a subset of clean, dedup, classify, "
-                                                             "ppl_filter, backtranslate, synonyms, shard, always "
+                                                             "ppl_filter, backtranslate, synonyms, decontaminate, shard, always "
                                                              "in that "
                                                              "order. A stage left out is switched off; "
                                                              "prepare.json records which ran.")
@@ -115,5 +116,7 @@ class RunConfig:
                                                                        "by round-trip translation.")
     synonyms: SynonymsConfig = option(SynonymsConfig(), "fullchain synonyms: augmentation by synonym replacement "
                                                         "(WordNet, Cilin).")
+    decontaminate: DecontaminateConfig = option(DecontaminateConfig(), "fullchain decontaminate: drop documents "
+                                                                       "that contain evaluation items (n-grams).")
     shard: ShardConfig = option(ShardConfig(), "fullchain shard: tokenize into WebDataset shards + manifest.json.")
     prepare: PrepareConfig = option(PrepareConfig(), "fullchain prepare: every stage above in one Beam job.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 WORD = re.compile(r"\w+", re.UNICODE)
 # an item of fewer words than this is not checked: a two-word item matches everywhere by chance
@@ -22,6 +22,18 @@ MIN_ITEM_WORDS = 4
 def words(text: str) -> list[str]:
     """The lowercase words of `text`."""
     return WORD.findall(text.lower())
+
+
+def item_text(record: Mapping[str, Any]) -> str:
+    """The text of an evaluation item: its record's string fields (and lists of strings), joined, so
+    a question, its choices and its answer are all looked for."""
+    parts: list[str] = []
+    for value in record.values():
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, list):
+            parts += [v for v in value if isinstance(v, str)]
+    return "\n".join(parts)
 
 
 def gram_key(gram: Iterable[str]) -> bytes:

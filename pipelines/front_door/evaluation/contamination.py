@@ -9,18 +9,7 @@ from typing import Any, Iterable
 
 from lm_eval.api.registry import get_aggregation, get_metric_aggregation
 
-from fullchain.pipelines.decontaminate.ngram_index import NgramIndex, contaminated_items
-
-
-def item_text(doc: dict[str, Any]) -> str:
-    """The text of an evaluation item: its document's string fields (and lists of strings), joined."""
-    parts: list[str] = []
-    for value in doc.values():
-        if isinstance(value, str):
-            parts.append(value)
-        elif isinstance(value, list):
-            parts += [v for v in value if isinstance(v, str)]
-    return "\n".join(parts)
+from fullchain.pipelines.decontaminate.ngram_index import NgramIndex, contaminated_items, item_text
 
 
 def item_id(task: str, doc_id: int) -> str:
