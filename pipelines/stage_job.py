@@ -17,6 +17,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from fullchain.pipelines.backtranslate.beam import Backtranslate
+from fullchain.pipelines.beam_data_stream import install as install_data_stream_fix
 from fullchain.pipelines.beam_io import (
     LEDGER_NAMESPACE, LogProgress, ReadDocuments, WriteStageOutput, prepare_output, read_json, read_ledger, write_json,
 )
@@ -98,7 +99,9 @@ def add_data_stage(stage: str, cfg: RunConfig, docs, output: str, inputs: list[s
     `upstream_ledger` the ledger PCollection of the stage before it in the same job.
     """
     label = stage.replace("_", " ").title().replace(" ", "")
-    stage_outputs: StageOutputs = docs | label >> STAGE_TRANSFORMS[stage](getattr(cfg, stage))
+    # dedup may write its clusters beside its output (dedup.write_clusters)
+    folder = {"clusters": output if cfg.dedup.write_clusters else ""} if stage == "dedup" else {}
+    stage_outputs: StageOutputs = docs | label >> STAGE_TRANSFORMS[stage](getattr(cfg, stage), **folder)
     kept, rejected, added = stage_outputs
     # Counted where the stage's work finishes, so the numbers move while the job does. Not on a
     # Flatten of both: the FnApiRunner never runs a leaf ParDo that follows a Flatten.
@@ -229,6 +232,7 @@ def run_stage(stage: str, cfg: RunConfig, beam_args: list[str]) -> StageOutcome:
         build = lambda c, r, o: build_stage_pipeline(stage, c, r, o)  # noqa: E731
     print(f"[{stage}] {len(resolved.files)} input file(s), runner profile '{cfg.runner_profile}', "
           f"output {cfg.output}", file=sys.stderr, flush=True)
+    install_data_stream_fix()
     result = build(cfg, resolved, options).run()
     result.wait_until_finish()
     if options.get_all_options().get("dry_run"):
