@@ -133,6 +133,9 @@ BENCHES = (
                           "--json", os.path.join(out, "result.json")], _trainer_row),
     Bench("export", "export: ONNX Runtime vs PyTorch eager (per token, KV cache, batch 1)", "bench_export.py",
           lambda a, out: ["--hidden", str(a.export_hidden), "--layers", str(a.export_layers),
+                          # the default model's shape (12 heads of 64, 4 key/value heads, MLP 8/3 wide) at any width
+                          "--heads", str(max(a.export_hidden // 64, 1)), "--kv-heads", str(max(a.export_hidden // 192, 1)),
+                          "--intermediate", str(max(a.export_hidden * 8 // 3 // 64 * 64, 64)),
                           "--train-steps", str(a.export_train_steps), "--json", os.path.join(out, "result.json")],
           _export_row),
     Bench("serving", "serving: dynamic batching vs one request per execution (Triton)", "bench_serving.py",
@@ -287,7 +290,9 @@ def main() -> int:
     new = [run_bench(bench, args, out_root) for bench in chosen]
     rows = merged_rows(new, read_rows(rows_file) if only else [])
     machine = machine_line(load_before, os.getloadavg()[0])
-    command = "make bench" + (" BENCH_ARGS=\"" + " ".join(sys.argv[1:]) + "\"" if sys.argv[1:] else "")
+    # the command as given, less the note (it is printed above the table)
+    argv = [arg for i, arg in enumerate(sys.argv[1:]) if arg != "--note" and (i == 0 or sys.argv[i] != "--note")]
+    command = "make bench" + (" BENCH_ARGS=\"" + " ".join(argv) + "\"" if argv else "")
     section = render_section(rows, machine, _now(), command, args.note)
     with open(rows_file, "w", encoding="utf-8") as fh:
         json.dump([r.__dict__ for r in rows], fh, indent=2)
