@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from fullchain.pipelines.config import option
@@ -32,8 +33,9 @@ class ClassifyConfig:
             "key of its scores (meta.<name> = {label: probability}) and of its rejections "
             "(reason classifier_<name>).")
     thresholds: dict[str, float] = option(
-        {}, "'classifier.label' -> probability at or above which the label holds for a document. Default: the "
-            "threshold a trained folder chose on held-out data (its positive label), 0.5 for other labels.")
+        {}, "'classifier.label' -> probability (for a regression head, e.g. FineWeb-Edu's: its output) at or "
+            "above which the label holds for a document. Default: the threshold a trained folder chose on "
+            "held-out data (its positive label), 0.5 for other labels.")
     filter: dict[str, str] = option(
         {}, "'classifier.label' -> 'keep' (reject documents for which the label does not hold, e.g. "
             "'quality.positive: keep') or 'reject' (reject documents for which it holds, e.g. "
@@ -59,8 +61,9 @@ class ClassifyConfig:
                     raise ValueError(f"{option_name}: {key!r} names classifier {name!r}, not one of classifiers "
                                      f"({', '.join(self.classifiers) or 'none configured'})")
         for key, value in self.thresholds.items():
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"thresholds: {key} must be within [0, 1], got {value}")
+            # probabilities are within [0, 1]; a regression head's output (FineWeb-Edu: 0-5) is not
+            if not math.isfinite(value):
+                raise ValueError(f"thresholds: {key} must be a finite number, got {value}")
         for key, action in self.filter.items():
             if action not in FILTER_ACTIONS:
                 raise ValueError(f"filter: {key} must be one of {', '.join(FILTER_ACTIONS)}, got {action!r}")

@@ -12,11 +12,13 @@ from fullchain.pipelines.hf_loading import (ModelFolderError, load_pretrained, m
 
 @dataclass(frozen=True)
 class HFClassifierInfo:
-    """What config.json says of a sequence-classification folder: its labels (in id order), whether
-    they are independent (multi-label: sigmoid) or exclusive (softmax), and its positions."""
+    """What config.json says of a sequence-classification folder: its labels (in id order), how
+    scores are read (softmax over exclusive labels; sigmoid per label for multi-label models; the
+    raw output for a regression head, such as FineWeb-Edu's educational score), and its positions."""
 
     labels: tuple[str, ...]
     multi_label: bool
+    regression: bool
     max_positions: int | None
 
 
@@ -42,7 +44,9 @@ def hf_classifier_info(option: str, path: str) -> HFClassifierInfo:
         raise ModelCheckError(f"{option}: {path} is a {named}, not a sequence-classification model "
                               f"(*ForSequenceClassification) or a folder of `fullchain classifier train`")
     labels = tuple(str(config.id2label[i]) for i in sorted(config.id2label))
-    return HFClassifierInfo(labels, config.problem_type == "multi_label_classification",
+    # a single-output head is a regression (transformers treats num_labels == 1 so when unset)
+    regression = config.problem_type == "regression" or (config.problem_type is None and len(labels) == 1)
+    return HFClassifierInfo(labels, config.problem_type == "multi_label_classification", regression,
                             getattr(config, "max_position_embeddings", None))
 
 
@@ -84,7 +88,8 @@ class HFClassifier:
         self._max_tokens = min(max_tokens, self.info.max_positions or max_tokens)
 
     def scores(self, texts: list[str]) -> list[dict[str, float]]:
-        """{label: probability} of each text, from its first max_tokens tokens."""
+        """{label: probability} of each text (for a regression head: {label: output}), from its first
+        max_tokens tokens."""
         import torch
 
         tokenizer = self._tokenizer
@@ -100,7 +105,10 @@ class HFClassifier:
                                 return_tensors="pt")
         with torch.inference_mode():
             logits = self._model(**{k: v.to(self._device) for k, v in encoded.items()}).logits.float()
-        probs = torch.sigmoid(logits) if self.info.multi_label else torch.softmax(logits, dim=-1)
+        if self.info.regression:
+            probs = logits
+        else:
+            probs = torch.sigmoid(logits) if self.info.multi_label else torch.softmax(logits, dim=-1)
         labels = self.info.labels
         return [dict(zip(labels, row)) for row in probs.cpu().tolist()]
 

@@ -15,14 +15,15 @@ from tests.tiny_models import tiny_tokenizer
 SAFETY_LABELS = ("safe", "unsafe")
 
 
-def tiny_sequence_classifier(path: str, labels=SAFETY_LABELS, seed: int = 0) -> str:
+def tiny_sequence_classifier(path: str, labels=SAFETY_LABELS, seed: int = 0, problem_type=None) -> str:
     """Save a 1-layer Llama sequence classifier (random weights, safetensors) with the tiny tokenizer."""
     tokenizer = tiny_tokenizer()
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                          pad_token_id=0, bos_token_id=1, eos_token_id=2, num_labels=len(labels),
-                         id2label=dict(enumerate(labels)), label2id={x: i for i, x in enumerate(labels)})
+                         id2label=dict(enumerate(labels)), label2id={x: i for i, x in enumerate(labels)},
+                         problem_type=problem_type)
     os.makedirs(path, exist_ok=True)
     LlamaForSequenceClassification(config).save_pretrained(path)
     tokenizer.save_pretrained(path)

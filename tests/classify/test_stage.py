@@ -75,6 +75,25 @@ def test_stage_annotates_and_filters_per_label(quality_model, safety_model, expe
         counts.get("classifier_safety", 0)
 
 
+def test_a_regression_head_scores_its_raw_output(tmp_path):
+    # FineWeb-Edu's classifier is such a head: one output, the educational score (0-5), thresholds in its units
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tests.classify.conftest import tiny_sequence_classifier
+
+    folder = tiny_sequence_classifier(str(tmp_path / "edu"), labels=("int_score",), problem_type="regression")
+    cfg = ClassifyConfig(classifiers={"edu": folder}, thresholds={"edu.int_score": 2.5}, filter={"edu.int_score": "keep"})
+    infos = check_classifiers(cfg)
+    scores = LoadedClassifiers(infos, cfg).scores(TEXTS[:2])
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    with torch.no_grad():
+        raw = [model(**tokenizer(t, return_tensors="pt")).logits[0, 0].item() for t in TEXTS[:2]]
+    assert [s["edu"]["int_score"] for s in scores] == pytest.approx(raw, abs=1e-5)
+    assert infos[0].thresholds == {"int_score": 2.5}
+
+
 def test_command_writes_a_balanced_ledger_with_the_reasons(quality_model, safety_model, tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(TEXTS)))
