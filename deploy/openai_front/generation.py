@@ -157,6 +157,13 @@ async def _close_all(runs: list[ChoiceRun]) -> None:
 
 async def _merged(runs: list[ChoiceRun]) -> AsyncIterator[Delta]:
     """The deltas of all runs as they come; every run's stream is closed when this ends or is closed."""
+    if len(runs) == 1:  # the common case: no task and queue hop per token
+        try:
+            async for delta in runs[0].deltas():
+                yield delta
+        finally:
+            await _close_all(runs)
+        return
     queue: asyncio.Queue = asyncio.Queue()
 
     async def pump(run: ChoiceRun) -> None:
