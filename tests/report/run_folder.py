@@ -144,6 +144,10 @@ def _write_model_stages(run_dir: str) -> None:
     version = os.path.join(run_dir, "publish", "demo_generate", "1")
     os.makedirs(version)
     shutil.copy(os.path.join(export, "export.json"), version)
+    os.makedirs(os.path.join(run_dir, "serve"))
+    with open(os.path.join(run_dir, "serve", "smoke.json"), "w") as fh:
+        json.dump({"prompt": "The river", "completion": " that runs", "tokens": 2, "latency_s": 0.25, "seconds": 0.3,
+                   "finish_reason": "length"}, fh)
     os.makedirs(os.path.join(run_dir, "loadtest"))
     levels = [{"concurrency": c, "requests": 10 * c, "errors": 0, "duration_s": 5.0, "requests_per_s": 2.0 * c,
                "tokens_per_s": 64.0 * c, "p50_ms": 100.0 + c, "p95_ms": 150.0 + c, "p99_ms": 200.0 + c,

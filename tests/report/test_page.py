@@ -71,7 +71,7 @@ def test_every_value_on_the_page_is_the_summary_value(written):
     keys = {key for key, _, _ in parser.values}
     for key in ("funnel.stages.1.rejected.exact_duplicate", "planted.kinds.2.catch_rate", "dedup.size_histogram.1.size",
                 "perplexity.cutoffs.0.ppl", "train.val_ppl_drop", "export.rows.3.size_mb",
-                "serving.levels.2.ttft_p50_ms", "eval.rows.0.values.1", "train.samples.samples.1.texts.0", "lineage.shards.sha256",
+                "serving.levels.2.ttft_p50_ms", "eval.rows.0.values.1", "train.samples.samples.1.texts.0", "serving.smoke.completion", "lineage.shards.sha256",
                 "lineage.published.versions_of_this_export.0.version"):
         assert key in keys
 

@@ -95,6 +95,7 @@ def test_training_export_serving_eval(summary):
     serving = summary["serving"]
     assert "ttft_p50_ms" in serving["measures"] and "itl_p50_ms" in serving["measures"]
     assert "errors" in serving["measures"] and serving["peak_tokens_per_s"] == 256.0
+    assert serving["smoke"] == {"prompt": "The river", "completion": " that runs", "tokens": 2, "latency_s": 0.25}
     evaluation = summary["eval"]
     assert (evaluation["source"], evaluation["labels"], evaluation["figure"]) == ("scores.json", ["hf", "onnx-int8"],
                                                                                  "scores.png")

@@ -9,8 +9,8 @@ import os
 import statistics
 from typing import Any
 
-from fullchain.report.run_layout import (EVAL, EVAL_FILE, EXPORT, LOADTEST, LOADTEST_FILE, TRAIN, not_run,
-                                         read_json, read_jsonl)
+from fullchain.report.run_layout import (EVAL, EVAL_FILE, EXPORT, LOADTEST, LOADTEST_FILE, SERVE, SMOKE_FILE, TRAIN,
+                                         not_run, read_json, read_jsonl)
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.json"
@@ -90,10 +90,13 @@ def export_table(run_dir: str) -> dict[str, Any]:
 
 def serving(run_dir: str) -> dict[str, Any]:
     """The load test's levels: every numeric measure per concurrency (requests/s, tokens/s, latency
-    percentiles, and time-to-first-token / inter-token latency where the load test reports them)."""
+    percentiles, and time-to-first-token / inter-token latency where the load test reports them),
+    and the serve stage's smoke generation (DIR/serve/smoke.json) when there is one."""
     report = read_json(os.path.join(run_dir, LOADTEST, LOADTEST_FILE))
+    smoke = read_json(os.path.join(run_dir, SERVE, SMOKE_FILE))
+    smoke = {k: smoke.get(k) for k in ("prompt", "completion", "tokens", "latency_s")} if smoke else None
     if report is None:
-        return not_run(f"loadtest did not run (no {LOADTEST}/{LOADTEST_FILE})")
+        return {**not_run(f"loadtest did not run (no {LOADTEST}/{LOADTEST_FILE})"), "smoke": smoke}
     levels = report.get("levels", [])
     measures: list[str] = []
     for level in levels:
@@ -105,7 +108,7 @@ def serving(run_dir: str) -> dict[str, Any]:
             "max_tokens": report.get("max_tokens"), "duration_s": report.get("duration_s"),
             "measures": measures,
             "levels": [{"concurrency": lv["concurrency"], **{m: lv.get(m) for m in measures}} for lv in levels],
-            "peak_tokens_per_s": max((lv.get("tokens_per_s") or 0 for lv in levels), default=None)}
+            "peak_tokens_per_s": max((lv.get("tokens_per_s") or 0 for lv in levels), default=None), "smoke": smoke}
 
 
 def evaluation(run_dir: str) -> dict[str, Any]:

@@ -71,6 +71,8 @@ def render_page(summary: dict[str, Any], figures: dict[str, str]) -> str:
         if not section.get("ran"):
             note = section.get("note", "no output in the run folder")
             body.append(f'<p class="not-run">Not run: {html.escape(note)}</p>')
+            if anchor == "serving":
+                body.append(_smoke(section.get("smoke")))
             continue
         body.append(_RENDERERS[anchor](summary[anchor], figures))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>fullchain run report</title>"
@@ -243,6 +245,15 @@ def _export(section: dict[str, Any], figures: dict[str, str]) -> str:
               f"{html.escape(str(machine.get('load_average_1m', '?')))}.</p>")
 
 
+def _smoke(smoke: dict[str, Any] | None) -> str:
+    if not smoke:
+        return ""
+    return (f"<p>Smoke generation of the served model: prompt <code>{value(smoke['prompt'], 'serving.smoke.prompt')}</code>"
+            f", {value(smoke['tokens'], 'serving.smoke.tokens')} tokens in "
+            f"{value(smoke['latency_s'], 'serving.smoke.latency_s')} s:</p>"
+            f'<div class="text">{value(smoke["completion"], "serving.smoke.completion")}</div>')
+
+
 def _serving(section: dict[str, Any], figures: dict[str, str]) -> str:
     levels = section["levels"]
     # one row per measure, one column per concurrency: the load test reports many measures
@@ -257,7 +268,8 @@ def _serving(section: dict[str, Any], figures: dict[str, str]) -> str:
             f"{value(section['duration_s'], 'serving.duration_s')} s per level; peak "
             f"{value(section['peak_tokens_per_s'], 'serving.peak_tokens_per_s')} tokens/s.</p>"
             + _figure(figures, "serving", "throughput and latency against concurrency")
-            + f"<table><tr><th>concurrency</th>{head}</tr>" + "\n".join(rows) + "</table>")
+            + f"<table><tr><th>concurrency</th>{head}</tr>" + "\n".join(rows) + "</table>"
+            + _smoke(section["smoke"]))
 
 
 def _eval(section: dict[str, Any], figures: dict[str, str]) -> str:
