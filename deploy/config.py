@@ -148,11 +148,32 @@ class LlmModelConfig:
                                         "max_tokens together stay within it (a request waits until it fits).")
     max_queue_size: int = option(64, "Requests waiting to join the batch beyond this are refused at once "
                                      "(UNAVAILABLE), never left to wait.")
+    max_prefill_tokens: int = option(2048, "Most prompt tokens prefilled between two decoding steps (one prompt "
+                                           "always goes): bounds the pause of running sequences when many or long "
+                                           "prompts arrive at once (vLLM's max_num_batched_tokens).")
 
     def __post_init__(self) -> None:
         _check_int("max_batch_size", self.max_batch_size, 1, 1024)
         _check_int("kv_cache_tokens", self.kv_cache_tokens, 1, INT64_MAX)
         _check_int("max_queue_size", self.max_queue_size, 1, INT64_MAX)
+        _check_int("max_prefill_tokens", self.max_prefill_tokens, 1, INT64_MAX)
+
+
+@dataclass
+class ReleaseGateConfig:
+    """The release gate: a quantized export's evaluation against FP32 (deploy/release_gate.py)."""
+
+    evaluation: str = option("", "comparison.json of `fullchain eval EXPORT#fp32 EXPORT` (or its folder); default: "
+                                 "EXPORT/eval/ or an eval/ folder beside EXPORT.")
+    max_perplexity_increase_pct: float = option(2.0, "Refuse when a task's perplexity (or bits per byte) rises more "
+                                                     "than this many percent over FP32.")
+    max_accuracy_drop_points: float = option(1.0, "Refuse when a task's accuracy (acc, acc_norm, exact_match) falls "
+                                                  "more than this many points (of 100) below FP32.")
+    require_evaluation: bool = option(False, "Refuse a quantized export that has no evaluation at all.")
+
+    def __post_init__(self) -> None:
+        if self.max_perplexity_increase_pct < 0 or self.max_accuracy_drop_points < 0:
+            raise ValueError("max_perplexity_increase_pct and max_accuracy_drop_points must be >= 0")
 
 
 @dataclass
@@ -169,6 +190,8 @@ class PublishConfig:
     generate: GenerationModelConfig = option(GenerationModelConfig(), "The generation models.")
     llm: LlmModelConfig = option(LlmModelConfig(), "The continuous-batching model <name>_llm (it shares "
                                                    "generate's onnx_runner, ort_threads and token limits).")
+    gate: ReleaseGateConfig = option(ReleaseGateConfig(), "The release gate of a quantized export.")
+    force: bool = option(False, "Publish even when the release gate refuses; the version's release.json records it.")
 
     def __post_init__(self) -> None:
         if self.instance_kind not in INSTANCE_KINDS:

@@ -6,8 +6,9 @@ background thread; the tests drive the same class with ONNX Runtime.
 
 One running batch. Every `step()`:
 1. drops waiting and running sequences whose client cancelled (finish reason "cancelled");
-2. admits waiting sequences, first come first served, while the batch has a free slot and the
-   key/value budget covers their reservation (prompt + max_tokens tokens);
+2. admits waiting sequences, first come first served, while the batch has a free slot, the
+   key/value budget covers their reservation (prompt + max_tokens tokens) and their prompts stay
+   within the step's prefill budget (at least one is admitted);
 3. prefills the admitted prompts together as a batch of their own (left-padded), hands each its
    first token (and, with echo, its prompt's log-probabilities) and merges their caches into the
    running batch;
@@ -59,15 +60,19 @@ class TooLarge(AdmissionError):
 
 @dataclass(frozen=True)
 class SchedulerLimits:
-    """The running batch's size, the key/value budget in tokens and the waiting queue's bound."""
+    """The running batch's size, the key/value budget in tokens, the waiting queue's bound and the
+    prompt tokens prefilled per step."""
 
     max_batch_size: int = 8
     kv_cache_tokens: int = 8192
     max_queue_size: int = 64
+    # prompt tokens prefilled between two decoding steps (one prompt always goes): bounds the pause
+    # the running sequences see when many or long prompts arrive at once
+    max_prefill_tokens: int = 2048
 
     def __post_init__(self) -> None:
-        if self.max_batch_size < 1 or self.kv_cache_tokens < 1 or self.max_queue_size < 1:
-            raise ValueError(f"max_batch_size, kv_cache_tokens and max_queue_size must be >= 1, got {self}")
+        if min(self.max_batch_size, self.kv_cache_tokens, self.max_queue_size, self.max_prefill_tokens) < 1:
+            raise ValueError(f"every limit must be >= 1, got {self}")
 
 
 @dataclass(frozen=True)
@@ -303,13 +308,16 @@ class Scheduler:
                                completion_tokens=seq.produced))
 
     def _admit(self) -> list[SequenceRequest]:
-        admitted = []
+        admitted: list[SequenceRequest] = []
+        prefill = 0
         with self._lock:
             # first come first served: a large request at the head is not overtaken (no starvation)
             while (self._waiting and len(self._batch.rows) + len(admitted) < self.limits.max_batch_size
-                   and self._reserved + self._waiting[0].reserved <= self.limits.kv_cache_tokens):
+                   and self._reserved + self._waiting[0].reserved <= self.limits.kv_cache_tokens
+                   and (not admitted or prefill + len(self._waiting[0].prompt) <= self.limits.max_prefill_tokens)):
                 seq = self._waiting.popleft()
                 self._reserved += seq.reserved
+                prefill += len(seq.prompt)
                 admitted.append(seq)
         return admitted
 

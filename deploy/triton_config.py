@@ -186,7 +186,8 @@ def llm_model_config(name: str, cfg: PublishConfig) -> str:
     params = {"onnx_model": name, "onnx_runner": gen.onnx_runner, "default_max_tokens": gen.default_max_tokens,
               "max_tokens_limit": gen.max_tokens_limit, "max_prompt_bytes": gen.max_prompt_bytes,
               "ort_threads": gen.ort_threads, "max_batch_size": llm.max_batch_size,
-              "kv_cache_tokens": llm.kv_cache_tokens, "max_queue_size": llm.max_queue_size}
+              "kv_cache_tokens": llm.kv_cache_tokens, "max_queue_size": llm.max_queue_size,
+              "max_prefill_tokens": llm.max_prefill_tokens}
     parts = [f'name: "{model}"', 'backend: "python"', "max_batch_size: 1", _version_policy(cfg.version_policy),
              _block("input", inputs), _block("output", outputs), "model_transaction_policy { decoupled: true }",
              "instance_group [ { kind: KIND_CPU count: 1 } ]", _parameters(params)]

@@ -153,6 +153,23 @@ def test_cancellation_frees_the_slot_for_the_waiting_request(graph):
     assert scheduler.counts() == (0, 0, 0)
 
 
+def test_the_prefill_budget_spreads_arrivals_over_steps(graph):
+    run, spec, shape, meta = graph
+    scheduler = Scheduler(run, shape, kv_decoding.next_token, SchedulerLimits(max_batch_size=8, max_prefill_tokens=10))
+    prompts = prompts_of(meta, [6, 3, 6, 20], seed=6)
+    params = kv_decoding.SamplingParams(max_tokens=12)
+    recorders = [submit(scheduler, p, params)[1] for p in prompts]
+    running = []
+    for _ in range(4):
+        scheduler.step()
+        running.append(scheduler.counts()[0])
+    # 6 + 3 fit in 10 tokens, the next 6 waits a step; the 20-token prompt goes alone (one always goes)
+    assert running == [2, 3, 4, 4]
+    drain(scheduler)
+    for recorder, prompt in zip(recorders, prompts):
+        assert recorder.tokens == alone(graph, prompt, params).tokens
+
+
 def test_a_handler_that_ends_its_sequence_frees_the_slot(graph):
     run, spec, shape, meta = graph
     scheduler = Scheduler(run, shape, kv_decoding.next_token, SchedulerLimits(max_batch_size=2))

@@ -211,7 +211,8 @@ class TritonPythonModel:
                                     max_positions=self.spec.max_positions)
         limits = batching.SchedulerLimits(max_batch_size=int(params.get("max_batch_size", 8)),
                                           kv_cache_tokens=int(params.get("kv_cache_tokens", 8192)),
-                                          max_queue_size=int(params.get("max_queue_size", 64)))
+                                          max_queue_size=int(params.get("max_queue_size", 64)),
+                                          max_prefill_tokens=int(params.get("max_prefill_tokens", 2048)))
         self.run: Callable[[dict], dict] | None = None
         self.scheduler = batching.Scheduler(self._run, shape, kv.next_token, limits)
         self.stopping = threading.Event()
