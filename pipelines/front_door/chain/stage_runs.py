@@ -250,7 +250,7 @@ def run_train(ctx: RunContext) -> None:
     run_training(ctx, "train", "train", cfg)
     from fullchain.chain.samples import write_samples
 
-    write_samples(ctx.path("train"), cfg.train.seed)
+    write_samples(ctx.path("train"), cfg.train.seed, ctx.path("shard"), cfg.data.seq_len)
 
 
 def train_complete(ctx: RunContext) -> bool:
