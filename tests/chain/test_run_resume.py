@@ -42,7 +42,9 @@ def test_uninterrupted_run_records_every_stage(reference):
     assert "planted documents caught per stage" in out
     # every planted exact duplicate is caught, by dedup
     assert record["stages"]["dedup"]["planted_caught"]["exact_duplicate"] == 10
-    assert (output / "train" / "samples.json").is_file()
+    samples = json.loads((output / "train" / "samples.json").read_text())
+    assert [entry["step"] for entry in samples["samples"]] == [0, 6]
+    assert all(entry["val_ppl"] > 0 and len(entry["texts"]) == len(samples["prompts"]) for entry in samples["samples"])
 
 
 def test_a_second_run_skips_every_complete_stage(reference, tmp_path):
