@@ -104,11 +104,15 @@ class TritonBackend:
     def piece(self, result: Any) -> Piece:
         raise NotImplementedError
 
+    def requested_outputs(self, request: GenerationRequest) -> tuple[str, ...]:
+        """The outputs to ask Triton for (fewer tensors per token to send and parse)."""
+        return self.outputs
+
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Piece]:
         """The model's responses to `request`, ending with the one that has a finish reason; ApiError
         for an error response, a full queue, a timeout or an unreachable server."""
         inputs = self.inputs(request)
-        outputs = [grpcclient.InferRequestedOutput(name) for name in self.outputs]
+        outputs = [grpcclient.InferRequestedOutput(name) for name in self.requested_outputs(request)]
 
         async def one_request():
             yield {"model_name": self.model, "inputs": inputs, "outputs": outputs}
@@ -192,17 +196,29 @@ class LlmBackend(TritonBackend):
                  for name, value in (("logprobs", request.logprobs), ("echo", request.echo)) if value]
         return [prompt, *_sampling_inputs(request.sampling, request.sampling.max_tokens), *flags]
 
+    def requested_outputs(self, request: GenerationRequest) -> tuple[str, ...]:
+        names = ["text_output", "token_ids", "finish_reason", "prompt_tokens", "completion_tokens"]
+        if request.logprobs:
+            names += ["token_logprobs", "top_token_ids", "top_logprobs"]
+        if request.echo:
+            names += ["prompt_token_ids", "prompt_logprobs", "prompt_top_token_ids", "prompt_top_logprobs"]
+        return tuple(names)
+
     def piece(self, result: Any) -> Piece:
         def ints(name: str) -> list[int]:
             return [int(t) for t in result.as_numpy(name).reshape(-1)]
 
+        def present(name: str) -> bool:
+            values = result.as_numpy(name)  # None when the output was not requested
+            return values is not None and values.size > 0
+
         piece = Piece(text=_text(result.as_numpy("text_output").reshape(-1)[0]), token_ids=ints("token_ids"),
                       finish_reason=_text(result.as_numpy("finish_reason").reshape(-1)[0]))
-        if result.as_numpy("token_logprobs").size:
+        if present("token_logprobs"):
             piece.token_logprobs = _floats(result.as_numpy("token_logprobs"))
             piece.top_token_ids = ints("top_token_ids")
             piece.top_logprobs = _floats(result.as_numpy("top_logprobs"))
-        if result.as_numpy("prompt_token_ids").size:
+        if present("prompt_token_ids"):
             piece.prompt_token_ids = ints("prompt_token_ids")
             piece.prompt_logprobs = _floats(result.as_numpy("prompt_logprobs"))
             piece.prompt_top_token_ids = [None if t < 0 else t for t in ints("prompt_top_token_ids")]

@@ -344,7 +344,8 @@ def test_a_client_that_leaves_mid_answer_frees_its_slot(stack, stream):
             time.sleep(0.05)
     freed_s = time.monotonic() - left
     print(f"slot held {alone_s:.2f} s by the whole request, free {freed_s:.2f} s after its client left")
-    assert statuses == [200, 200] and freed_s < alone_s / 2
+    # not freed, the slot stays taken for the rest of the request: 0.9 of alone_s at the least
+    assert statuses == [200, 200] and freed_s < 0.75 * alone_s
     closed_after, metrics = closed_requests(stack)
     assert closed_after == closed_before + 1
     assert "fullchain_openai_requests_in_flight 0.0" in metrics
