@@ -6,6 +6,9 @@ rule sees the final text and a hopeless document costs as little as possible):
 1. too-long guard (`max_chars`): a length comparison, before anything reads the text;
 2. mojibake repair, then the binary-data check (`bad_encoding`);
 3. normalisation (control characters, NFKC, punctuation, whitespace), then the `empty` check;
+3b. personal data (pii.py): counted per kind in meta `pii`; a kind whose policy is reject
+   rejects (`pii_<kind>`), the redacted kinds are replaced by placeholders, so every later
+   rule sees the redacted text;
 4. blocklist;
 5. language identification: sets `lang` and meta `lang_method` (script or langdetect),
    `lang_prob` and, for Chinese, `lang_variant` (zh-cn or zh-tw);
@@ -23,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fullchain.pipelines.clean import c4, gopher, language
+from fullchain.pipelines.clean import c4, gopher, language, pii
 from fullchain.pipelines.clean.blocklist import BLOCKLIST, Blocklist
 from fullchain.pipelines.clean.c4 import C4Filter
 from fullchain.pipelines.clean.config import CleanConfig
@@ -32,6 +35,7 @@ from fullchain.pipelines.clean.failure import Failure
 from fullchain.pipelines.clean.gopher import GopherQuality, GopherRepetition
 from fullchain.pipelines.clean.language import UNDETERMINED, LanguageIdentifier
 from fullchain.pipelines.clean.normalize import normalize
+from fullchain.pipelines.clean.pii import PII_KINDS, REDACT, REJECT, PiiFinder, redact
 from fullchain.pipelines.clean.segmentation import cjk_language_by_script, segment, uses_cjk_words
 from fullchain.pipelines.document import Document, Rejected
 
@@ -43,6 +47,7 @@ REJECTION_REASONS: tuple[str, ...] = (
     TOO_LONG,
     BAD_ENCODING,
     EMPTY,
+    *pii.REASONS,
     BLOCKLIST,
     *language.REASONS,
     *gopher.QUALITY_REASONS,
@@ -55,15 +60,19 @@ METRIC_NAMES: tuple[str, ...] = (
     "rejected",
     "c4_removed_lines",
     *(f"rejected_{reason}" for reason in REJECTION_REASONS),
+    *(f"pii_found_{kind}" for kind in PII_KINDS),
 )
 
 
 def metric_counts(result: Document | Rejected) -> dict[str, int]:
     """Counter increments for one cleaner result, named from METRIC_NAMES: `kept` with
-    `c4_removed_lines`, or `rejected` with `rejected_<reason>`."""
+    `c4_removed_lines` and `pii_found_<kind>` (matches redacted or kept), or `rejected` with
+    `rejected_<reason>`."""
     if isinstance(result, Rejected):
         return {"rejected": 1, f"rejected_{result.reason}": 1}
-    return {"kept": 1, "c4_removed_lines": int(result.meta.get("c4_removed_lines", 0))}
+    counts = {"kept": 1, "c4_removed_lines": int(result.meta.get("c4_removed_lines", 0))}
+    counts.update({f"pii_found_{kind}": n for kind, n in result.meta.get("pii", {}).items()})
+    return counts
 
 
 class DocumentCleaner:
@@ -72,6 +81,10 @@ class DocumentCleaner:
 
     def __init__(self, cfg: CleanConfig):
         self.cfg = cfg
+        self._pii = PiiFinder(PII_KINDS, tuple(cfg.pii.phone_regions)) if cfg.pii.enabled else None
+        policies = cfg.pii.policies()
+        self._pii_rejected = [kind for kind in PII_KINDS if policies[kind] == REJECT]
+        self._pii_redacted = frozenset(kind for kind in PII_KINDS if policies[kind] == REDACT)
         self._blocklist = Blocklist(cfg.blocklist)
         self._langid = LanguageIdentifier(cfg.langid) if cfg.langid.enabled else None
         self._quality = GopherQuality(cfg.gopher_quality) if cfg.gopher_quality.enabled else None
@@ -101,6 +114,18 @@ class DocumentCleaner:
         )
         if not text.strip():
             return _reject(doc, doc.lang, meta, Failure(EMPTY, "no text left after normalisation"))
+
+        if self._pii is not None:
+            matches = self._pii(text)
+            if matches:
+                found = {kind: n for kind in PII_KINDS if (n := sum(m.kind == kind for m in matches))}
+                meta["pii"] = found
+                rejecting = next((kind for kind in self._pii_rejected if kind in found), None)
+                if rejecting is not None:
+                    # the detail names the kind and count, never the personal data itself
+                    detail = f"{found[rejecting]} {rejecting} match(es); policy reject"
+                    return _reject(doc, doc.lang, meta, Failure(f"pii_{rejecting}", detail))
+                text = redact(text, matches, self._pii_redacted)
 
         if self._blocklist.enabled:
             failure = self._blocklist(text)

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import NoReturn
 
+from fullchain.pipelines.clean.pii import PII_KINDS, POLICIES
 from fullchain.pipelines.config import option
 
 GOPHER_STOP_WORDS_EN = ["the", "be", "to", "of", "and", "that", "have", "with"]
@@ -203,6 +204,53 @@ class BlocklistConfig:
             _check_regex("patterns", pattern)
 
 
+_PII_POLICY_HELP = "redact (replace with {placeholder}), reject (reason pii_{kind}) or keep."
+
+
+def _pii_policy(kind: str, placeholder: str, what: str) -> str:
+    return option("redact", f"{what}: " + _PII_POLICY_HELP.format(placeholder=placeholder, kind=kind))
+
+
+@dataclass
+class PiiConfig:
+    """Personal data: per kind, redact it with a typed placeholder, reject the document, or keep it.
+    Every kind found is counted in meta `pii` ({kind: count}) whatever its policy."""
+
+    enabled: bool = option(True, "Look for personal data (after normalisation, before the blocklist).")
+    email: str = _pii_policy("email", "<EMAIL>", "E-mail addresses")
+    phone: str = _pii_policy(
+        "phone", "<PHONE>", "Phone numbers (libphonenumber via the phonenumbers package: international +CC "
+        "numbers of any country, national numbers of phone_regions)")
+    ipv4: str = _pii_policy("ipv4", "<IPV4>", "IPv4 addresses (checked by Python's ipaddress)")
+    ipv6: str = _pii_policy("ipv6", "<IPV6>", "IPv6 addresses (checked by Python's ipaddress)")
+    cn_id: str = _pii_policy(
+        "cn_id", "<CN_ID>", "Mainland-China resident ID numbers (18 characters, MOD 11-2 check, province code "
+        "and birth date verified)")
+    bank_card: str = _pii_policy(
+        "bank_card", "<BANK_CARD>", "Bank-card numbers (13-19 digits, a card scheme's issuer prefix and length, Luhn verified)")
+    url_credentials: str = _pii_policy(
+        "url_credentials", "<CREDENTIALS>", "user:password in URLs (only that part is replaced)")
+    phone_regions: list[str] = option(
+        ["CN"],
+        "Regions (ISO 3166 codes as libphonenumber knows them) whose national-format numbers are phone "
+        "numbers; numbers written with +CC are found for every country. Project choice: mainland China.",
+    )
+
+    def policies(self) -> dict[str, str]:
+        """{kind: policy} for every PII kind."""
+        return {kind: getattr(self, kind) for kind in PII_KINDS}
+
+    def __post_init__(self) -> None:
+        for kind, policy in self.policies().items():
+            if policy not in POLICIES:
+                _fail(kind, f"must be one of {', '.join(POLICIES)}", policy)
+        import phonenumbers
+
+        unknown = [region for region in self.phone_regions if region not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            _fail("phone_regions", "entries must be region codes libphonenumber knows (e.g. CN, US, GB)", unknown[0])
+
+
 @dataclass
 class GopherQualityConfig:
     """Quality rules of MassiveWeb (Rae et al. 2021, 'Scaling Language Models', appendix A.1.1)."""
@@ -376,6 +424,7 @@ class CleanConfig:
         "Project choice.",
     )
     normalize: NormalizeConfig = option(NormalizeConfig(), "Unicode, punctuation and whitespace normalisation.")
+    pii: PiiConfig = option(PiiConfig(), "Personal data (e-mail, phone, IP, ID and card numbers, URL credentials).")
     blocklist: BlocklistConfig = option(BlocklistConfig(), "Blocked words and patterns.")
     langid: LangIdConfig = option(LangIdConfig(), "Language identification and the allowed languages.")
     gopher_quality: GopherQualityConfig = option(GopherQualityConfig(), "Gopher quality rules.")

@@ -135,6 +135,7 @@ def test_each_family_of_rules_can_be_switched_off():
 def test_rejection_reasons_are_complete_and_unique():
     expected = {
         "too_long", "bad_encoding", "empty", "blocklist",
+        "pii_url_credentials", "pii_email", "pii_cn_id", "pii_bank_card", "pii_ipv6", "pii_ipv4", "pii_phone",
         "lang_undetermined", "lang_low_probability", "lang_not_allowed",
         "gopher_too_few_words", "gopher_too_many_words", "gopher_mean_word_length", "gopher_symbol_word_ratio",
         "gopher_bullet_lines", "gopher_ellipsis_lines", "gopher_alpha_words", "gopher_stop_words",
