@@ -123,6 +123,11 @@ def _write_model_stages(run_dir: str) -> None:
                                  "train/tokens_per_s": 1000.0 + step}) + "\n")
         for step, loss, ppl in VAL:
             fh.write(json.dumps({"step": step, "val/loss": loss, "val/ppl": ppl}) + "\n")
+    reference = os.path.join(run_dir, "reference-lm", "train")
+    os.makedirs(reference)
+    with open(os.path.join(reference, "metrics.jsonl"), "w") as fh:
+        fh.writelines(json.dumps({"step": step, "val/loss": loss, "val/ppl": 2.0 ** loss}) + "\n" for step, loss in
+                      ((5, 8.0), (10, 6.0)))
     with open(os.path.join(train, "samples.json"), "w") as fh:
         json.dump({"prompts": ["The river"], "samples": [{"step": 0, "texts": ["zq xv zq"]},
                                                          {"step": 40, "texts": ["The river that runs through"]}]}, fh)

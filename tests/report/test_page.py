@@ -71,7 +71,8 @@ def test_every_value_on_the_page_is_the_summary_value(written):
     keys = {key for key, _, _ in parser.values}
     for key in ("funnel.stages.1.rejected.exact_duplicate", "planted.kinds.2.catch_rate", "dedup.size_histogram.1.size",
                 "perplexity.cutoffs.0.ppl", "train.val_ppl_drop", "export.rows.3.size_mb",
-                "serving.levels.2.ttft_p50_ms", "eval.rows.0.values.1", "train.samples.samples.1.texts.0", "serving.smoke.completion", "lineage.shards.sha256",
+                "serving.levels.2.ttft_p50_ms", "eval.rows.0.values.1", "train.samples.samples.1.texts.0", "serving.smoke.completion",
+                "reference_lm.val_ppl_drop", "lineage.shards.sha256",
                 "lineage.published.versions_of_this_export.0.version"):
         assert key in keys
 
@@ -80,7 +81,7 @@ def test_the_page_is_self_contained_with_its_figures_beside_it(written):
     page, summary, parser = written
     assert sorted(parser.images) == sorted(summary["figures"].values())
     assert set(summary["figures"]) == {"funnel", "planted", "dedup_clusters", "perplexity", "training", "export",
-                                       "serving", "eval_scores"}
+                                       "serving", "eval_scores", "reference_lm_training"}
     for src in parser.images:
         with open(page.parent / src, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -92,7 +93,7 @@ def test_stages_that_did_not_run_are_said_so(tmp_path):
     page = write_report(write_run(str(tmp_path / "run"), stages="data"))
     text = page.read_text()
     for line in ("Not run: export did not run", "Not run: loadtest did not run", "Not run: eval did not run",
-                 "Not run: train did not run"):
+                 "Not run: train did not run", "Not run: lora did not run", "Not run: reference-lm/train did not run"):
         assert line in text
     assert sorted(os.listdir(page.parent)) == ["dedup_clusters.png", "funnel.png", "index.html", "perplexity.png",
                                                "planted.png", "summary.json"]

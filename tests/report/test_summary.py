@@ -87,6 +87,9 @@ def test_training_export_serving_eval(summary):
     assert train["train_loss"]["values"] == [9.0, 6.0, 4.5, 3.5]
     assert train["val_ppl_drop"] == pytest.approx(VAL[0][2] / VAL[1][2])
     assert [s["step"] for s in train["samples"]["samples"]] == [0, 40]
+    reference = summary["reference_lm"]
+    assert (reference["steps"], reference["val_ppl_drop"], reference["train_loss"]["steps"]) == (10, 4.0, [])
+    assert summary["lora"] == {"ran": False, "note": "lora did not run (no lora/metrics.jsonl)"}
     rows = {r["engine"]: r for r in summary["export"]["rows"]}
     assert list(rows) == ["pytorch", "onnx_fp32", "onnx_int8", "onnx_int4"]
     assert rows["pytorch"]["ms_per_token"] == 2.5  # latency's pytorch_eager is the same row
@@ -125,7 +128,7 @@ def test_lineage_links_shards_checkpoint_export_and_published_version(summary, r
 
 def test_a_stage_that_did_not_run_is_a_note(tmp_path):
     summary = summarize_run(write_run(str(tmp_path / "run"), stages="data"))
-    for section in ("train", "export", "serving", "eval", "run"):
+    for section in ("reference_lm", "train", "lora", "export", "serving", "eval", "run"):
         assert summary[section]["ran"] is False and summary[section]["note"]
     assert summary["lineage"]["checkpoint"] == {"ran": False}
     empty = summarize_run(str(tmp_path))

@@ -164,13 +164,19 @@ def _serving(section: dict[str, Any], fig):
     return fig
 
 
+def _has_curves(section: dict[str, Any]) -> bool:
+    return bool(section["train_loss"]["steps"] or section["val_loss"]["steps"])
+
+
 # figure name -> (summary section, whether the section has anything to draw, drawer)
 FIGURES: dict[str, tuple[str, Callable[[dict], bool], Callable]] = {
     "funnel": ("funnel", lambda s: any(stage["ran"] for stage in s["stages"]), _funnel),
     "planted": ("planted", lambda s: bool(s["kinds"]), _planted),
     "dedup_clusters": ("dedup", lambda s: bool(s["size_histogram"]), _dedup_clusters),
     "perplexity": ("perplexity", lambda s: bool(s["histogram"]["edges"]), _perplexity),
-    "training": ("train", lambda s: bool(s["train_loss"]["steps"] or s["val_loss"]["steps"]), _training),
+    "reference_lm_training": ("reference_lm", _has_curves, _training),
+    "training": ("train", _has_curves, _training),
+    "lora_training": ("lora", _has_curves, _training),
     "export": ("export", lambda s: bool(s["rows"]), _export),
     "serving": ("serving", lambda s: bool(s["levels"]), _serving),
 }

@@ -28,7 +28,8 @@ EVAL_ROWS = 200
 
 
 def training(run_dir: str, folder: str = TRAIN) -> dict[str, Any]:
-    """Loss curves (train and validation), tokens/s and the greedy samples of a trainer run folder."""
+    """Loss curves (train and validation), tokens/s and the greedy samples of the trainer run folder
+    DIR/`folder` (the main model's, the reference LM's or LoRA's)."""
     records = read_jsonl(os.path.join(run_dir, folder, METRICS_FILE))
     if not records:
         return not_run(f"{folder} did not run (no {folder}/{METRICS_FILE})")

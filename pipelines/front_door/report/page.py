@@ -7,6 +7,7 @@ in summary.json (dots between keys and list indices), so a test can check the pa
 
 from __future__ import annotations
 
+import functools
 import html
 from typing import Any, Iterable
 
@@ -27,7 +28,8 @@ nav a { margin-right: 1em; }
 """
 
 SECTIONS = (("run", "Run"), ("funnel", "Data funnel"), ("planted", "Planted documents"),
-            ("dedup", "Duplicate clusters"), ("perplexity", "Perplexity filter"), ("train", "Training"),
+            ("dedup", "Duplicate clusters"), ("reference_lm", "Reference LM (scores the perplexity filter)"),
+            ("perplexity", "Perplexity filter"), ("train", "Training"), ("lora", "LoRA fine-tune"),
             ("export", "Export"), ("serving", "Serving"), ("eval", "Evaluation"), ("lineage", "Lineage"))
 
 
@@ -200,28 +202,30 @@ def _perplexity(section: dict[str, Any], figures: dict[str, str]) -> str:
     return "\n".join(out)
 
 
-def _train(section: dict[str, Any], figures: dict[str, str]) -> str:
-    facts = [f"{value(section['steps'], 'train.steps')} steps, {value(section['tokens'], 'train.tokens')} tokens, "
-             f"median {value(section['tokens_per_s_median'], 'train.tokens_per_s_median')} tokens/s, last train loss "
-             f"{value(section['final_train_loss'], 'train.final_train_loss')}."]
+def _training_run(section: dict[str, Any], figures: dict[str, str], key: str, figure: str) -> str:
+    """A trainer run folder's section (the main model's, the reference LM's or LoRA's) under summary key `key`."""
+    facts = [f"{value(section['steps'], f'{key}.steps')} steps, {value(section['tokens'], f'{key}.tokens')} tokens, "
+             f"median {value(section['tokens_per_s_median'], f'{key}.tokens_per_s_median')} tokens/s, last train loss "
+             f"{value(section['final_train_loss'], f'{key}.final_train_loss')}."]
     if "first_val_ppl" in section:
-        facts.append(f"Validation perplexity {value(section['first_val_ppl'], 'train.first_val_ppl')} at the first "
-                     f"evaluation, {value(section['last_val_ppl'], 'train.last_val_ppl')} at the last: "
-                     f"{value(section['val_ppl_drop'], 'train.val_ppl_drop')} times lower.")
-    out = [f"<p>{' '.join(facts)}</p>", _figure(figures, "training", "training and validation loss, tokens/s")]
+        facts.append(f"Validation perplexity {value(section['first_val_ppl'], f'{key}.first_val_ppl')} at the first "
+                     f"evaluation, {value(section['last_val_ppl'], f'{key}.last_val_ppl')} at the last: "
+                     f"{value(section['val_ppl_drop'], f'{key}.val_ppl_drop')} times lower.")
+    out = [f"<p>{' '.join(facts)}</p>", _figure(figures, figure, "training and validation loss, tokens/s")]
     samples = section["samples"].get("samples", [])
     prompts = section["samples"].get("prompts", [])
     if not samples:
-        out.append('<p class="not-run">No samples (no train/samples.json).</p>')
+        if key == "train":
+            out.append('<p class="not-run">No samples (no train/samples.json).</p>')
         return "\n".join(out)
     # one row per prompt, one column per sampled step: the start of training beside its end
-    head = "".join(f"<th>greedy sample at step {value(s['step'], f'train.samples.samples.{i}.step')}</th>"
+    head = "".join(f"<th>greedy sample at step {value(s['step'], f'{key}.samples.samples.{i}.step')}</th>"
                    for i, s in enumerate(samples))
     rows = []
     for j, prompt in enumerate(prompts):
-        cells = "".join(f'<td><div class="text">{value(s["texts"][j], f"train.samples.samples.{i}.texts.{j}")}'
+        cells = "".join(f'<td><div class="text">{value(s["texts"][j], f"{key}.samples.samples.{i}.texts.{j}")}'
                         "</div></td>" if j < len(s.get("texts", [])) else "<td></td>" for i, s in enumerate(samples))
-        rows.append(f"<tr><td>{value(prompt, f'train.samples.prompts.{j}')}</td>{cells}</tr>")
+        rows.append(f"<tr><td>{value(prompt, f'{key}.samples.prompts.{j}')}</td>{cells}</tr>")
     out.append(f"<table><tr><th>prompt</th>{head}</tr>" + "\n".join(rows) + "</table>")
     return "\n".join(out)
 
@@ -248,7 +252,8 @@ def _export(section: dict[str, Any], figures: dict[str, str]) -> str:
 def _smoke(smoke: dict[str, Any] | None) -> str:
     if not smoke:
         return ""
-    return (f"<p>Smoke generation of the served model: prompt <code>{value(smoke['prompt'], 'serving.smoke.prompt')}</code>"
+    return (f"<p>Smoke generation of the served model: prompt "
+            f"<code>{value(smoke['prompt'], 'serving.smoke.prompt')}</code>"
             f", {value(smoke['tokens'], 'serving.smoke.tokens')} tokens in "
             f"{value(smoke['latency_s'], 'serving.smoke.latency_s')} s:</p>"
             f'<div class="text">{value(smoke["completion"], "serving.smoke.completion")}</div>')
@@ -312,4 +317,7 @@ def _lineage(section: dict[str, Any], figures: dict[str, str]) -> str:
 
 
 _RENDERERS = {"run": _run, "funnel": _funnel, "planted": _planted, "dedup": _dedup, "perplexity": _perplexity,
-              "train": _train, "export": _export, "serving": _serving, "eval": _eval, "lineage": _lineage}
+              "reference_lm": functools.partial(_training_run, key="reference_lm", figure="reference_lm_training"),
+              "train": functools.partial(_training_run, key="train", figure="training"),
+              "lora": functools.partial(_training_run, key="lora", figure="lora_training"),
+              "export": _export, "serving": _serving, "eval": _eval, "lineage": _lineage}

@@ -15,6 +15,9 @@ DATA_STAGES = (("clean", "clean"), ("dedup", "dedup"), ("ppl-filter", "ppl_filte
                ("backtranslate", "backtranslate"))
 SHARD = "shard"
 TRAIN = "train"
+# the small LM the quickstart trains for ppl-filter: a trainer run folder inside reference-lm/
+REFERENCE_LM_TRAIN = "reference-lm/train"
+LORA = "lora"
 EXPORT = "export"
 PUBLISH = "publish"
 SERVE = "serve"

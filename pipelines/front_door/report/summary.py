@@ -9,7 +9,7 @@ from typing import Any
 from fullchain.report import data_summary, model_summary
 from fullchain.report.config import ReportConfig
 from fullchain.report.lineage import lineage
-from fullchain.report.run_layout import RUN_FILE, ReportError, read_json
+from fullchain.report.run_layout import LORA, REFERENCE_LM_TRAIN, RUN_FILE, TRAIN, ReportError, read_json
 
 FORMAT_VERSION = 1
 
@@ -29,7 +29,9 @@ def summarize_run(run_dir: str, cfg: ReportConfig | None = None) -> dict[str, An
         "planted": data_summary.planted_catches(run_dir),
         "dedup": data_summary.duplicate_clusters(run_dir, cfg),
         "perplexity": data_summary.perplexity_distribution(run_dir, cfg),
-        "train": model_summary.training(run_dir),
+        "reference_lm": model_summary.training(run_dir, REFERENCE_LM_TRAIN),
+        "train": model_summary.training(run_dir, TRAIN),
+        "lora": model_summary.training(run_dir, LORA),
         "export": model_summary.export_table(run_dir),
         "serving": model_summary.serving(run_dir),
         "eval": model_summary.evaluation(run_dir),
