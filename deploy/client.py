@@ -167,6 +167,10 @@ class GenerationClient:
         self._model = names[0]
         return self._model
 
+    def is_ready(self, model: str) -> bool:
+        """True when the server has `model` loaded and ready."""
+        return bool(self._call(f"readiness of {model}", self.client.is_model_ready, model))
+
     def generate(self, prompt: str, sampling: SamplingConfig) -> Completion:
         """One request to `<name>_generate`; the whole text in one response."""
         model = generate_model_name(self.model())

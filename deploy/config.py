@@ -334,7 +334,7 @@ class LoadtestConfig(SamplingConfig, ClientConfig):
     endpoint: str = option("auto", "What to drive on a Triton server: 'llm' (<name>_llm, continuous batching, "
                                    "streamed over gRPC: real time to first token), 'generate' (<name>_generate, "
                                    "one response: time to first token = latency), 'stream' (<name>_generate_stream "
-                                   "over gRPC); 'auto': llm over grpc, generate over http.")
+                                   "over gRPC); 'auto': llm over grpc when <name>_llm is ready, else generate.")
     max_tokens: int = option(32, "Most new tokens per request.")
     concurrency: list[int] = option([1, 2, 4, 8, 16], "Concurrency levels, each run for duration_s.")
     duration_s: float = option(10.0, "How long each concurrency level runs (seconds); requests in flight "

@@ -30,6 +30,7 @@ from fullchain.deploy.config import LoadtestConfig, SloConfig
 from fullchain.deploy.loadtest_drivers import (
     OpenAIDriver, RequestTiming, TritonDriver, openai_base_url, openai_model, read_api_key, triton_endpoint)
 from fullchain.deploy.loadtest_prompts import Prompt, PromptError, shard_prompts, text_prompts
+from fullchain.deploy.triton_config import llm_model_name
 
 # distinct prompts drawn per run; requests take them in turn
 PROMPT_POOL = 512
@@ -162,8 +163,9 @@ def resolve_target(cfg: LoadtestConfig) -> Target:
     with GenerationClient(cfg) as client:
         model = client.model()
         url = client.url
-    resolved = dataclasses.replace(cfg, model=model)
-    return Target(resolved, url, triton_endpoint(cfg), lambda: TritonDriver(resolved), prompts, source)
+        endpoint = triton_endpoint(cfg, llm_ready=cfg.protocol == "grpc" and client.is_ready(llm_model_name(model)))
+    resolved = dataclasses.replace(cfg, model=model, endpoint=endpoint)
+    return Target(resolved, url, endpoint, lambda: TritonDriver(resolved), prompts, source)
 
 
 def run_level(cfg: LoadtestConfig, concurrency: int, target: Target | None = None) -> LevelResult:

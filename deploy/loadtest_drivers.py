@@ -36,11 +36,12 @@ class RequestTiming:
     input_tokens: int | None
 
 
-def triton_endpoint(cfg: LoadtestConfig) -> str:
-    """The Triton model kind the load test drives: llm over grpc, generate over http, unless chosen."""
+def triton_endpoint(cfg: LoadtestConfig, llm_ready: bool = True) -> str:
+    """The Triton model kind the load test drives, unless chosen: llm over grpc when it is ready,
+    else generate."""
     if cfg.endpoint != "auto":
         return cfg.endpoint
-    return "llm" if cfg.protocol == "grpc" else "generate"
+    return "llm" if cfg.protocol == "grpc" and llm_ready else "generate"
 
 
 class TritonDriver:
