@@ -11,7 +11,9 @@ from tests.report.run_folder import write_run
 def test_report_command_writes_the_page_and_names_it(tmp_path, capsys):
     run = write_run(str(tmp_path / "run"), stages="data")
     assert main(["report", run, "--example-clusters", "1"]) == 0
-    assert f"report: {os.path.join(run, 'report', 'index.html')}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"report: {os.path.join(run, 'report', 'index.html')}" in out
+    assert "planted       6 of 7 caught" in out and "export        did not run" in out
     assert os.path.isfile(os.path.join(run, "report", "summary.json"))
 
 

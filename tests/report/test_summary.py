@@ -9,7 +9,7 @@ import pytest
 
 from fullchain.report.config import ReportConfig
 from fullchain.report.run_layout import ReportError
-from fullchain.report.summary import summarize_run
+from fullchain.report.summary import headline_table, summarize_run
 from fullchain.report.text_diff import first_difference, marked_changes, text_units
 from tests.report.run_folder import TEXT, VAL, write_run
 
@@ -159,3 +159,12 @@ def test_text_diff_marks_what_changed_in_words_and_in_characters():
     reference = " ".join(f"w{i}" for i in range(40))
     start, _ = first_difference(reference, reference.replace("w30", "x"))
     assert reference[start:].startswith("w18 ")
+
+
+def test_headline_table_names_each_key_figure_or_that_the_stage_did_not_run(summary, tmp_path):
+    table = headline_table(summary)
+    assert "data          12 documents -> clean 10 -> dedup 7 -> ppl-filter 5 -> backtranslate 6 -> shards 6" in table
+    assert "planted       6 of 7 caught (85.7%)" in table and "validation perplexity 244.7 -> 24.5" in table
+    assert "serving       peak 256 tokens/s" in table
+    partial = headline_table(summarize_run(write_run(str(tmp_path / "run"), stages="data")))
+    assert "train         did not run" in partial and "eval          did not run" in partial

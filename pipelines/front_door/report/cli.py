@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 from fullchain.pipelines.config import add_config_flags, run_command
@@ -27,9 +28,12 @@ def build_parser(command: str) -> argparse.ArgumentParser:
 def _report(args: argparse.Namespace, config: ReportConfig) -> int:
     started = time.perf_counter()
     # matplotlib and pyarrow load only once the flags are known to be good
-    from fullchain.report.write import write_report
+    from fullchain.report.summary import headline_table
+    from fullchain.report.write import SUMMARY_FILE, write_report
 
     page = write_report(args.run_dir, config)
+    with open(page.parent / SUMMARY_FILE, encoding="utf-8") as fh:
+        print(headline_table(json.load(fh)))
     print(f"report: {page} (summary.json and the figures beside it; {time.perf_counter() - started:.1f}s)")
     return 0
 

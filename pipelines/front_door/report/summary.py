@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from fullchain.report import data_summary, model_summary
 from fullchain.report.config import ReportConfig
@@ -51,3 +51,27 @@ def run_record(run_dir: str) -> dict[str, Any]:
               for name, entry in record.get("stages", {}).items()]
     return {"ran": True, "status": record.get("status"), "config": record.get("config"),
             "started": record.get("started"), "finished": record.get("finished"), "stages": stages}
+
+
+def headline_table(summary: dict[str, Any]) -> str:
+    """A few lines for the terminal: each section's key figure, or that it did not run."""
+    def line(name: str, section: dict[str, Any], text: Callable[[dict[str, Any]], str]) -> str:
+        return f"{name:<14}{text(section) if section.get('ran') else 'did not run'}"
+
+    funnel_text = (lambda f: f"{f['input_documents']:,} documents -> "
+                   + " -> ".join(f"{s['folder']} {s['kept']:,}" for s in f["stages"] if s["ran"])
+                   + (f" -> shards {f['shard']['written']:,}" if f["shard"]["ran"] else ""))
+    lines = [
+        line("data", summary["funnel"], funnel_text),
+        line("planted", summary["planted"], lambda p: f"{p['caught']:,} of {p['planted']:,} caught "
+                                                      f"({100 * p['catch_rate']:.1f}%)"),
+        line("dedup", summary["dedup"], lambda d: f"{d['removed']:,} removed in {d['clusters']:,} clusters"),
+        line("train", summary["train"], lambda t: f"{t['steps']:,} steps, validation perplexity "
+                                                  f"{t['first_val_ppl']:.1f} -> {t['last_val_ppl']:.1f}"
+                                                  if "first_val_ppl" in t else f"{t['steps']:,} steps"),
+        line("export", summary["export"], lambda e: ", ".join(
+            f"{r['label']} {r['ms_per_token']:.2f} ms/token" for r in e["rows"] if r["ms_per_token"] is not None)),
+        line("serving", summary["serving"], lambda s: f"peak {s['peak_tokens_per_s']:,.0f} tokens/s"),
+        line("eval", summary["eval"], lambda e: f"{e['total_rows']} scores of {len(e['labels'])} model(s)"),
+    ]
+    return "\n".join(lines)
