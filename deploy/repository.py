@@ -1,6 +1,7 @@
 """Publishing an export folder as a new version in a Triton model repository (local or fsspec URL).
 
-A publish writes, for one version N, `<name>/N/` (the ONNX graph) and `<model>/N/` for each
+A publish writes, for one version N, `<name>/N/` (the ONNX graph, and release.json: what the release
+gate of deploy/release_gate.py decided) and `<model>/N/` for each
 generation model (its model.py and request_checks.py, the export's kv_decoding.py, tokenizer files,
 export.json), then their config.pbtxt files. Every version folder is written under a hidden
 temporary name and renamed when complete; an existing version is never overwritten, and on any
@@ -21,6 +22,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from fullchain.deploy.config import PUBLISHED_NAME_MAX, PublishConfig, check_model_name, check_version, version_of_folder
+from fullchain.deploy.release_gate import RELEASE_FILE, ReleaseGateError, gate_report
 from fullchain.deploy.triton_config import generation_models, llm_model_name, onnx_io_text, onnx_model_config
 
 EXPORT_FORMAT = "fullchain-onnx-export"
@@ -215,6 +217,10 @@ def publish(export_dir: str | os.PathLike, cfg: PublishConfig) -> Published:
     name = validate_name(cfg.name)
     export_dir = Path(export_dir)
     export = read_export(export_dir)
+    try:
+        release = gate_report(export, export_dir, cfg.gate, cfg.force)
+    except ReleaseGateError as e:
+        raise RepositoryError(str(e)) from None
     fs, root = repository_fs(cfg.repository)
     configs = {name: onnx_model_config(name, export, cfg), **generation_models(name, cfg)}
     models = list(configs)
@@ -230,6 +236,8 @@ def publish(export_dir: str | os.PathLike, cfg: PublishConfig) -> Published:
             writer.makedirs(tmp)
             for target, source in _version_files(model, export_dir, export, name).items():
                 writer.put(source, f"{tmp}/{target}")
+            if model == name:
+                fs.pipe_file(f"{tmp}/{RELEASE_FILE}", (json.dumps(release, indent=2) + "\n").encode("utf-8"))
             writer.rename_new(tmp, f"{model_dir}/{version}")
             writer.created.remove(tmp)
         for model in models:
