@@ -28,7 +28,7 @@ from fullchain.exporters.config import MIN_SEQ_LEN, ExportConfig
 from fullchain.exporters.hf_folder import (ExportError, ModelFacts, check_hf_folder, load_model, load_tokenizer,
                                  tokenizer_files)
 from fullchain.exporters.onnx_graph import DATA_FILE, MODEL_FILE, OPSET, export_decoder, file_bytes, graph_io
-from fullchain.exporters.quantize import PRECISIONS, calibration_feeds, quantize_graph
+from fullchain.exporters.quantize import PRECISIONS, calibration_feeds, quantize_graph, quantize_int4
 from fullchain.exporters.validation_report import failures, markdown, measure, table
 from fullchain.exporters.validation_text import ValidationText, load_windows
 from fullchain.pipelines.hf_loading import safetensors_weights
@@ -160,12 +160,20 @@ def _build(hf_dir: str, staging: Path, facts: ModelFacts, tokenizer: Any, text: 
             pool = text.windows[config.validation.windows:] or evaluation
             calibration = calibration_feeds(fp32_run, spec, pool[: config.quantize.calibration_windows])
             step(f"calibrating on {len(calibration)} windows")
-        step(f"quantizing to INT8 ({mode}, per_channel={config.quantize.per_channel}, "
-             f"preprocess={config.quantize.preprocess})")
-        quantize_graph(str(fp32_path), str(staging / MODEL_FILE), mode, config.quantize.per_channel,
-                       config.quantize.preprocess, threshold, calibration, config.quantize.static_format)
+        if mode == "int4":
+            q = config.quantize
+            step(f"quantizing to INT4 weight-only ({q.int4_algorithm}, block {q.int4_block_size}, "
+                 f"embedding={q.int4_embedding})")
+            quantize_int4(str(fp32_path), str(staging / MODEL_FILE), q.int4_block_size, q.int4_algorithm,
+                          q.int4_embedding, threshold)
+        else:
+            step(f"quantizing to INT8 ({mode}, per_channel={config.quantize.per_channel}, "
+                 f"preprocess={config.quantize.preprocess})")
+            quantize_graph(str(fp32_path), str(staging / MODEL_FILE), mode, config.quantize.per_channel,
+                           config.quantize.preprocess, threshold, calibration, config.quantize.static_format)
         int8_run = kv_decoding.session_runner(_session(staging / MODEL_FILE))
-    report = measure(model, fp32_run, int8_run, spec, evaluation, facts.eos_token_ids, config.validation, step)
+    report = measure(model, fp32_run, int8_run, spec, evaluation, facts.eos_token_ids, config.validation, step,
+                     quantized="INT4" if mode == "int4" else "INT8")
     report.update({
         "source": os.path.abspath(hf_dir), "precision": PRECISIONS[mode], "validation_text": text.source,
         "windows": len(evaluation), "seq_len": len(evaluation[0]),

@@ -1,4 +1,4 @@
-"""INT8 versions of the FP32 decoder graph with onnxruntime.quantization.
+"""INT8 and INT4 versions of the FP32 decoder graph with onnxruntime.quantization.
 
 - dynamic (default): weights INT8 per output channel, activations quantized on the fly per call;
   needs no data and suits a decoder whose activation ranges vary from step to step.
@@ -8,18 +8,28 @@
   on the CPU the MatMuls then stay float and dequantize their weights every call (slow).
   Format "qoperator": integer operators (QLinearMatMul), fast on the CPU.
 
-Both start, when `preprocess` is on, from ONNX Runtime's pre-processing (symbolic shape inference
+- int4: weight-only, block-wise 4-bit weights (block of 32, 64 or 128 weights per scale) with
+  ONNX Runtime's MatMulNBits quantizer: MatMul -> MatMulNBits, and the embedding Gather ->
+  GatherBlockQuantized; activations stay float, so unlike dynamic INT8 a row's logits do not
+  depend on its batch mates. `rtn` rounds each weight to the nearest level of its block's scale;
+  `hqq` fits scale and zero point per block (half-quadratic optimisation, MatMul only; the
+  embedding then takes rtn). GatherBlockQuantized holds 4-bit data, which needs opset 21: the
+  graph is converted from opset 17 first (onnx.version_converter).
+
+The INT8 modes start, when `preprocess` is on, from ONNX Runtime's pre-processing (symbolic shape inference
 and offline graph optimisation), as its quantization guide recommends.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from typing import Iterator, Sequence
 
 import numpy as np
 import onnx
+from onnx import version_converter
 from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                       quantize_dynamic, quantize_static)
 from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -27,7 +37,9 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from fullchain.exporters import kv_decoding
 from fullchain.exporters.onnx_graph import MODEL_FILE, file_bytes, save_onnx
 
-PRECISIONS = {"dynamic": "int8-dynamic", "static": "int8-static", "none": "fp32"}
+PRECISIONS = {"dynamic": "int8-dynamic", "static": "int8-static", "int4": "int4", "none": "fp32"}
+# 4-bit tensors exist from opset 21 (and IR version 10) on
+INT4_OPSET = 21
 # static mode quantizes the matrix products and the embedding lookup: quantizing the Add/Mul/Softmax
 # activations of a decoder costs far more accuracy than it saves time
 STATIC_OP_TYPES = ["MatMul", "Gather"]
@@ -96,3 +108,39 @@ def quantize_graph(fp32_path: str, output_path: str, mode: str, per_channel: boo
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax, use_external_data_format=external)
         save_onnx(onnx.load(quantized), output_path, external_data_threshold_bytes)
+
+
+def quantize_int4(fp32_path: str, output_path: str, block_size: int, algorithm: str, embedding: bool,
+                  external_data_threshold_bytes: int) -> None:
+    """Write the INT4 weight-only graph of the FP32 ONNX file `fp32_path` to `output_path`:
+    MatMulNBits for every MatMul with a constant weight, GatherBlockQuantized for the embedding
+    when `embedding` (symmetric blocks of `block_size`; `algorithm` "rtn" or "hqq")."""
+    # the quantizer's import needs onnx-ir; only INT4 exports pay for it
+    from onnxruntime.quantization.matmul_nbits_quantizer import (DefaultWeightOnlyQuantConfig,
+                                                                 HQQWeightOnlyQuantConfig, MatMulNBitsQuantizer)
+
+    model = onnx.load(fp32_path)
+    if embedding:
+        model = version_converter.convert_version(model, INT4_OPSET)
+    rtn_ops = ("Gather",) if embedding else ()
+    if algorithm == "hqq":
+        model = _weight_only(model, MatMulNBitsQuantizer, HQQWeightOnlyQuantConfig(
+            block_size=block_size, bits=4, op_types_to_quantize=("MatMul",)))
+    else:
+        rtn_ops = ("MatMul", *rtn_ops)
+    if rtn_ops:
+        model = _weight_only(model, MatMulNBitsQuantizer, DefaultWeightOnlyQuantConfig(
+            block_size=block_size, is_symmetric=True, bits=4, op_types_to_quantize=rtn_ops,
+            quant_axes=(("MatMul", 0), ("Gather", 1))))
+    save_onnx(model, output_path, external_data_threshold_bytes)
+
+
+def _weight_only(model: onnx.ModelProto, quantizer_class: type, config: object) -> onnx.ModelProto:
+    # the quantizer logs a line per node it leaves alone, and warns that it raises the IR version (to 10, as 4-bit
+    # tensors need): the export's own progress lines say what happens
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.ERROR)
+    quantizer = quantizer_class(model, algo_config=config)
+    # an all-zero block (the padding token's embedding row) divides 0 by a 0 scale; it is stored as 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quantizer.process()
+    return quantizer.model.model

@@ -160,9 +160,11 @@ def latencies(engines: dict[str, Callable[[int], list[float]]], steps: int) -> d
 
 def measure(model: Any, fp32_run: kv_decoding.Run, int8_run: kv_decoding.Run | None,
             spec: kv_decoding.DecoderSpec, windows: Sequence[Sequence[int]], stop: Sequence[int],
-            config: ValidationConfig, progress: Callable[[str], None]) -> dict[str, Any]:
+            config: ValidationConfig, progress: Callable[[str], None], quantized: str = "INT8") -> dict[str, Any]:
     """Every measurement of the report (see the module docstring), as a JSON-ready dict; the checks
-    against the configured bounds are in `checks`."""
+    against the configured bounds are in `checks`. `int8_run` is the quantized graph, INT8 or INT4
+    (`quantized` names it); its figures keep the `int8` keys, so readers of the report need no
+    second set."""
     progress("validation: logits of the FP32 graph against PyTorch")
     rel_error = logits_rel_error(model, fp32_run, spec, windows)
     progress(f"validation: perplexity on {len(windows)} windows of {len(windows[0])} tokens")
@@ -189,7 +191,7 @@ def measure(model: Any, fp32_run: kv_decoding.Run, int8_run: kv_decoding.Run | N
               "greedy_equal": {"value": fp32_greedy == torch_greedy, "bound": True,
                                "passed": fp32_greedy == torch_greedy}}
     if int8_run is not None:
-        progress("validation: the INT8 graph (perplexity, top-1 agreement, greedy)")
+        progress(f"validation: the {quantized} graph (perplexity, top-1 agreement, greedy)")
         ppl_int8, top1_int8 = window_scores(onnx_logits(int8_run, spec), windows)
         delta = 100.0 * (ppl_int8 - ppl_fp32) / ppl_fp32
         int8_greedy = greedy_tokens_onnx(int8_run, spec, prompts, new_tokens, stop)
@@ -197,12 +199,13 @@ def measure(model: Any, fp32_run: kv_decoding.Run, int8_run: kv_decoding.Run | N
         report["top1_agreement_int8_fp32"] = float((top1_int8 == top1_fp32).mean())
         report["greedy"].update({"onnx_int8": int8_greedy, "onnx_int8_equal": int8_greedy == torch_greedy})
         engines["onnx_int8"] = lambda n: onnx_step_times(int8_run, spec, prompts[0], n)
-        checks["int8_ppl_delta_pct"] = {"value": delta, "bound": config.max_ppl_delta_pct,
-                                        "passed": delta <= config.max_ppl_delta_pct}
+        bound = config.max_int4_ppl_delta_pct if quantized == "INT4" else config.max_ppl_delta_pct
+        checks["int8_ppl_delta_pct"] = {"value": delta, "bound": bound, "passed": delta <= bound}
     progress(f"validation: latency over {config.latency_tokens} cached steps per engine")
     report["latency_ms_per_token"] = latencies(engines, config.latency_tokens)
     report["machine"] = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                          "load_average_1m": os.getloadavg()[0]}
+    report["quantized"] = quantized if int8_run is not None else None
     report["checks"] = checks
     report["passed"] = all(c["passed"] for c in checks.values())
     return report
@@ -210,11 +213,12 @@ def measure(model: Any, fp32_run: kv_decoding.Run, int8_run: kv_decoding.Run | N
 
 def failures(report: dict[str, Any]) -> list[str]:
     """One phrase per failed check, e.g. 'INT8 perplexity +3.10% over FP32 (bound 2.00%)'."""
+    name = report.get("quantized") or "INT8"
     phrases = {
         "logits_rel_error": lambda c: f"FP32 ONNX logits differ from PyTorch by {c['value']:.2e} relative "
                                       f"(bound {c['bound']:.0e})",
         "greedy_equal": lambda c: "FP32 ONNX greedy tokens differ from PyTorch generate()",
-        "int8_ppl_delta_pct": lambda c: f"INT8 perplexity {c['value']:+.2f}% over FP32 (bound {c['bound']:.2f}%)",
+        "int8_ppl_delta_pct": lambda c: f"{name} perplexity {c['value']:+.2f}% over FP32 (bound {c['bound']:.2f}%)",
     }
     return [phrases[name](check) for name, check in report["checks"].items() if not check["passed"]]
 
@@ -222,7 +226,8 @@ def failures(report: dict[str, Any]) -> list[str]:
 def table(report: dict[str, Any]) -> str:
     """A short text table of the report's figures, for the terminal and report.md."""
     ppl, latency, sizes = report["perplexity"], report["latency_ms_per_token"], report["sizes_bytes"]
-    rows = [("", "PyTorch", "ONNX FP32", "ONNX INT8"),
+    name = report.get("quantized") or "INT8"
+    rows = [("", "PyTorch", "ONNX FP32", f"ONNX {name}"),
             ("perplexity", _num(ppl.get("pytorch")), _num(ppl.get("onnx_fp32")), _num(ppl.get("onnx_int8"))),
             ("ms / token (KV cache, batch 1)", _num(latency.get("pytorch_eager")), _num(latency.get("onnx_fp32")),
              _num(latency.get("onnx_int8"))),
@@ -230,11 +235,11 @@ def table(report: dict[str, Any]) -> str:
     lines = [f"{a:<32}{b:>12}{c:>12}{d:>12}" for a, b, c, d in rows]
     lines.append(f"FP32 logits max rel. error vs PyTorch: {report['logits_rel_error']:.2e}")
     if "int8_delta_pct" in ppl:
-        lines.append(f"INT8 perplexity delta: {ppl['int8_delta_pct']:+.2f}%   top-1 agreement INT8/FP32: "
+        lines.append(f"{name} perplexity delta: {ppl['int8_delta_pct']:+.2f}%   top-1 agreement {name}/FP32: "
                      f"{100 * report['top1_agreement_int8_fp32']:.1f}%")
     greedy = report["greedy"]
     lines.append(f"greedy tokens equal to PyTorch: FP32 {greedy['onnx_fp32_equal']}"
-                 + (f", INT8 {greedy['onnx_int8_equal']}" if "onnx_int8_equal" in greedy else ""))
+                 + (f", {name} {greedy['onnx_int8_equal']}" if "onnx_int8_equal" in greedy else ""))
     machine = report["machine"]
     lines.append(f"latency on {machine['cpus']} CPUs, {machine['torch_threads']} torch threads, load average "
                  f"{machine['load_average_1m']:.2f}")

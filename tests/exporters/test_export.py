@@ -341,7 +341,7 @@ def test_overwrite_replaces_an_export(hf_dir, tmp_path, capsys):
 
 
 def test_bad_flag_value_is_one_line(hf_dir, tmp_path, capsys):
-    assert main("export", [hf_dir, "--output", str(tmp_path / "o"), "--quantize.mode", "int4"]) == 2
+    assert main("export", [hf_dir, "--output", str(tmp_path / "o"), "--quantize.mode", "int2"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "mode must be one of" in err
 
