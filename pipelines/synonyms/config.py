@@ -25,8 +25,8 @@ class SynonymsConfig:
              "any); EDA (Wei and Zou, 2019) used 0.05-0.3.")
     seed: int = option(0, "Seed of the selection and of which words and synonyms are picked.")
     languages: list[str] = option(
-        ["en", "zh"], "Document languages (`lang` as clean set it) that are augmented: en (WordNet), zh (Cilin). "
-                      "Documents in other languages pass through untouched.")
+        ["en", "zh"], "Document languages that are augmented: en (WordNet), zh (Cilin); a document's `lang` "
+                      "from clean, else detected. Documents in other languages pass through untouched.")
     max_senses: int = option(
         2, "English: synonyms come from the word's first max_senses WordNet senses (WordNet orders senses by "
            "frequency), fewer senses drift less in meaning.")
