@@ -129,8 +129,10 @@ def _write_model_stages(run_dir: str) -> None:
         fh.writelines(json.dumps({"step": step, "val/loss": loss, "val/ppl": 2.0 ** loss}) + "\n" for step, loss in
                       ((5, 8.0), (10, 6.0)))
     with open(os.path.join(train, "samples.json"), "w") as fh:
-        json.dump({"prompts": ["The river"], "samples": [{"step": 0, "texts": ["zq xv zq"]},
-                                                         {"step": 40, "texts": ["The river that runs through"]}]}, fh)
+        json.dump({"prompts": ["The river"], "max_new_tokens": 8, "val_windows": 2, "seq_len": 16,
+                   "samples": [{"step": 0, "model": "untrained", "val_ppl": 8000.5, "texts": ["zq xv zq"]},
+                               {"step": 40, "model": "trained", "val_ppl": 24.5,
+                                "texts": ["The river that runs through"]}]}, fh)
     export = os.path.join(run_dir, "export")
     os.makedirs(export)
     report = {"precision": "int8-dynamic", "passed": True, "logits_rel_error": 5e-7,

@@ -72,7 +72,7 @@ def test_every_value_on_the_page_is_the_summary_value(written):
     for key in ("funnel.stages.1.rejected.exact_duplicate", "planted.kinds.2.catch_rate", "dedup.size_histogram.1.size",
                 "perplexity.cutoffs.0.ppl", "train.val_ppl_drop", "export.rows.3.size_mb",
                 "serving.levels.2.ttft_p50_ms", "eval.rows.0.values.1", "train.samples.samples.1.texts.0", "serving.smoke.completion",
-                "reference_lm.val_ppl_drop", "lineage.shards.sha256",
+                "reference_lm.val_ppl_drop", "train.samples.samples.0.val_ppl", "train.val_ppl_drop_from_start", "lineage.shards.sha256",
                 "lineage.published.versions_of_this_export.0.version"):
         assert key in keys
 

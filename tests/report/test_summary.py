@@ -87,6 +87,7 @@ def test_training_export_serving_eval(summary):
     assert train["train_loss"]["values"] == [9.0, 6.0, 4.5, 3.5]
     assert train["val_ppl_drop"] == pytest.approx(VAL[0][2] / VAL[1][2])
     assert [s["step"] for s in train["samples"]["samples"]] == [0, 40]
+    assert train["val_ppl_drop_from_start"] == pytest.approx(8000.5 / 24.5)
     reference = summary["reference_lm"]
     assert (reference["steps"], reference["val_ppl_drop"], reference["train_loss"]["steps"]) == (10, 4.0, [])
     assert summary["lora"] == {"ran": False, "note": "lora did not run (no lora/metrics.jsonl)"}
@@ -164,7 +165,7 @@ def test_text_diff_marks_what_changed_in_words_and_in_characters():
 def test_headline_table_names_each_key_figure_or_that_the_stage_did_not_run(summary, tmp_path):
     table = headline_table(summary)
     assert "data          12 documents -> clean 10 -> dedup 7 -> ppl-filter 5 -> backtranslate 6 -> shards 6" in table
-    assert "planted       6 of 7 caught (85.7%)" in table and "validation perplexity 244.7 -> 24.5" in table
+    assert "planted       6 of 7 caught (85.7%)" in table and "validation perplexity 8000.5 untrained -> 24.5 trained" in table
     assert "serving       peak 256 tokens/s" in table
     partial = headline_table(summarize_run(write_run(str(tmp_path / "run"), stages="data")))
     assert "train         did not run" in partial and "eval          did not run" in partial

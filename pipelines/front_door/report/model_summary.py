@@ -52,6 +52,11 @@ def training(run_dir: str, folder: str = TRAIN) -> dict[str, Any]:
         section.update(first_val_ppl=ppl[0], last_val_ppl=ppl[-1], val_ppl_drop=ppl[0] / ppl[-1])
     samples = read_json(os.path.join(run_dir, folder, SAMPLES_FILE))
     section["samples"] = samples or {"prompts": [], "samples": []}
+    # samples.json measures the untrained model too: the drop the first evaluation cannot show
+    scored = [s for s in section["samples"].get("samples", []) if s.get("val_ppl")]
+    if len(scored) >= 2:
+        section.update(start_val_ppl=scored[0]["val_ppl"], end_val_ppl=scored[-1]["val_ppl"],
+                       val_ppl_drop_from_start=scored[0]["val_ppl"] / scored[-1]["val_ppl"])
     return section
 
 

@@ -211,6 +211,10 @@ def _training_run(section: dict[str, Any], figures: dict[str, str], key: str, fi
         facts.append(f"Validation perplexity {value(section['first_val_ppl'], f'{key}.first_val_ppl')} at the first "
                      f"evaluation, {value(section['last_val_ppl'], f'{key}.last_val_ppl')} at the last: "
                      f"{value(section['val_ppl_drop'], f'{key}.val_ppl_drop')} times lower.")
+    if "start_val_ppl" in section:
+        facts.append(f"On the samples' validation windows: {value(section['start_val_ppl'], f'{key}.start_val_ppl')} "
+                     f"untrained, {value(section['end_val_ppl'], f'{key}.end_val_ppl')} trained, "
+                     f"{value(section['val_ppl_drop_from_start'], f'{key}.val_ppl_drop_from_start')} times lower.")
     out = [f"<p>{' '.join(facts)}</p>", _figure(figures, figure, "training and validation loss, tokens/s")]
     samples = section["samples"].get("samples", [])
     prompts = section["samples"].get("prompts", [])
@@ -219,7 +223,9 @@ def _training_run(section: dict[str, Any], figures: dict[str, str], key: str, fi
             out.append('<p class="not-run">No samples (no train/samples.json).</p>')
         return "\n".join(out)
     # one row per prompt, one column per sampled step: the start of training beside its end
-    head = "".join(f"<th>greedy sample at step {value(s['step'], f'{key}.samples.samples.{i}.step')}</th>"
+    head = "".join(f"<th>greedy sample at step {value(s['step'], f'{key}.samples.samples.{i}.step')}"
+                   + (f" (validation perplexity {value(s['val_ppl'], f'{key}.samples.samples.{i}.val_ppl')})"
+                      if s.get("val_ppl") is not None else "") + "</th>"
                    for i, s in enumerate(samples))
     rows = []
     for j, prompt in enumerate(prompts):

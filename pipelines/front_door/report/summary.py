@@ -66,12 +66,19 @@ def headline_table(summary: dict[str, Any]) -> str:
         line("planted", summary["planted"], lambda p: f"{p['caught']:,} of {p['planted']:,} caught "
                                                       f"({100 * p['catch_rate']:.1f}%)"),
         line("dedup", summary["dedup"], lambda d: f"{d['removed']:,} removed in {d['clusters']:,} clusters"),
-        line("train", summary["train"], lambda t: f"{t['steps']:,} steps, validation perplexity "
-                                                  f"{t['first_val_ppl']:.1f} -> {t['last_val_ppl']:.1f}"
-                                                  if "first_val_ppl" in t else f"{t['steps']:,} steps"),
+        line("train", summary["train"], _train_text),
         line("export", summary["export"], lambda e: ", ".join(
             f"{r['label']} {r['ms_per_token']:.2f} ms/token" for r in e["rows"] if r["ms_per_token"] is not None)),
         line("serving", summary["serving"], lambda s: f"peak {s['peak_tokens_per_s']:,.0f} tokens/s"),
         line("eval", summary["eval"], lambda e: f"{e['total_rows']} scores of {len(e['labels'])} model(s)"),
     ]
     return "\n".join(lines)
+
+
+def _train_text(train: dict[str, Any]) -> str:
+    if "start_val_ppl" in train:
+        return (f"{train['steps']:,} steps, validation perplexity {train['start_val_ppl']:.1f} untrained -> "
+                f"{train['end_val_ppl']:.1f} trained")
+    if "first_val_ppl" in train:
+        return f"{train['steps']:,} steps, validation perplexity {train['first_val_ppl']:.1f} -> {train['last_val_ppl']:.1f}"
+    return f"{train['steps']:,} steps"
