@@ -37,6 +37,7 @@ KEY = "sk-test-key-0123456789"
 ENV_KEY = "sk-env-key-9876543210"
 WRONG_KEY = "sk-wrong-key-000000000"
 PROMPT = "The river that runs through"
+CHAT_TEMPLATE = "{{ bos_token }}{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}<|assistant|>"
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,8 @@ def repository(export_dir, tmp_path_factory):
     publish(export_dir, PublishConfig(repository=str(repo), name="tinyq",
                                       llm=LlmModelConfig(max_batch_size=1, max_queue_size=1),
                                       generate=GenerationModelConfig(response_cache=False, stream_model=False)))
+    # what publish copies from a model folder that has a chat template
+    (repo / "tinyq_llm" / "1" / "chat_template.jinja").write_text(CHAT_TEMPLATE)
     return repo
 
 
@@ -236,6 +239,18 @@ def test_streamed_logprobs_of_a_chat_answer(client, reference):
     full = reference.logprobs(prompt + tokens)
     assert np.allclose([e.logprob for e in entries], full[len(prompt):], atol=1e-4, rtol=0)
     assert all(e.logprob == e.top_logprobs[0].logprob for e in entries)  # greedy: each was the most likely
+
+
+def test_chat_with_the_models_own_template_goes_as_token_ids(client, reference, export_dir):
+    # tinyq_llm has a chat template: rendered, encoded without adding special tokens (one <s>), sent as ids
+    tokenizer = Tokenizer.from_file(str(Path(export_dir) / "tokenizer.json"))
+    messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Where is the river?"}]
+    rendered = "<s><|system|>Be terse.\n<|user|>Where is the river?\n<|assistant|>"
+    ids = tokenizer.encode(rendered, add_special_tokens=False).ids
+    assert ids.count(tokenizer.token_to_id("<s>")) == 1
+    response = client.chat.completions.create(model="tinyq", messages=messages, max_tokens=8, temperature=0)
+    assert response.choices[0].message.content == reference.decode(reference.greedy(ids, 8))
+    assert response.usage.prompt_tokens == len(ids)
 
 
 def raw(stack, path, body, key=KEY, method="POST"):
