@@ -34,6 +34,15 @@ class BackendError(ValueError):
     """A model the backend cannot evaluate (wrong folder, unreachable server); one line."""
 
 
+def batch_count(value: int | str | None, default: int) -> int:
+    """A batch size from model_args or the harness's --batch_size (a string there); "auto" is refused."""
+    if value is None:
+        return default
+    if isinstance(value, str) and not value.isdigit():
+        raise BackendError(f"batch_size must be a positive integer, got {value!r} (no 'auto' in the fullchain backends)")
+    return int(value)
+
+
 class FullchainLM(TemplateLM):
     """Base of the fullchain-hf, fullchain-onnx and fullchain-served backends (see the module docstring)."""
 

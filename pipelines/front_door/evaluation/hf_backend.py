@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fullchain.evaluation.harness_lm import BackendError, FullchainLM, loop_generation
+from fullchain.evaluation.harness_lm import BackendError, FullchainLM, batch_count, loop_generation
 from fullchain.exporters import kv_decoding
 from fullchain.exporters.hf_folder import ExportError, check_hf_folder, load_model
 from fullchain.exporters.onnx_graph import FlatCacheDecoder, past_names, present_names
@@ -29,9 +29,9 @@ class HfLM(FullchainLM):
             raise BackendError(str(e)) from None
         if int(threads) > 0:
             torch.set_num_threads(int(threads))
-        batch = int(batch_size)
+        batch = batch_count(batch_size, 8)
         super().__init__(path, facts.max_positions, facts.bos_token_id, facts.eos_token_ids, batch,
-                         int(generation_batch_size or batch), "pytorch fp32")
+                         batch_count(generation_batch_size, batch), "pytorch fp32")
         self.spec = kv_decoding.DecoderSpec(num_layers=facts.num_layers, num_kv_heads=facts.num_kv_heads,
                                             head_dim=facts.head_dim, pad_token_id=facts.pad_token_id or 0,
                                             max_positions=facts.max_positions)

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from fullchain.deploy.repository import RepositoryError, read_export
-from fullchain.evaluation.harness_lm import BackendError, FullchainLM, loop_generation
+from fullchain.evaluation.harness_lm import BackendError, FullchainLM, batch_count, loop_generation
 from fullchain.exporters import kv_decoding
 
 GRAPHS = ("served", "fp32")
@@ -53,9 +53,8 @@ class OnnxLM(FullchainLM):
                  generation_batch_size: int | str | None = None, threads: int | str = 0, **kwargs: Any):
         meta, model_file, precision = export_graph(path, graph)
         self.precision = precision
-        batch = int(batch_size)
-        gen_batch = int(generation_batch_size) if generation_batch_size is not None else (
-            1 if precision in BATCH_DEPENDENT_PRECISIONS else batch)
+        batch = batch_count(batch_size, 8)
+        gen_batch = batch_count(generation_batch_size, 1 if precision in BATCH_DEPENDENT_PRECISIONS else batch)
         super().__init__(path, int(meta.get("max_positions") or 2048), meta.get("bos_token_id"),
                          meta.get("stop_token_ids") or [], batch, gen_batch, f"onnx {precision}")
         self.spec = kv_decoding.DecoderSpec.from_export(meta)

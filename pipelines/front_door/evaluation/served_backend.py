@@ -22,7 +22,7 @@ from tritonclient.utils import InferenceServerException
 from fullchain.deploy.client import ClientError, GenerationClient, server_url
 from fullchain.deploy.config import ClientConfig, SamplingConfig
 from fullchain.deploy.repository import RepositoryError, read_export
-from fullchain.evaluation.harness_lm import BackendError, FullchainLM
+from fullchain.evaluation.harness_lm import BackendError, FullchainLM, batch_count
 from fullchain.exporters import kv_decoding
 
 NUMPY_TO_TRITON = {np.dtype(np.int64): "INT64", np.dtype(np.float32): "FP32"}
@@ -44,7 +44,8 @@ class ServedLM(FullchainLM):
         self.client = httpclient.InferenceServerClient(self.url, connection_timeout=self.timeout_s,
                                                        network_timeout=self.timeout_s)
         served_batch = self._check_served(meta)
-        batch = min(int(batch_size), served_batch) if served_batch > 0 else int(batch_size)
+        batch = batch_count(batch_size, 8)
+        batch = min(batch, served_batch) if served_batch > 0 else batch
         super().__init__(export, int(meta.get("max_positions") or 2048), meta.get("bos_token_id"),
                          meta.get("stop_token_ids") or [], batch, 1, f"served {model} ({meta.get('precision')})")
         self.spec = kv_decoding.DecoderSpec.from_export(meta)
