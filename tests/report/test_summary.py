@@ -95,6 +95,7 @@ def test_training_export_serving_eval(summary):
     assert list(rows) == ["pytorch", "onnx_fp32", "onnx_int8", "onnx_int4"]
     assert rows["pytorch"]["ms_per_token"] == 2.5  # latency's pytorch_eager is the same row
     assert rows["onnx_int4"]["size_mb"] == pytest.approx(2.0)
+    assert [r["label"] for r in summary["export"]["rows"]] == ["PyTorch eager", "ONNX FP32", "ONNX INT8", "ONNX INT4"]
     assert rows["onnx_int8"]["ppl_delta_pct"] == pytest.approx(100 * 0.4 / 24.5)
     serving = summary["serving"]
     assert "ttft_p50_ms" in serving["measures"] and "itl_p50_ms" in serving["measures"]
@@ -169,3 +170,16 @@ def test_headline_table_names_each_key_figure_or_that_the_stage_did_not_run(summ
     assert "serving       peak 256 tokens/s" in table
     partial = headline_table(summarize_run(write_run(str(tmp_path / "run"), stages="data")))
     assert "train         did not run" in partial and "eval          did not run" in partial
+
+
+def test_an_int4_export_is_labelled_by_the_report_quantized_field(run_dir, tmp_path):
+    import shutil
+
+    run = str(tmp_path / "run")
+    shutil.copytree(run_dir, run)
+    path = os.path.join(run, "export", "report.json")
+    with open(path) as fh:
+        report = json.load(fh)
+    with open(path, "w") as fh:
+        json.dump({**report, "quantized": "INT4"}, fh)
+    assert summarize_run(run)["export"]["rows"][2]["label"] == "ONNX INT4"

@@ -76,9 +76,11 @@ def export_table(run_dir: str) -> dict[str, Any]:
             engine = _ENGINE_ALIASES.get(key, key)
             if engine not in engines:
                 engines.append(engine)
+    # the quantized graph's figures are under onnx_int8 whatever its precision; `quantized` names it (INT8, INT4)
+    labels = {**_ENGINE_LABELS, **({"onnx_int8": f"ONNX {report['quantized']}"} if report.get("quantized") else {})}
     rows = []
     for engine in engines:
-        row: dict[str, Any] = {"engine": engine, "label": _ENGINE_LABELS.get(engine, engine.replace("_", " "))}
+        row: dict[str, Any] = {"engine": engine, "label": labels.get(engine, engine.replace("_", " "))}
         for column, values in columns.items():
             aliases = [key for key in values if _ENGINE_ALIASES.get(key, key) == engine]
             row[column] = values[aliases[0]] if aliases else None
