@@ -66,8 +66,8 @@ COMMANDS: dict[str, tuple[Callable[[str, list[str]], int], str]] = {
     "generate": (deploy_cli.main, "Generate text from a served model through Triton."),
     "loadtest": (deploy_cli.main, "Drive a served model at rising concurrency; report requests/s, tokens/s, "
                                   "latency."),
-    "eval": (_eval, "Evaluate HF, ONNX and served models with lm-evaluation-harness on local tasks, side by side "
-                    "(docs/EVALUATION.md)."),
+    "eval": (_eval, "Evaluate HF, ONNX and served models with EleutherAI's evaluation harness on local tasks, "
+                    "side by side (docs/EVALUATION.md)."),
     "report": (_report, "Write the run report of a run folder: DIR/report/index.html (figures) and summary.json."),
     **{command: (data_cli.main, help_text) for command, help_text in data_cli.TOOL_COMMANDS.items()},
 }
