@@ -128,6 +128,9 @@ class _JudgeDoFn(beam.DoFn):
         self._counters = {name: Metrics.counter(METRICS_NAMESPACE, name)
                           for name in ("generated", "augmented_kept", *REASONS)}
         self._similarity = Metrics.distribution(METRICS_NAMESPACE, "roundtrip_chrf_permille")
+        # sacrebleu's sentence scores (0-100), in hundredths: Beam distributions hold integers
+        self._scores = {name: Metrics.distribution(METRICS_NAMESPACE, f"roundtrip_sacrebleu_{name}_x100")
+                        for name in ("bleu", "chrf")}
 
     def process(self, grouped):
         _, sides = grouped
@@ -138,6 +141,8 @@ class _JudgeDoFn(beam.DoFn):
             augmentation = judged_augmentation(doc, roundtrip, lang, self._cfg, self._gate)
             self._counters["generated"].inc()
             self._similarity.update(round(1000 * augmentation.decision.similarity))
+            for name, distribution in self._scores.items():
+                distribution.update(round(100 * augmentation.document.meta[f"roundtrip_{name}"]))
             yield TaggedOutput(_ADDED, augmentation.document)
             reason = augmentation.decision.reason
             if reason is None:

@@ -17,11 +17,14 @@ def augmented_id(original_id: str, method: str, pivot_lang: str) -> str:
 
 
 def augmented_document(original: Document, text: str, source_lang: str, pivot_lang: str,
-                       similarity: float) -> Document:
+                       similarity: float, scores: dict[str, float] | None = None) -> Document:
     """The round-trip translation of `original` as a new Document; the original's meta is kept and
-    `augmented_from`, `augmentation`, `pivot_lang` and `roundtrip_similarity` are added."""
+    `augmented_from`, `augmentation`, `pivot_lang` and `roundtrip_similarity` are added, and with
+    `scores` (roundtrip_scores.py) `roundtrip_bleu` and `roundtrip_chrf`."""
     meta = dict(original.meta)
     meta.update(augmented_from=original.id, augmentation=METHOD, pivot_lang=pivot_lang,
                 roundtrip_similarity=round(similarity, 4))
+    if scores is not None:
+        meta.update(roundtrip_bleu=scores["bleu"], roundtrip_chrf=scores["chrf"])
     return Document(id=augmented_id(original.id, METHOD, pivot_lang), text=text, source=original.source,
                     lang=source_lang, meta=meta)

@@ -9,6 +9,7 @@ from typing import NamedTuple
 from fullchain.pipelines.backtranslate.config import BacktranslateConfig
 from fullchain.pipelines.backtranslate.gate import GateDecision, RoundTripGate
 from fullchain.pipelines.backtranslate.lineage import augmented_document
+from fullchain.pipelines.backtranslate.roundtrip_scores import roundtrip_scores
 from fullchain.pipelines.backtranslate.selection import is_selected
 from fullchain.pipelines.clean.language import LanguageIdentifier
 from fullchain.pipelines.document import Document
@@ -43,5 +44,6 @@ def judged_augmentation(original: Document, roundtrip: str, source_lang: str, cf
                         gate: RoundTripGate) -> Augmentation:
     """The augmented document made of the back-translation `roundtrip` of `original`, and its verdict."""
     decision = gate.judge(original.text, roundtrip, source_lang)
-    return Augmentation(augmented_document(original, roundtrip, source_lang, cfg.pivot_lang, decision.similarity),
-                        decision)
+    scores = roundtrip_scores(roundtrip, original.text, source_lang)
+    return Augmentation(augmented_document(original, roundtrip, source_lang, cfg.pivot_lang, decision.similarity,
+                                           scores), decision)

@@ -23,3 +23,16 @@ def test_augmented_document_has_a_new_stable_id_and_lineage():
     assert aug.meta == {"url": "u", "augmented_from": "abc", "augmentation": "backtranslate", "pivot_lang": "zh",
                         "roundtrip_similarity": 0.5123}
     assert original.meta == {"url": "u"}  # the original is not touched
+
+
+def test_round_trips_are_scored_with_sacrebleu():
+    from fullchain.pipelines.backtranslate.roundtrip_scores import roundtrip_scores
+
+    same = roundtrip_scores("The river runs through the old town.", "The river runs through the old town.", "en")
+    near = roundtrip_scores("The river flows through the old town.", "The river runs through the old town.", "en")
+    assert same == {"bleu": 100.0, "chrf": 100.0} and 0 < near["bleu"] < 100 and near["chrf"] > near["bleu"]
+    chinese = roundtrip_scores("这条河流穿过老城。", "这条河穿过老城。", "zh")
+    assert 0 < chinese["bleu"] < 100 and 0 < chinese["chrf"] < 100
+    original = Document(id="abc", text="The river runs through the old town.", source="a.jsonl", lang="en")
+    aug = augmented_document(original, "The river flows through the old town.", "en", "zh", 0.8, near)
+    assert aug.meta["roundtrip_bleu"] == near["bleu"] and aug.meta["roundtrip_chrf"] == near["chrf"]
