@@ -94,7 +94,7 @@ def test_null_flag_switches_an_optional_string_off():
 
 
 ALLOWED_LEAF_TYPES = {
-    str, int, float, bool, list[str], dict[int, float],
+    str, int, float, bool, list[str], dict[int, float], dict[str, str], dict[str, float],
     str | None, int | None, float | None, bool | None, list[str] | None, dict[int, float] | None,
 }  # fmt: skip
 

@@ -23,6 +23,8 @@ from typing import Any
 COMPLETE = "COMPLETE"
 WEIGHTS_DIR = "weights"
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
+# the run's Hugging Face folder, written (atomically) from its last checkpoint when training ends
+RUN_HF_FOLDER = "hf"
 
 
 class CheckpointError(ValueError):

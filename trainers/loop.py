@@ -19,8 +19,8 @@ from typing import Any, Iterator
 
 import torch
 
-from fullchain.trainers.checkpoints import (checkpoint_dir, finish_checkpoint, prune, read_data_state,
-                                            remove_incomplete, write_data_state)
+from fullchain.trainers.checkpoints import (RUN_HF_FOLDER, checkpoint_dir, finish_checkpoint, prune,
+                                            read_data_state, remove_incomplete, write_data_state)
 from fullchain.trainers.config import TrainConfig
 from fullchain.trainers.data import ShardLoader, ShardStream
 from fullchain.trainers.distributed_model import DistributedModel, MicroBatches
@@ -195,7 +195,7 @@ def _train(cfg: TrainConfig, plan: RunPlan, gpu: bool) -> dict[str, Any]:
     steps_run = cfg.train.steps - plan.start_step
     summary.update(steps=cfg.train.steps, steps_run=steps_run, tokens=cfg.train.steps * plan.tokens_per_step,
                    tokens_per_s=steps_run * plan.tokens_per_step / max(train_seconds, 1e-9),
-                   val_loss=val_loss, checkpoint=last_good, hf=os.path.join(cfg.output, "hf"))
+                   val_loss=val_loss, checkpoint=last_good, hf=os.path.join(cfg.output, RUN_HF_FOLDER))
     if rank == 0:
         from fullchain.trainers.hf_interop import export_checkpoint
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.shard.format import shard_root, tokenizer_dir as shard_tokenizer_dir
 from fullchain.pipelines.shard.manifest import ManifestError
-from fullchain.trainers.checkpoints import CheckpointError, complete_checkpoints, read_checkpoint_state
+from fullchain.trainers.checkpoints import RUN_HF_FOLDER, CheckpointError, complete_checkpoints, read_checkpoint_state
 from fullchain.trainers.config import TrainConfig
 from fullchain.trainers.data import validate_manifest_for_training, verify_split_checksums
 from fullchain.trainers.model import ModelConfig
@@ -221,7 +221,9 @@ def _resume_point(cfg: TrainConfig, dims: ParallelDims, model: ModelConfig | Non
         mismatches.append(f"data.seq_len {state['seq_len']} != {cfg.data.seq_len}")
     if mismatches:
         raise TrainConfigError(f"cannot resume from {folder}: {'; '.join(mismatches)}")
-    if state["step"] >= cfg.train.steps:
+    # A run killed after its last checkpoint but before its HF folder resumes with no step left
+    # and only writes the folder; one that has its HF folder is done.
+    if state["step"] >= cfg.train.steps and os.path.isdir(os.path.join(cfg.output, RUN_HF_FOLDER)):
         raise TrainConfigError(f"{folder} is at step {state['step']}, train.steps is {cfg.train.steps}: "
                                f"nothing left to train (raise train.steps to continue)")
     return folder, int(state["step"])

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -324,6 +325,20 @@ def test_sigkill_then_resume_reproduces_the_losses(shards, tmp_path):
     assert sorted(resumed) == list(range(1, 41))
     for step in range(resumed_from + 1, 41):
         assert resumed[step] == pytest.approx(reference[step], rel=1e-6, abs=0), step
+
+
+def test_a_run_killed_between_its_last_checkpoint_and_its_hf_folder_only_writes_the_folder(shards, tmp_path):
+    out = tmp_path / "run"
+    _train(shards, out, "--eval.every", "0")
+    with open(out / "hf" / "model.safetensors", "rb") as fh:
+        weights = fh.read()
+    shutil.rmtree(out / "hf")  # what a kill after the step-6 checkpoint, before the export, leaves
+    result = _train(shards, out, "--eval.every", "0")
+    assert "6 (0 in this run)" in result.stdout
+    with open(out / "hf" / "model.safetensors", "rb") as fh:
+        assert fh.read() == weights
+    again = _train(shards, out, "--eval.every", "0", check=False)
+    assert again.returncode == 2 and "nothing left to train" in again.stderr
 
 
 def _processes_mentioning(text):
