@@ -30,7 +30,8 @@ from fullchain.pipelines.document import Document
 from fullchain.pipelines.perplexity.beam import FilterByPerplexity
 from fullchain.pipelines.perplexity.config import PerplexityConfig
 from fullchain.pipelines.perplexity.model_handler import _forward_chunks
-from fullchain.pipelines.perplexity.scoring import document_batches, scoring_windows
+from fullchain.pipelines.length_batching import document_batches
+from fullchain.pipelines.perplexity.scoring import scoring_windows
 from fullchain.pipelines.sample_corpus import generate_corpus
 from fullchain.pipelines.sample_models import tiny_tokenizer
 

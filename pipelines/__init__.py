@@ -15,6 +15,7 @@ Shared by the data stages:
 - input_splits.py: byte ranges of large JSONL files and row-group runs of Parquet, read by several workers
 - beam_data_stream.py: the fix of a data-loss race in Beam's local runner, installed before every job
 - document.py: Document and Rejected; stage_outputs.py: what every stage transform returns
+- length_batching.py: documents batched by length for a model (ppl-filter, classify)
 - beam_io.py: reading input and writing kept/rejected Parquet with the ledger
 - ledger.py, stage_folder.py: a stage folder's ledger.json and its data parts, checked when read
 - output_path.py, atomic_write.py: an output apart from its inputs, files never seen half-written

@@ -20,10 +20,9 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsDict, TaggedOutput
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.windowed_value import WindowedValue
 
 from fullchain.pipelines.document import Rejected
+from fullchain.pipelines.length_batching import BatchDocuments
 from fullchain.pipelines.perplexity.config import PerplexityConfig
 from fullchain.pipelines.perplexity.scoring import (
     HEAD,
@@ -34,7 +33,6 @@ from fullchain.pipelines.perplexity.scoring import (
     absolute_bounds,
     absolute_bucket,
     cut_points,
-    document_batches,
     empty_failure,
     lang_thresholds,
     percentile_bounds,
@@ -82,7 +80,7 @@ class FilterByPerplexity(beam.PTransform):
             | "CountInput" >> beam.Map(_count, "input")
             # documents of one input file arrive in one bundle; redistribute them over the workers
             | "Spread" >> beam.Reshuffle()
-            | "Batch" >> beam.ParDo(_BatchDoFn(cfg.batch_size, cfg.length_aware_batching))
+            | "Batch" >> beam.ParDo(BatchDocuments(cfg.batch_size, cfg.length_aware_batching, _BUFFERED_BATCHES))
             | "DocAndText" >> beam.Map(lambda batch: [(doc, doc.text) for doc in batch])
             | "Score" >> RunInference(KeyedModelHandler(PerplexityModelHandler(cfg)).with_no_batching())
             | "Perplexity" >> beam.Map(_doc_and_perplexity)
@@ -106,32 +104,6 @@ class FilterByPerplexity(beam.PTransform):
 def _count(element, name: str):
     Metrics.counter(METRICS_NAMESPACE, name).inc()
     return element
-
-
-class _BatchDoFn(beam.DoFn):
-    """Batches documents of a bundle, sorted by length when `by_length`; memory is bounded by
-    flushing every `_BUFFERED_BATCHES` batches. Global window only, as every data stage runs."""
-
-    def __init__(self, batch_size: int, by_length: bool):
-        self._batch_size = batch_size
-        self._by_length = by_length
-
-    def start_bundle(self):
-        self._buffer = []
-
-    def process(self, doc):
-        self._buffer.append(doc)
-        if len(self._buffer) >= self._batch_size * _BUFFERED_BATCHES:
-            yield from self._flush()
-
-    def finish_bundle(self):
-        for batch in self._flush():
-            yield WindowedValue(batch, GlobalWindow().max_timestamp(), (GlobalWindow(),))
-
-    def _flush(self):
-        batches = document_batches(self._buffer, self._batch_size, self._by_length)
-        self._buffer = []
-        return batches
 
 
 def _doc_and_perplexity(keyed_result):

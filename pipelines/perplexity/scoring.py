@@ -120,14 +120,3 @@ def with_score(doc: Document, ppl: float | None, bucket: str | None) -> Document
     """A copy of `doc` whose meta holds `ppl` (rounded, null when unscorable) and `ppl_bucket`."""
     rounded = None if ppl is None else (round(ppl, PPL_DECIMALS) if math.isfinite(ppl) else None)
     return dataclasses.replace(doc, meta={**doc.meta, "ppl": rounded, "ppl_bucket": bucket})
-
-
-def document_batches(docs: list[Document], batch_size: int, by_length: bool) -> list[list[Document]]:
-    """`docs` cut into batches of at most `batch_size`; with `by_length`, sorted first by language,
-    then UTF-8 length (then id, so the batches do not depend on arrival order), so that a batch pads
-    little. Bytes per token vary less across scripts than characters per token (a Chinese character
-    is often a whole token, an English token about 4 letters), and grouping by language removes most
-    of the rest, without tokenizing twice."""
-    if by_length:
-        docs = sorted(docs, key=lambda d: (d.lang, len(d.text.encode("utf-8")), d.id))
-    return [docs[i:i + batch_size] for i in range(0, len(docs), batch_size)]

@@ -4,5 +4,5 @@
   planting fractions)
 - sources.py: the real English and Chinese texts found on this machine, with their licences
 - planting.py: exact and near copies and junk planted on top of the originals, and their truth
-- corpus.py: write_corpus, the corpus folder (corpus.jsonl.gz, planted.jsonl, corpus.json)
+- corpus.py: write_corpus, the corpus folder (corpus.jsonl.gz, planted.json, corpus.json)
 """

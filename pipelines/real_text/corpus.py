@@ -1,7 +1,9 @@
 """The corpus a run starts from, written into one folder (docs/RUN.md, `corpus` stage):
 
     corpus.jsonl.gz   the documents, {"id", "text", "declared_lang", "origin"}, in a seeded order
-    planted.jsonl     one line per planted document: {"id", "kind", "source_id"}
+    planted.json      a list, one entry per planted document: {"id", "kind", "source_id"}
+                      (JSON, not JSON lines: a stage given this folder as its input reads
+                      only the corpus, never the truth about it)
     corpus.json       what was written: sources and licences, documents, planted counts, sha256s
 
 written last, so a folder without corpus.json is a write that was cut short.
@@ -22,9 +24,19 @@ from fullchain.pipelines.real_text.planting import Original, plant
 from fullchain.pipelines.real_text.sources import Source, available_sources
 
 CORPUS_FILE = "corpus.jsonl.gz"
-PLANTED_FILE = "planted.jsonl"
+PLANTED_FILE = "planted.json"
 SUMMARY_FILE = "corpus.json"
 TEMPLATE_DOCUMENTS = 5000
+
+
+def read_planted(folder: str) -> list[dict[str, Any]] | None:
+    """The planted documents recorded in a corpus folder, or None when it has no planted.json
+    (the user's own input plants nothing)."""
+    path = os.path.join(folder, PLANTED_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 class CorpusError(ValueError):
@@ -114,8 +126,7 @@ def write_corpus(cfg: CorpusConfig, folder: str) -> dict[str, Any]:
             gz.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
     planted_path = os.path.join(folder, PLANTED_FILE)
     with open(planted_path, "w", encoding="utf-8") as fh:
-        for row in planted:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        json.dump(planted, fh, ensure_ascii=False, indent=1)
     languages = Counter(r["declared_lang"] for r in records)
     summary = {"source": cfg.source, "seed": cfg.seed, "documents": len(records),
                "languages": dict(sorted(languages.items())),

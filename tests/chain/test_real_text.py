@@ -3,11 +3,10 @@ the same seed, and the truth of what was planted."""
 
 from __future__ import annotations
 
-import json
 import random
 
 from fullchain.pipelines.real_text.config import CorpusConfig
-from fullchain.pipelines.real_text.corpus import documents_of, write_corpus
+from fullchain.pipelines.real_text.corpus import documents_of, read_planted, write_corpus
 from fullchain.pipelines.real_text.planting import Original, plant
 from fullchain.pipelines.real_text.sources import Source, jargon_file, python_docs
 
@@ -47,6 +46,6 @@ def test_the_template_corpus_is_the_same_bytes_for_the_same_seed_and_records_its
     first = write_corpus(cfg, str(tmp_path / "a"))
     second = write_corpus(cfg, str(tmp_path / "b"))
     assert first["files"] == second["files"]
-    rows = [json.loads(line) for line in (tmp_path / "a" / "planted.jsonl").read_text().splitlines()]
+    rows = read_planted(str(tmp_path / "a"))
     assert {r["kind"] for r in rows} >= {"exact_duplicate", "near_duplicate", "junk_gibberish"}
     assert all((r["source_id"] is None) == r["kind"].startswith("junk_") for r in rows)

@@ -5,11 +5,11 @@ import math
 import pytest
 
 from fullchain.pipelines.document import Document
+from fullchain.pipelines.length_batching import document_batches
 from fullchain.pipelines.perplexity.scoring import (
     absolute_bounds,
     absolute_bucket,
     cut_points,
-    document_batches,
     lang_thresholds,
     percentile_bounds,
     percentile_bucket,

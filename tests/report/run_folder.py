@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from fullchain.pipelines.ledger import build_ledger
+from fullchain.pipelines.real_text.corpus import PLANTED_FILE
 from fullchain.pipelines.shard.manifest import build_manifest, manifest_bytes
 from fullchain.pipelines.stage_folder import describe_part
 
@@ -73,8 +74,8 @@ def write_stage(run_dir: str, folder: str, stage: str, input_count: int, kept: l
 def write_run(run_dir: str, stages: str = "all") -> str:
     """Write the run folder; stages="data" stops after the shards (no train, export, serving)."""
     os.makedirs(os.path.join(run_dir, "corpus"))
-    with open(os.path.join(run_dir, "corpus", "planted.jsonl"), "w") as fh:
-        fh.writelines(json.dumps(p) + "\n" for p in PLANTED)
+    with open(os.path.join(run_dir, "corpus", PLANTED_FILE), "w") as fh:
+        json.dump(PLANTED, fh)
     ids = sorted(TEXT)
     clean_kept = [_doc(i) for i in ids if i not in ("d10", "d11")]
     write_stage(run_dir, "clean", "clean", 12, clean_kept,

@@ -10,6 +10,7 @@ import pytest
 
 from fullchain.pipelines.config import load_config
 from fullchain.pipelines.job_config import RunConfig
+from fullchain.pipelines.real_text.corpus import PLANTED_FILE
 from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 from fullchain.pipelines.stage_job import run_stage
 from fullchain.report.summary import summarize_run
@@ -17,7 +18,7 @@ from tests.stage_checks import parquet_rows
 
 
 def planted_lines(truth) -> list[dict]:
-    """The corpus's planted documents in the run folder's planted.jsonl shape (docs/RUN.md)."""
+    """The corpus's planted documents in the run folder's planted.json shape (docs/RUN.md)."""
     lines = [{"id": d.duplicate_id, "kind": f"{d.kind}_duplicate", "source_id": d.original_id} for d in truth.duplicates]
     return lines + [{"id": doc_id, "kind": f"junk_{kind}", "source_id": None} for doc_id, kind in truth.noisy.items()]
 
@@ -29,10 +30,10 @@ def real_run(tmp_path_factory) -> tuple[str, int]:
     records, truth = generate_corpus(150, seed=5)
     os.makedirs(run / "corpus")
     write_jsonl(records, str(run / "corpus" / "corpus.jsonl.gz"))
-    with open(run / "corpus" / "planted.jsonl", "w") as fh:
-        fh.writelines(json.dumps(line) + "\n" for line in planted_lines(truth))
-    # the corpus file, not its folder: planted.jsonl beside it is no input (as fullchain run reads it)
-    for stage, source in (("clean", "corpus/corpus.jsonl.gz"), ("dedup", "clean")):
+    with open(run / "corpus" / PLANTED_FILE, "w") as fh:
+        json.dump(planted_lines(truth), fh)
+    # the corpus folder as a user would name it: planted.json beside the corpus is no input
+    for stage, source in (("clean", "corpus"), ("dedup", "clean")):
         cfg = load_config(RunConfig, None, {"input": str(run / source), "output": str(run / stage),
                                             "runner_profile": "local"})
         run_stage(stage, cfg, ["--direct_num_workers=1"])

@@ -1,25 +1,20 @@
-"""How many of the planted documents (DIR/corpus/planted.jsonl) each data stage caught, read from
+"""How many of the planted documents (DIR/corpus/planted.json) each data stage caught, read from
 the stage's rejected Parquet files. A planted copy counts as caught when the stage rejected it or
 the original it was made from: dedup keeps one document of a cluster, not necessarily the original."""
 
 from __future__ import annotations
 
 import glob
-import json
 import os
 from collections import Counter
 from typing import Any
 
-PLANTED = os.path.join("corpus", "planted.jsonl")
+from fullchain.pipelines.real_text.corpus import read_planted
 
 
 def planted_rows(run_dir: str) -> list[dict[str, Any]]:
-    """The rows of planted.jsonl; empty when the run plants nothing (user input)."""
-    path = os.path.join(run_dir, PLANTED)
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    """The planted documents of the run's corpus; empty when the run plants nothing (user input)."""
+    return read_planted(os.path.join(run_dir, "corpus")) or []
 
 
 def caught(run_dir: str, stage_folder: str, planted: list[dict[str, Any]], earlier: set[str]) -> dict[str, int]:

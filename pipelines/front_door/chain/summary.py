@@ -43,5 +43,5 @@ def summary_table(record: dict[str, Any], names: Iterable[str]) -> str:
         from fullchain.chain.planted_catch import planted_rows
 
         planted = planted_rows(record["output"])
-        lines += ["", "planted documents caught per stage (DIR/corpus/planted.jsonl):", catch_table(planted, caught)]
+        lines += ["", "planted documents caught per stage (DIR/corpus/planted.json):", catch_table(planted, caught)]
     return "\n".join(lines)

@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fullchain.pipelines.ledger import LedgerError, validate_ledger
+from fullchain.pipelines.real_text.corpus import PLANTED_FILE, read_planted
 from fullchain.pipelines.shard.format import MANIFEST_FILE
 from fullchain.report.config import ReportConfig
-from fullchain.report.run_layout import (CORPUS, DATA_STAGES, PLANTED_FILE, SHARD, ReportError, not_run,
-                                         read_json, read_jsonl)
+from fullchain.report.run_layout import CORPUS, DATA_STAGES, SHARD, ReportError, not_run, read_json
 from fullchain.report.text_diff import first_difference
 
 DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate")
@@ -78,13 +78,13 @@ def funnel(run_dir: str) -> dict[str, Any]:
 
 
 def planted_catches(run_dir: str) -> dict[str, Any]:
-    """Per kind of planted document (DIR/corpus/planted.jsonl): how many there were, which stage
+    """Per kind of planted document (DIR/corpus/planted.json): how many there were, which stage
     rejected them for which reason, and the share caught by any stage.
 
     A planted duplicate also counts as caught when dedup kept it and removed its source as its
     duplicate instead (which of the two survives is dedup's choice); the reason then reads
     `<reason> (source removed)`."""
-    planted = read_jsonl(os.path.join(run_dir, CORPUS, PLANTED_FILE))
+    planted = read_planted(os.path.join(run_dir, CORPUS))
     if planted is None:
         return not_run(f"no {CORPUS}/{PLANTED_FILE}: the corpus has no planted documents to count")
     caught: dict[str, tuple[str, str]] = {}

@@ -9,7 +9,6 @@ import os
 from typing import Any
 
 CORPUS = "corpus"
-PLANTED_FILE = "planted.jsonl"
 # (run folder name, the stage name its ledger and rejected rows carry), in chain order
 DATA_STAGES = (("clean", "clean"), ("dedup", "dedup"), ("ppl-filter", "ppl_filter"),
                ("backtranslate", "backtranslate"))
