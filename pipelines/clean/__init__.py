@@ -8,5 +8,5 @@ The core is free of Beam; beam.py is a thin layer over cleaner.py.
 - language.py: language identification, by script (script.py) where it decides, else deterministic
   langdetect; chinese_variant.py: simplified or traditional characters (OpenCC)
 - gopher.py, c4.py, blocklist.py: the quality rules; failure.py: a rule's verdict
-- config.py: CleanConfig, the stage's section of the run config
+- config.py: CleanConfig, the stage's section of the run config; config_checks.py: its value checks
 """

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from dataclasses import dataclass
-from typing import NoReturn
 
+from fullchain.pipelines.clean.config_checks import (check_fraction, check_ngram_fractions, check_non_negative,
+                                                     check_positive, check_range, check_regex, fail)
 from fullchain.pipelines.clean.pii import PII_KINDS, POLICIES
 from fullchain.pipelines.config import option
 
@@ -57,50 +57,8 @@ def check_language_codes(name: str, codes: list[str]) -> None:
     if unknown:
         close = difflib.get_close_matches(unknown[0].lower(), sorted(known), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        _fail(name, f"entries must be language codes langdetect reports ({len(known)} codes, e.g. en, zh, de)"
+        fail(name, f"entries must be language codes langdetect reports ({len(known)} codes, e.g. en, zh, de)"
               f"{hint}", unknown[0])
-
-
-def _fail(name: str, requirement: str, value: object) -> NoReturn:
-    # The config loader prefixes the section ("[langid] ..."), so the message names the field only.
-    raise ValueError(f"{name} {requirement}, got {value!r}")
-
-
-def _check_fraction(name: str, value: float | None) -> None:
-    if value is not None and not 0.0 <= value <= 1.0:
-        _fail(name, "must be within [0, 1]", value)
-
-
-def _check_non_negative(name: str, value: float | None) -> None:
-    if value is not None and value < 0:
-        _fail(name, "must be >= 0", value)
-
-
-def _check_positive(name: str, value: float | None) -> None:
-    if value is not None and value <= 0:
-        _fail(name, "must be > 0", value)
-
-
-def _check_range(low_name: str, low: float | None, high_name: str, high: float | None) -> None:
-    if low is not None and high is not None and low > high:
-        _fail(low_name, f"must be <= {high_name} ({high!r})", low)
-
-
-def _check_ngram_fractions(name: str, value: dict[int, float]) -> None:
-    for n, fraction in value.items():
-        if not isinstance(n, int) or n < 1:
-            _fail(name, "keys must be n-gram sizes >= 1", n)
-        if not 0.0 <= fraction <= 1.0:
-            _fail(f"{name}[{n}]", "must be within [0, 1]", fraction)
-
-
-def _check_regex(name: str, pattern: str | None) -> None:
-    if pattern is None:
-        return
-    try:
-        re.compile(pattern)
-    except re.error as err:
-        _fail(name, f"is not a valid regular expression ({err})", pattern)
 
 
 @dataclass
@@ -177,10 +135,10 @@ class LangIdConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_fraction("min_probability", self.min_probability)
-        _check_fraction("script_min_share", self.script_min_share)
-        _check_positive("prefix_chars", self.prefix_chars)
-        _check_positive("langdetect_trials", self.langdetect_trials)
+        check_fraction("min_probability", self.min_probability)
+        check_fraction("script_min_share", self.script_min_share)
+        check_positive("prefix_chars", self.prefix_chars)
+        check_positive("langdetect_trials", self.langdetect_trials)
         check_language_codes("languages", self.languages)
 
 
@@ -201,7 +159,7 @@ class BlocklistConfig:
 
     def __post_init__(self) -> None:
         for pattern in self.patterns:
-            _check_regex("patterns", pattern)
+            check_regex("patterns", pattern)
 
 
 _PII_POLICY_HELP = "redact (replace with {placeholder}), reject (reason pii_{kind}) or keep."
@@ -243,12 +201,12 @@ class PiiConfig:
     def __post_init__(self) -> None:
         for kind, policy in self.policies().items():
             if policy not in POLICIES:
-                _fail(kind, f"must be one of {', '.join(POLICIES)}", policy)
+                fail(kind, f"must be one of {', '.join(POLICIES)}", policy)
         import phonenumbers
 
         unknown = [region for region in self.phone_regions if region not in phonenumbers.SUPPORTED_REGIONS]
         if unknown:
-            _fail("phone_regions", "entries must be region codes libphonenumber knows (e.g. CN, US, GB)", unknown[0])
+            fail("phone_regions", "entries must be region codes libphonenumber knows (e.g. CN, US, GB)", unknown[0])
 
 
 @dataclass
@@ -298,22 +256,22 @@ class GopherQualityConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_non_negative("min_words", self.min_words)
-        _check_non_negative("max_words", self.max_words)
-        _check_range("min_words", self.min_words, "max_words", self.max_words)
-        _check_non_negative("min_mean_word_length", self.min_mean_word_length)
-        _check_non_negative("max_mean_word_length", self.max_mean_word_length)
-        _check_range(
+        check_non_negative("min_words", self.min_words)
+        check_non_negative("max_words", self.max_words)
+        check_range("min_words", self.min_words, "max_words", self.max_words)
+        check_non_negative("min_mean_word_length", self.min_mean_word_length)
+        check_non_negative("max_mean_word_length", self.max_mean_word_length)
+        check_range(
             "min_mean_word_length", self.min_mean_word_length, "max_mean_word_length", self.max_mean_word_length
         )
-        _check_non_negative("max_symbol_word_ratio", self.max_symbol_word_ratio)
-        _check_fraction("max_bullet_lines_ratio", self.max_bullet_lines_ratio)
-        _check_fraction("max_ellipsis_lines_ratio", self.max_ellipsis_lines_ratio)
-        _check_fraction("min_alpha_words_ratio", self.min_alpha_words_ratio)
-        _check_non_negative("min_stop_words", self.min_stop_words)
+        check_non_negative("max_symbol_word_ratio", self.max_symbol_word_ratio)
+        check_fraction("max_bullet_lines_ratio", self.max_bullet_lines_ratio)
+        check_fraction("max_ellipsis_lines_ratio", self.max_ellipsis_lines_ratio)
+        check_fraction("min_alpha_words_ratio", self.min_alpha_words_ratio)
+        check_non_negative("min_stop_words", self.min_stop_words)
         for name in ("stop_words_en", "stop_words_zh", "stop_words_ja", "bullet_prefixes"):
             if any(not entry for entry in getattr(self, name)):
-                _fail(name, "must not contain empty strings", getattr(self, name))
+                fail(name, "must not contain empty strings", getattr(self, name))
 
 
 @dataclass
@@ -345,12 +303,12 @@ class GopherRepetitionConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_fraction("max_dup_line_fraction", self.max_dup_line_fraction)
-        _check_fraction("max_dup_paragraph_fraction", self.max_dup_paragraph_fraction)
-        _check_fraction("max_dup_line_char_fraction", self.max_dup_line_char_fraction)
-        _check_fraction("max_dup_paragraph_char_fraction", self.max_dup_paragraph_char_fraction)
-        _check_ngram_fractions("max_top_ngram_char_fraction", self.max_top_ngram_char_fraction)
-        _check_ngram_fractions("max_dup_ngram_char_fraction", self.max_dup_ngram_char_fraction)
+        check_fraction("max_dup_line_fraction", self.max_dup_line_fraction)
+        check_fraction("max_dup_paragraph_fraction", self.max_dup_paragraph_fraction)
+        check_fraction("max_dup_line_char_fraction", self.max_dup_line_char_fraction)
+        check_fraction("max_dup_paragraph_char_fraction", self.max_dup_paragraph_char_fraction)
+        check_ngram_fractions("max_top_ngram_char_fraction", self.max_top_ngram_char_fraction)
+        check_ngram_fractions("max_dup_ngram_char_fraction", self.max_dup_ngram_char_fraction)
 
 
 @dataclass
@@ -389,16 +347,16 @@ class C4Config:
     )
 
     def __post_init__(self) -> None:
-        _check_non_negative("min_words_per_line", self.min_words_per_line)
-        _check_positive("max_word_length", self.max_word_length)
-        _check_non_negative("min_sentences", self.min_sentences)
-        _check_regex("citation_pattern", self.citation_pattern)
+        check_non_negative("min_words_per_line", self.min_words_per_line)
+        check_positive("max_word_length", self.max_word_length)
+        check_non_negative("min_sentences", self.min_sentences)
+        check_regex("citation_pattern", self.citation_pattern)
         if self.require_terminal_punctuation and not self.terminal_punctuation:
-            _fail("terminal_punctuation", "must not be empty while require_terminal_punctuation is on", [])
+            fail("terminal_punctuation", "must not be empty while require_terminal_punctuation is on", [])
         if any(not entry for entry in self.terminal_punctuation):
-            _fail("terminal_punctuation", "must not contain empty strings", self.terminal_punctuation)
+            fail("terminal_punctuation", "must not contain empty strings", self.terminal_punctuation)
         if any(entry != entry.lower() or not entry for entry in self.policy_substrings):
-            _fail("policy_substrings", "entries must be non-empty and lower case", self.policy_substrings)
+            fail("policy_substrings", "entries must be non-empty and lower case", self.policy_substrings)
 
 
 @dataclass
@@ -432,5 +390,5 @@ class CleanConfig:
     c4: C4Config = option(C4Config(), "C4 line and page rules.")
 
     def __post_init__(self) -> None:
-        _check_positive("max_chars", self.max_chars)
-        _check_fraction("max_control_fraction", self.max_control_fraction)
+        check_positive("max_chars", self.max_chars)
+        check_fraction("max_control_fraction", self.max_control_fraction)
