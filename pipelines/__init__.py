@@ -16,7 +16,8 @@ Shared by the data stages:
 - beam_data_stream.py: the fix of a data-loss race in Beam's local runner, installed before every job
 - document.py: Document and Rejected; stage_outputs.py: what every stage transform returns
 - length_batching.py: documents batched by length for a model (ppl-filter, classify)
-- beam_io.py: reading input and writing kept/rejected Parquet with the ledger
+- beam_io.py: reading input and writing kept/rejected Parquet with the ledger; input_reading.py:
+  one input file or split into Documents and rejections
 - ledger.py, stage_folder.py: a stage folder's ledger.json and its data parts, checked when read
 - output_path.py, atomic_write.py: an output apart from its inputs, files never seen half-written
 - worker_progress.py: workers' progress lines on the driver's stderr

@@ -1,19 +1,17 @@
-"""Beam transforms every data stage shares: read input files into Documents, and write a stage's
-kept and rejected documents as Parquet with a ledger that balances.
+"""Beam transforms every data stage shares: read input files into Documents (each file or split
+read by input_reading.ReadFile), and write a stage's kept and rejected documents as Parquet with a
+ledger that balances.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import time
-import zlib
 from typing import Any, Sequence
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
@@ -22,20 +20,16 @@ from fullchain.pipelines.atomic_write import temporary_name, write_atomically
 from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.document import Document, Rejected
 from fullchain.pipelines.input_files import LEDGER_FILE, InputFile
-from fullchain.pipelines.input_splits import (
-    SPLIT_BYTES, FileSplit, byte_ranges, first_lines, range_stats, row_group_runs, seek_first_line,
-)
+from fullchain.pipelines.input_reading import REJECTED, ReadFile, plan_splits, split_line_stats
+from fullchain.pipelines.input_splits import SPLIT_BYTES, first_lines
 from fullchain.pipelines.job_config import ReadConfig
 from fullchain.pipelines.ledger import build_ledger
-from fullchain.pipelines.record_parsing import documents_from_batch, parse_json_line, parse_text_file, read_rejection
 from fullchain.pipelines.stage_folder import describe_part
 
 DOCUMENTS = "documents"
-REJECTED = "rejected"
 LEDGER_NAMESPACE = "fullchain.ledger"
 # What a stage writes in its output folder besides ledger.json: a re-run replaces them.
 STAGE_SUBFOLDERS = ("data", "rejected", "clusters")
-PARQUET_BATCH_ROWS = 1024
 PROGRESS_LOG = logging.getLogger("fullchain.progress")
 
 KEPT_SCHEMA = pa.schema([
@@ -51,140 +45,6 @@ REJECTED_SCHEMA = pa.schema(list(KEPT_SCHEMA) + [
     ("detail", pa.string()),
     ("duplicate_of", pa.string()),
 ])
-
-
-class _ReadFile(beam.DoFn):
-    """Reads one split of an input file (input_splits.py; usually the whole file); yields Documents,
-    and Rejected (tagged) for records it cannot use. `line_starts` has, for each byte range of a
-    JSONL file, the newlines before it and whether its file holds more than whitespace."""
-
-    def __init__(self, cfg: ReadConfig):
-        self._cfg = cfg
-
-    def process(self, split: FileSplit | InputFile, line_starts=None):
-        if isinstance(split, InputFile):
-            split = FileSplit(split)
-        file = split.file
-        if split.whole:
-            items = {"jsonl": self._jsonl, "txt": self._txt, "parquet": self._parquet}[file.format](file)
-        elif file.format == "jsonl":
-            items = self._jsonl_range(split, line_starts[split.key][0])
-        else:
-            items = self._parquet(file, split)
-        count = 0
-        try:
-            for item in items:
-                count += 1
-                yield _tag(item)
-        except (OSError, EOFError, zlib.error, pa.ArrowException, UnicodeError, MemoryError) as e:
-            # A file that breaks part-way (truncated gzip, corrupt Parquet) keeps what was read before.
-            # What arbitrary bytes raise here: OSError (BadGzipFile, Arrow's IOError), EOFError and
-            # zlib.error (cut or damaged gzip), ArrowException (corrupt Parquet, ArrowMemoryError for
-            # absurd sizes in its footer), UnicodeError (undecodable names in a corrupt schema) and
-            # MemoryError; the parsers themselves never raise.
-            yield _tag(read_rejection(file, count + 1, "unreadable_file", f"{type(e).__name__}: {e}"))
-            return
-        # a file read in ranges is empty when none of them holds more than whitespace
-        empty = count == 0 if split.whole else (split.index == 0 and file.format == "jsonl"
-                                                and not line_starts[split.key][1])
-        if empty:
-            yield _tag(read_rejection(file, 0, "empty_file", "file holds no records"))
-
-    def _jsonl(self, file: InputFile):
-        with _open_input(file.path) as fh:
-            yield from self._jsonl_lines(fh, file, lineno=0)
-
-    def _jsonl_range(self, split: FileSplit, newlines_before: int):
-        with FileSystems.open(split.file.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            if split.start == 0:
-                lineno = 0
-            else:
-                _, first = seek_first_line(fh, split.start, newlines_before, self._cfg.max_record_bytes + 1)
-                lineno = first - 1
-            yield from self._jsonl_lines(fh, split.file, lineno, end=split.end)
-
-    def _jsonl_lines(self, fh, file: InputFile, lineno: int, end: int | None = None):
-        """The records of the lines of `fh` after line `lineno`; with `end`, those starting before byte `end`."""
-        limit = self._cfg.max_record_bytes
-        # Lines are read at most one byte over the limit: a file without newlines must not
-        # be pulled into memory whole before it is found too large.
-        while (end is None or fh.tell() < end) and (line := fh.readline(limit + 1)):
-            lineno += 1
-            if len(line) > limit and not line.endswith(b"\n"):
-                size = len(line) + _skip_line(fh, limit)
-                yield read_rejection(file, lineno, "too_large", f"record of {size:,} bytes exceeds "
-                                                                f"read.max_record_bytes={limit:,}")
-            elif line.strip():
-                yield parse_json_line(line.rstrip(b"\r\n"), file, lineno, self._cfg)
-
-    def _txt(self, file: InputFile):
-        with _open_input(file.path) as fh:
-            raw = fh.read(self._cfg.max_record_bytes + 1)
-        if raw:
-            yield parse_text_file(raw, file, self._cfg)
-
-    def _parquet(self, file: InputFile, split: FileSplit | None = None):
-        groups = None if split is None else list(range(split.start, split.end))
-        with FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            parquet = pq.ParquetFile(fh)
-            columns = frozenset(parquet.schema_arrow.names)
-            start = 0 if split is None else split.first_row
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=groups):
-                yield from documents_from_batch(batch, file, self._cfg, start=start, columns=columns)
-                start += batch.num_rows
-
-
-def plan_splits(file: InputFile, split_bytes: int) -> list[FileSplit]:
-    """The splits one input file is read in: byte ranges of a large uncompressed JSONL file, runs of
-    row groups of a large Parquet file, else the whole file (input_splits.py)."""
-    listed = FileSystems.match([file.path])[0].metadata_list
-    size = listed[0].size_in_bytes if listed else 0
-    if size <= split_bytes:
-        return [FileSplit(file)]
-    if file.format == "jsonl":
-        return byte_ranges(file, size, split_bytes)
-    if file.format != "parquet":
-        return [FileSplit(file)]
-    try:
-        with FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            meta = pq.ParquetFile(fh).metadata
-            groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
-    except (OSError, pa.ArrowException):
-        return [FileSplit(file)]  # the reader reports what is wrong with it, as unreadable_file
-    if meta.num_rows == 0:
-        return [FileSplit(file)]
-    return row_group_runs(file, [g.num_rows for g in groups], [g.total_byte_size for g in groups], split_bytes)
-
-
-def _range_stats(split: FileSplit):
-    if split.whole or split.file.format != "jsonl":
-        return
-    with FileSystems.open(split.file.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-        yield split.key, range_stats(fh, split.start, split.end)
-
-
-def _skip_line(fh, chunk: int) -> int:
-    """Reads `fh` past the end of the current line in chunks of at most `chunk` bytes; the bytes skipped."""
-    skipped = 0
-    while part := fh.readline(chunk):
-        skipped += len(part)
-        if part.endswith(b"\n"):
-            return skipped - 1
-    return skipped
-
-
-def _open_input(path: str):
-    """A binary reader of `path`, decompressing .gz with Python's gzip: unlike Beam's own
-    decompressor it raises on a truncated stream instead of ending quietly, so a cut-off file is
-    reported as unreadable_file rather than read as if complete."""
-    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-    if path.lower().endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    return raw
-
-
-def _tag(item: Document | Rejected):
-    return beam.pvalue.TaggedOutput(REJECTED, item) if isinstance(item, Rejected) else item
 
 
 class ReadDocuments(beam.PTransform):
@@ -209,11 +69,11 @@ class ReadDocuments(beam.PTransform):
         )
         line_starts = (
             splits
-            | "RangeStats" >> beam.FlatMap(_range_stats)
+            | "RangeStats" >> beam.FlatMap(split_line_stats)
             | "AllRangeStats" >> beam.combiners.ToList()
             | "FirstLines" >> beam.FlatMap(lambda stats: first_lines(stats).items())
         )
-        return splits | "ReadFiles" >> beam.ParDo(_ReadFile(self._cfg), beam.pvalue.AsDict(line_starts)).with_outputs(
+        return splits | "ReadFiles" >> beam.ParDo(ReadFile(self._cfg), beam.pvalue.AsDict(line_starts)).with_outputs(
             REJECTED, main=DOCUMENTS)
 
 

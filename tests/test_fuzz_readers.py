@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fullchain.pipelines.beam_io import KEPT_SCHEMA, REJECTED_SCHEMA, _ReadFile
+from fullchain.pipelines.beam_io import KEPT_SCHEMA, REJECTED_SCHEMA
+from fullchain.pipelines.input_reading import ReadFile
 from fullchain.pipelines.document import Document, Rejected
 from fullchain.pipelines.input_files import InputFile
 from fullchain.pipelines.job_config import ReadConfig
@@ -140,7 +141,7 @@ def read_file(tmp_path, name: str, data: bytes) -> list:
     path = tmp_path / name
     path.write_bytes(data)
     fmt = "parquet" if name.endswith(".parquet") else "txt" if ".txt" in name else "jsonl"
-    outputs = list(_ReadFile(READ).process(InputFile(str(path), name, fmt)))
+    outputs = list(ReadFile(READ).process(InputFile(str(path), name, fmt)))
     return [getattr(out, "value", out) for out in outputs]  # rejections come tagged
 
 
@@ -228,7 +229,7 @@ def test_read_file_parquet_random_bytes(tmp_path_factory, data):
 
 
 def test_overlong_line_is_read_in_bounded_pieces(tmp_path, monkeypatch):
-    import fullchain.pipelines.beam_io as beam_io
+    import fullchain.pipelines.input_reading as input_reading
 
     longest = []
 
@@ -239,9 +240,9 @@ def test_overlong_line_is_read_in_bounded_pieces(tmp_path, monkeypatch):
             return line
 
     data = b'{"text": "ok"}\n' + b'{"text": "' + b"x" * 5000 + b'"}\n' + b'{"text": "after"}\n'
-    monkeypatch.setattr(beam_io, "_open_input", lambda path: Watched(data))
+    monkeypatch.setattr(input_reading, "_open_input", lambda path: Watched(data))
     small = ReadConfig(max_record_bytes=100)
-    out = [getattr(o, "value", o) for o in _ReadFile(small).process(JSONL)]
+    out = [getattr(o, "value", o) for o in ReadFile(small).process(JSONL)]
     assert [getattr(o, "reason", "kept") for o in out] == ["kept", "too_large", "kept"]
     assert out[1].detail == f"{JSONL.path}:2: record of 5,012 bytes exceeds read.max_record_bytes=100"
     assert out[2].text == "after" and max(longest) <= 101

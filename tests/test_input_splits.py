@@ -12,7 +12,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from fullchain.pipelines.beam_io import ReadDocuments, _ReadFile, plan_splits
+from fullchain.pipelines.beam_io import ReadDocuments
+from fullchain.pipelines.input_reading import ReadFile, plan_splits
 from fullchain.pipelines.input_files import InputFile
 from fullchain.pipelines.input_splits import byte_ranges, first_lines, range_stats
 from fullchain.pipelines.job_config import ReadConfig
@@ -45,13 +46,13 @@ def read_in_splits(file, size, split_bytes):
     with open(file.path, "rb") as fh:
         stats = [(s.key, range_stats(fh, s.start, s.end)) for s in splits if not s.whole]
     starts = first_lines(stats)
-    return len(splits), [out for s in splits for out in outputs(_ReadFile(CFG).process(s, starts))]
+    return len(splits), [out for s in splits for out in outputs(ReadFile(CFG).process(s, starts))]
 
 
 @pytest.mark.parametrize("split_bytes", [1, 2, 5, 17, 64, 333])
 def test_byte_ranges_read_what_the_whole_file_reads(tmp_path, split_bytes):
     file, size = jsonl_file(tmp_path)
-    whole = outputs(_ReadFile(CFG).process(file))
+    whole = outputs(ReadFile(CFG).process(file))
     assert {getattr(o, "reason", "doc") for o in whole} == {"doc", "too_large", "malformed_json"}
     n, split = read_in_splits(file, size, split_bytes)
     assert n > 1
@@ -62,7 +63,7 @@ def test_a_file_of_whitespace_is_empty_however_it_is_split(tmp_path):
     path = tmp_path / "blank.jsonl"
     path.write_bytes(b"  \n\n \t \n" * 20)
     file = InputFile(str(path), "blank.jsonl", "jsonl")
-    whole = outputs(_ReadFile(CFG).process(file))
+    whole = outputs(ReadFile(CFG).process(file))
     assert [r.reason for r in whole] == ["empty_file"]
     assert read_in_splits(file, path.stat().st_size, 7)[1] == whole
 
@@ -85,13 +86,13 @@ def test_parquet_row_group_runs_read_what_the_whole_file_reads(tmp_path):
     file = InputFile(str(path), "rows.parquet", "parquet")
     splits = plan_splits(file, 50)
     assert len(splits) > 2 and not any(s.whole for s in splits)
-    whole = outputs(_ReadFile(CFG).process(file))
-    assert [o for s in splits for o in outputs(_ReadFile(CFG).process(s, {}))] == whole
+    whole = outputs(ReadFile(CFG).process(file))
+    assert [o for s in splits for o in outputs(ReadFile(CFG).process(s, {}))] == whole
 
 
 def test_read_documents_in_beam_splits_one_file_and_reads_it_all(tmp_path):
     file, size = jsonl_file(tmp_path)
-    whole = outputs(_ReadFile(CFG).process(file))
+    whole = outputs(ReadFile(CFG).process(file))
     expected_docs = [(d.id, d.text) for d in whole if not hasattr(d, "reason")]
     expected_rejected = [(r.doc.id, r.reason, r.detail) for r in whole if hasattr(r, "reason")]
     with TestPipeline() as p:

@@ -70,7 +70,7 @@ def test_parquet_file_with_invalid_utf8_loses_only_its_bad_rows(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fullchain.pipelines.beam_io import _ReadFile
+    from fullchain.pipelines.input_reading import ReadFile
     from fullchain.pipelines.input_files import InputFile
     from fullchain.pipelines.job_config import ReadConfig
 
@@ -79,7 +79,7 @@ def test_parquet_file_with_invalid_utf8_loses_only_its_bad_rows(tmp_path):
     path = tmp_path / "foreign.parquet"
     pq.write_table(pa.table({"text": text}), path)
     out = [getattr(o, "value", o) for o in
-           _ReadFile(ReadConfig()).process(InputFile(str(path), "foreign.parquet", "parquet"))]
+           ReadFile(ReadConfig()).process(InputFile(str(path), "foreign.parquet", "parquet"))]
     assert len(out) == 3000
     (bad,) = [o for o in out if getattr(o, "reason", None)]
     assert bad.reason == "bad_encoding" and bad.detail.startswith(f"{path}:1501: column 'text' cannot be decoded")

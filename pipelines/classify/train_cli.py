@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 def read_texts(spec: str, cfg: ClassifierTrainConfig, option_name: str) -> tuple[list[str], int]:
     """The texts of every document an input spec names, read as every stage reads its input, and the
     number of records the reader rejected. ConfigError when nothing usable is given."""
-    from fullchain.pipelines.beam_io import _ReadFile
+    from fullchain.pipelines.input_reading import ReadFile
     from fullchain.pipelines.document import Document
     from fullchain.pipelines.input_files import resolve_input
 
@@ -33,7 +33,7 @@ def read_texts(spec: str, cfg: ClassifierTrainConfig, option_name: str) -> tuple
         raise ConfigError(f"--{option_name} is not set: give the {option_name} documents (globs or folders)")
     texts, rejected = [], 0
     # the stage reader's own per-file parser, so training reads exactly what a stage would
-    reader = _ReadFile(cfg.read)
+    reader = ReadFile(cfg.read)
     for file in resolve_input(spec).files:
         for item in reader.process(file):
             if isinstance(item, Document):
