@@ -7,7 +7,6 @@ folder; training's own workers already die with their launcher (trainers.process
 from __future__ import annotations
 
 import ctypes
-import os
 import signal
 import subprocess
 import sys

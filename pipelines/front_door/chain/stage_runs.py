@@ -9,7 +9,6 @@ filled in (relative to the run folder).
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import math
 import os
@@ -26,12 +25,14 @@ REFERENCE_SHARDS = os.path.join("reference-lm", "shards")
 REFERENCE_RUN = os.path.join("reference-lm", "train")
 
 
-def _read_json(path: str) -> Any:
+def read_json(path: str) -> Any:
+    """The content of a JSON file a stage wrote."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 
 
-def _exists(ctx: RunContext, *parts: str) -> bool:
+def run_path_exists(ctx: RunContext, *parts: str) -> bool:
+    """Whether DIR/<parts...> exists in the run folder."""
     return os.path.exists(ctx.path(*parts))
 
 
@@ -63,11 +64,11 @@ def run_corpus(ctx: RunContext) -> None:
 
 
 def corpus_complete(ctx: RunContext) -> bool:
-    return _exists(ctx, "corpus", "corpus.json")
+    return run_path_exists(ctx, "corpus", "corpus.json")
 
 
 def corpus_figure(ctx: RunContext) -> dict[str, Any]:
-    summary = _read_json(ctx.path("corpus", "corpus.json"))
+    summary = read_json(ctx.path("corpus", "corpus.json"))
     if summary["source"] == "input":
         return {"name": "files", "value": len(summary["files"]), "text": f"{len(summary['files'])} input files"}
     planted = sum(summary["planted"].values())
@@ -93,13 +94,13 @@ def run_data_command(ctx: RunContext, stage: str, command: str, config: RunConfi
 
 def ledger_complete(folder: str):
     def complete(ctx: RunContext) -> bool:
-        return _exists(ctx, folder, "ledger.json")
+        return run_path_exists(ctx, folder, "ledger.json")
     return complete
 
 
 def ledger_figure(folder: str, what: str):
     def figure(ctx: RunContext) -> dict[str, Any]:
-        ledger = _read_json(ctx.path(folder, "ledger.json"))
+        ledger = read_json(ctx.path(folder, "ledger.json"))
         total = ledger["input"] + ledger.get("added", 0)
         if what == "removed":
             removed = ledger["rejected_total"]
@@ -147,7 +148,7 @@ def run_backtranslate(ctx: RunContext) -> None:
     else:
         from fullchain.pipelines.sample_models import tiny_seq2seq
 
-        if not _exists(ctx, STAND_IN_MT, "config.json"):
+        if not run_path_exists(ctx, STAND_IN_MT, "config.json"):
             tiny_seq2seq(ctx.path(STAND_IN_MT))
         print(f"backtranslate: no translation model configured (backtranslate.forward_model), so it runs with a "
               f"locally built random-weight stand-in ({STAND_IN_MT}): its translations are noise and the round-trip "
@@ -163,12 +164,12 @@ def run_shard(ctx: RunContext) -> None:
 
 def manifest_complete(folder: str):
     def complete(ctx: RunContext) -> bool:
-        return _exists(ctx, folder, "manifest.json")
+        return run_path_exists(ctx, folder, "manifest.json")
     return complete
 
 
 def shard_figure(ctx: RunContext) -> dict[str, Any]:
-    manifest = _read_json(ctx.path("shard", "manifest.json"))
+    manifest = read_json(ctx.path("shard", "manifest.json"))
     tokens = sum(split.get("tokens", 0) for split in manifest["splits"].values()) \
         if isinstance(manifest.get("splits"), dict) else 0
     return {"name": "tokens", "value": tokens,
@@ -198,10 +199,10 @@ def training_complete(output: str, section: str):
         from fullchain.trainers.checkpoints import latest_checkpoint
 
         steps = _section(ctx, section).train.steps
-        last = latest_checkpoint(ctx.path(output)) if _exists(ctx, output, "checkpoints") else None
-        if last is None or not _exists(ctx, output, "hf", "config.json"):
+        last = latest_checkpoint(ctx.path(output)) if run_path_exists(ctx, output, "checkpoints") else None
+        if last is None or not run_path_exists(ctx, output, "hf", "config.json"):
             return False
-        return _read_json(os.path.join(last, "state.json"))["step"] == steps
+        return read_json(os.path.join(last, "state.json"))["step"] == steps
     return complete
 
 
@@ -238,7 +239,7 @@ def training_figure(output: str):
 
 def run_reference_lm(ctx: RunContext) -> None:
     section = ctx.config.reference_lm
-    if not _exists(ctx, REFERENCE_SHARDS, "manifest.json"):
+    if not run_path_exists(ctx, REFERENCE_SHARDS, "manifest.json"):
         shards = RunConfig(input="dedup", output=REFERENCE_SHARDS, runner_profile=ctx.config.chain.runner_profile,
                            runners_file=ctx.config.chain.runners_file, read=ctx.config.read, shard=section.shard)
         run_data_command(ctx, "reference-lm", "shard", shards, name="reference-lm-shard")
@@ -254,7 +255,7 @@ def run_train(ctx: RunContext) -> None:
 
 
 def train_complete(ctx: RunContext) -> bool:
-    return training_complete("train", "train")(ctx) and _exists(ctx, "train", "samples.json")
+    return training_complete("train", "train")(ctx) and run_path_exists(ctx, "train", "samples.json")
 
 
 def lora_wanted(ctx: RunContext) -> bool:
@@ -266,7 +267,7 @@ def run_lora(ctx: RunContext) -> None:
     run_training(ctx, "lora", "lora", train_config(ctx, cfg, "lora", "shard", base_model=os.path.join("train", "hf")))
 
 
-# --- export, publish, serve, loadtest --------------------------------------------------------
+# --- export -----------------------------------------------------------------------------------
 
 def model_to_export(ctx: RunContext) -> str:
     """The HF folder the export reads: LoRA's merged model when the run fine-tunes, else train's."""
@@ -283,121 +284,14 @@ def run_export(ctx: RunContext) -> None:
 
 
 def export_complete(ctx: RunContext) -> bool:
-    return _exists(ctx, "export", "export.json")
+    return run_path_exists(ctx, "export", "export.json")
 
 
 def export_figure(ctx: RunContext) -> dict[str, Any]:
-    report = _read_json(ctx.path("export", "report.json"))
+    report = read_json(ctx.path("export", "report.json"))
     ppl = report["perplexity"]
     return {"name": "int8_ppl_delta_pct", "value": ppl["int8_delta_pct"],
             "text": f"ppl fp32 {ppl['onnx_fp32']:.2f}, int8 {ppl['onnx_int8']:.2f} ({ppl['int8_delta_pct']:+.2f}%)"}
-
-
-def publish_name(ctx: RunContext) -> str:
-    return ctx.config.publish.name or "fullchain"
-
-
-def run_publish(ctx: RunContext) -> None:
-    resolved = dataclasses.replace(ctx.config.publish, repository="publish", name=publish_name(ctx))
-    relative = ctx.write_config("publish", resolved)
-    ctx.run_fullchain("publish", ["publish", "export", "--config", relative])
-
-
-def published_version(ctx: RunContext) -> int | None:
-    """The newest version of the run's model in DIR/publish, None when there is none."""
-    folder = ctx.path("publish", publish_name(ctx))
-    versions = [int(v) for v in os.listdir(folder) if v.isdigit()] if os.path.isdir(folder) else []
-    return max(versions) if versions else None
-
-
-def publish_complete(ctx: RunContext) -> bool:
-    version = published_version(ctx)
-    return version is not None and _exists(ctx, "publish", publish_name(ctx), "config.pbtxt")
-
-
-def publish_figure(ctx: RunContext) -> dict[str, Any]:
-    version = published_version(ctx)
-    return {"name": "version", "value": version, "text": f"{publish_name(ctx)} version {version}"}
-
-
-def run_serve(ctx: RunContext) -> None:
-    chain = ctx.config.chain
-    os.makedirs(ctx.path("serve"), exist_ok=True)
-    result = ctx.server.smoke(chain.smoke_prompt, chain.smoke_max_tokens, ctx.path("serve", "smoke.json"))
-    print(f"serve: smoke generation {result['prompt']!r} -> {result['completion']!r}", file=sys.stderr)
-
-
-def serve_complete(ctx: RunContext) -> bool:
-    return _exists(ctx, "serve", "smoke.json")
-
-
-def serve_figure(ctx: RunContext) -> dict[str, Any]:
-    smoke = _read_json(ctx.path("serve", "smoke.json"))
-    text = smoke["completion"].replace("\n", " ")
-    return {"name": "smoke_tokens", "value": smoke["tokens"],
-            "text": f"{smoke['tokens']} tokens: {text[:40]}{'...' if len(text) > 40 else ''}"}
-
-
-def run_loadtest(ctx: RunContext) -> None:
-    ctx.server.ensure_started()
-    os.makedirs(ctx.path("loadtest"), exist_ok=True)
-    resolved = dataclasses.replace(ctx.config.loadtest, url=ctx.server.url, output=os.path.join("loadtest", "loadtest"))
-    relative = ctx.write_config("loadtest", resolved)
-    ctx.run_fullchain("loadtest", ["loadtest", "--config", relative])
-
-
-def loadtest_complete(ctx: RunContext) -> bool:
-    return _exists(ctx, "loadtest", "loadtest.json")
-
-
-def loadtest_figure(ctx: RunContext) -> dict[str, Any]:
-    report = _read_json(ctx.path("loadtest", "loadtest.json"))
-    levels = report.get("levels") or report.get("results") or []
-    best = max((level.get("tokens_per_s", 0.0) for level in levels if isinstance(level, dict)), default=0.0)
-    return {"name": "peak_tokens_per_s", "value": best, "text": f"peak {best:,.0f} tokens/s"}
-
-
-# --- eval -----------------------------------------------------------------------------------
-
-def run_eval(ctx: RunContext) -> None:
-    # The export folder's graph is the one the server runs; the wheel's tritonserver has no
-    # onnxruntime backend, so `fullchain eval http://...` cannot reach the ONNX model itself.
-    resolved = dataclasses.replace(ctx.config.eval, overwrite=True)
-    relative = ctx.write_config("eval", resolved)
-    ctx.run_fullchain("eval", ["eval", "export", "--output", "eval", "--config", relative])
-
-
-def eval_complete(ctx: RunContext) -> bool:
-    return _exists(ctx, "eval", "results.json")
-
-
-def eval_figure(ctx: RunContext) -> dict[str, Any]:
-    results = _read_json(ctx.path("eval", "results.json")).get("results", {})
-    for task, metrics in sorted(results.items()):
-        for metric, value in sorted(metrics.items()):
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and "stderr" not in metric:
-                return {"name": f"{task}.{metric}", "value": value,
-                        "text": f"{len(results)} tasks; {task} {metric.split(',')[0]} {value:.3f}"}
-    return {"name": "tasks", "value": len(results), "text": f"{len(results)} tasks"}
-
-
-# --- report ---------------------------------------------------------------------------------
-
-def run_report(ctx: RunContext) -> None:
-    try:
-        from fullchain.report import write_report
-    except ImportError as e:
-        raise StageFailed(f"report: fullchain.report.write_report is not available ({e})") from None
-    write_report(ctx.dir)
-
-
-def report_complete(ctx: RunContext) -> bool:
-    return _exists(ctx, "report", "index.html") and _exists(ctx, "report", "summary.json")
-
-
-def report_figure(ctx: RunContext) -> dict[str, Any]:
-    pngs = glob.glob(ctx.path("report", "*.png"))
-    return {"name": "figures", "value": len(pngs), "text": f"report/index.html, {len(pngs)} figures"}
 
 
 def finite_or_none(value: float | None) -> float | None:

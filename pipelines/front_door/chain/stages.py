@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from fullchain.chain import release_stage_runs as release
 from fullchain.chain import stage_runs as runs
 from fullchain.chain.config import ChainSection
 from fullchain.chain.context import RunContext
@@ -88,17 +89,17 @@ STAGES: tuple[Stage, ...] = (
     Stage("export", ("train", "lora", "shard"), {"export": ExportConfig}, runs.run_export, runs.export_complete,
           "export/export.json",
           runs.export_figure, owned=("export.validation.manifest",)),
-    Stage("publish", ("export",), {"publish": PublishConfig}, runs.run_publish, runs.publish_complete,
-          "publish/<name>/<version>/", runs.publish_figure, owned=("publish.repository",)),
-    Stage("serve", ("publish",), {"serve": ServeConfig, "chain": ChainSection}, runs.run_serve, runs.serve_complete,
-          "serve/smoke.json", runs.serve_figure, owned=("serve.repository",)),
-    Stage("loadtest", ("serve",), {"loadtest": LoadtestConfig}, runs.run_loadtest, runs.loadtest_complete,
-          "loadtest/loadtest.json", runs.loadtest_figure, owned=("loadtest.url", "loadtest.output")),
-    Stage("eval", ("export",), {"eval": EvalConfig}, runs.run_eval, runs.eval_complete, "eval/results.json",
-          runs.eval_figure),
+    Stage("publish", ("export",), {"publish": PublishConfig}, release.run_publish, release.publish_complete,
+          "publish/<name>/<version>/", release.publish_figure, owned=("publish.repository",)),
+    Stage("serve", ("publish",), {"serve": ServeConfig, "chain": ChainSection}, release.run_serve, release.serve_complete,
+          "serve/smoke.json", release.serve_figure, owned=("serve.repository",)),
+    Stage("loadtest", ("serve",), {"loadtest": LoadtestConfig}, release.run_loadtest, release.loadtest_complete,
+          "loadtest/loadtest.json", release.loadtest_figure, owned=("loadtest.url", "loadtest.output")),
+    Stage("eval", ("export",), {"eval": EvalConfig}, release.run_eval, release.eval_complete, "eval/results.json",
+          release.eval_figure),
     Stage("report", ("corpus", "clean", "dedup", "reference-lm", "ppl-filter", "backtranslate", "shard", "train",
-                     "lora", "export", "publish", "serve", "loadtest", "eval"), {}, runs.run_report, runs.report_complete,
-          "report/index.html", runs.report_figure),
+                     "lora", "export", "publish", "serve", "loadtest", "eval"), {}, release.run_report, release.report_complete,
+          "report/index.html", release.report_figure),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
