@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from fullchain.deploy.config import PublishConfig, ServeConfig  # noqa: E402
 from fullchain.deploy.repository import list_models, publish  # noqa: E402
-from fullchain.deploy.server import ServingStack  # noqa: E402
+from fullchain.deploy.serving_stack import ServingStack  # noqa: E402
 from fullchain.exporters.config import ExportConfig, QuantizeConfig, ValidationConfig  # noqa: E402
 from fullchain.exporters.export import export_model  # noqa: E402
 from fullchain.pipelines.sample_models import tiny_causal_lm  # noqa: E402

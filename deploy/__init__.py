@@ -3,7 +3,8 @@
 - config.py: the typed configs of publish, serve, generate and loadtest (and the default ports)
 - triton_config.py: the config.pbtxt texts of the ONNX model and the generation models
 - repository.py: publishing an export as a new version (local folder or fsspec URL)
-- server.py: running the nvidia-pytriton wheel's tritonserver
+- server.py: running the nvidia-pytriton wheel's tritonserver; serving_stack.py: it and the OpenAI
+  front as one pair of processes (serve --openai-port)
 - client.py: generation requests over HTTP or gRPC, and streams from <name>_llm
 - loadtest.py: the load test and its figures; loadtest_drivers.py: one client per worker (Triton or
   OpenAI-compatible); loadtest_prompts.py: prompts cut from the val shards with a length distribution

@@ -60,7 +60,8 @@ def _publish(args: argparse.Namespace, cfg: PublishConfig) -> int:
 def _serve(args: argparse.Namespace, cfg: ServeConfig) -> int:
     from fullchain.deploy.repository import RepositoryError, list_models
     from fullchain.deploy.config import ADMIN_HEADER
-    from fullchain.deploy.server import METRICS_PATH, ServerError, ServingStack, available_backends, find_triton
+    from fullchain.deploy.server import METRICS_PATH, ServerError, available_backends, find_triton
+    from fullchain.deploy.serving_stack import ServingStack
 
     if not cfg.repository:
         raise CommandError("no repository given (--repository PATH)")

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible front beside the real tritonserver (deploy.server.ServingStack, as
+"""The OpenAI-compatible front beside the real tritonserver (deploy.serving_stack.ServingStack, as
 `fullchain serve --openai-port` runs it), driven with the `openai` Python client: completions and
 chat, streamed and not, against in-process ONNX Runtime; the error shape and statuses; API keys
 (and that no key reaches the log); a client that leaves mid-stream; the front stopping when
@@ -27,7 +27,8 @@ from tokenizers import Tokenizer
 from fullchain.deploy.config import GenerationModelConfig, LlmModelConfig, PublishConfig, ServeConfig
 from fullchain.deploy.openai_front.api_keys import API_KEYS_ENV
 from fullchain.deploy.repository import list_models, publish
-from fullchain.deploy.server import ServerError, ServingStack, http_status
+from fullchain.deploy.server import ServerError, http_status
+from fullchain.deploy.serving_stack import ServingStack
 from fullchain.exporters import kv_decoding
 from tests.conftest import PROJECT_ROOT
 from tests.deploy.conftest import READY_TIMEOUT_S, STOP_TIMEOUT_S, read_line, wait_or_kill
