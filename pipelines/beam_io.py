@@ -23,7 +23,7 @@ from fullchain.pipelines.input_files import LEDGER_FILE, InputFile
 from fullchain.pipelines.input_reading import REJECTED, ReadFile, plan_splits, split_line_stats
 from fullchain.pipelines.input_splits import SPLIT_BYTES, first_lines
 from fullchain.pipelines.job_config import ReadConfig
-from fullchain.pipelines.ledger import build_ledger
+from fullchain.pipelines.ledger import build_ledger, summarize_measure
 from fullchain.pipelines.stage_folder import describe_part
 
 DOCUMENTS = "documents"
@@ -125,7 +125,8 @@ class WriteStageOutput(beam.PTransform):
 
     Input: a dict with `inputs` (the PCollections whose elements count as the stage's input),
     `kept` (Documents), `rejected` (Rejected), optionally `added` (Documents the stage created) and
-    `upstream` (the ledger of the stage before, when both run in one job). The ledger is computed
+    `upstream` (the ledger of the stage before, when both run in one job), and `tallies` /
+    `measures` when the stage reports them (StageOutputs). The ledger is computed
     from the data itself, and the job fails if input + added != kept + rejected. Its `parts` give
     each written data part's path, rows, bytes and sha256, so a later stage can check the folder
     (pipelines.stage_folder.read_stage_folder). The transform's output is a PCollection holding
@@ -187,6 +188,12 @@ class WriteStageOutput(beam.PTransform):
         upstream = pcolls.get("upstream")
         if upstream is None:
             upstream = input_count.pipeline | "NoUpstreamInJob" >> beam.Create([])
+        reported = {name: pcolls.get(name) is not None for name in ("tallies", "measures")}
+        tallies = (pcolls["tallies"] | "SumTallies" >> beam.CombinePerKey(sum) if reported["tallies"]
+                   else input_count.pipeline | "NoTallies" >> beam.Create([]))
+        measures = (pcolls["measures"] | "GroupMeasures" >> beam.GroupByKey()
+                    | "SummarizeMeasures" >> beam.MapTuple(lambda key, values: (key, summarize_measure(values)))
+                    if reported["measures"] else input_count.pipeline | "NoMeasures" >> beam.Create([]))
         si = beam.pvalue
         return (
             input_count.pipeline
@@ -196,17 +203,18 @@ class WriteStageOutput(beam.PTransform):
                 si.AsList(reason_counts), si.AsSingleton(added_count), si.AsSingleton(added_kept_count),
                 si.AsList(upstream), si.AsList(kept_parts),
                 # waiting on the writes makes ledger.json the last file written: its presence marks completion
-                si.AsList(rejected_writes),
-                stage=stage, ledger_args=self._ledger_args)
+                si.AsList(rejected_writes), si.AsList(tallies), si.AsList(measures),
+                stage=stage, ledger_args=self._ledger_args, reported=reported)
             | "WriteLedger" >> beam.Map(write_ledger, self._output)
         )
 
 
 def _ledger_from_counts(_, n_input, n_kept, reasons, n_added, n_added_kept, in_job_upstream, kept_parts,
-                        _rejected_files, stage, ledger_args):
+                        _rejected_files, tallies, measures, stage, ledger_args, reported):
     args = dict(ledger_args, upstream=ledger_args["upstream"] + list(in_job_upstream))
     return build_ledger(stage, n_input, n_kept, reasons, parts=kept_parts, added=n_added, added_kept=n_added_kept,
-                        **args)
+                        tallies=dict(tallies) if reported["tallies"] else None,
+                        measures=dict(measures) if reported["measures"] else None, **args)
 
 
 def write_json(content: dict, path: str) -> dict:

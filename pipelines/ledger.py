@@ -3,16 +3,24 @@
 `build_ledger` is pure; the Beam layer feeds it counts computed as data (so the ledger is
 exact on every runner) and checks the invariant input == kept + rejected. `validate_ledger`
 checks a ledger read back from a stage folder before a later stage trusts it.
+
+Besides the balance, a stage may report what it did to the documents it kept: `tallies` (counts
+per key, e.g. PII spans redacted per kind) and `measures` (a distribution per key, e.g. each
+back-translation's round-trip BLEU), summarized by `summarize_measure`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
+import numpy as np
+
 # One entry of a ledger's `parts`: a data part file of the stage folder (path relative to it).
 PART_FIELDS = {"path": str, "rows": int, "bytes": int, "sha256": str}
 DATA_FOLDER = "data"
 _COUNT_FIELDS = ("input", "kept", "rejected_total")
+MEASURE_FIELDS = ("count", "mean", "min", "p10", "p50", "p90", "max")
+HISTOGRAM_BINS = 10
 
 
 class LedgerImbalance(RuntimeError):
@@ -26,12 +34,15 @@ class LedgerError(ValueError):
 def build_ledger(stage: str, input_count: int, kept: int, rejected: Iterable[tuple[str, int]],
                  params: dict[str, Any], inputs: list[str], runner: str,
                  parts: list[dict[str, Any]], upstream: list[dict] | None = None, added: int = 0,
-                 added_kept: int = 0) -> dict[str, Any]:
+                 added_kept: int = 0, tallies: dict[str, int] | None = None,
+                 measures: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The ledger.json content of a stage; raises LedgerImbalance if the counts do not add up.
 
     `added` counts documents the stage created (augmentations), `added_kept` those of them kept:
     then input + added == kept + rejected. `parts` describes each written data part file
-    (PART_FIELDS); their rows must sum to `kept`.
+    (PART_FIELDS); their rows must sum to `kept`. `tallies` and `measures` (summaries from
+    `summarize_measure`) appear in the ledger when the stage reports them, even empty: an empty
+    `tallies` says the stage counted and found nothing.
     """
     by_reason = dict(sorted(rejected))
     total = sum(by_reason.values())
@@ -42,6 +53,8 @@ def build_ledger(stage: str, input_count: int, kept: int, rejected: Iterable[tup
     if written != kept:
         raise LedgerImbalance(f"{stage}: kept {kept} but the data parts hold {written} rows")
     extra = {"added": added, "added_kept": added_kept} if added else {}
+    reported = {name: dict(sorted(value.items())) for name, value in
+                (("tallies", tallies), ("measures", measures)) if value is not None}
     return {
         "stage": stage,
         "input": input_count,
@@ -54,7 +67,21 @@ def build_ledger(stage: str, input_count: int, kept: int, rejected: Iterable[tup
         "runner": runner,
         "upstream": upstream or [],
         "parts": sorted(parts, key=lambda part: part["path"]),
+        **reported,
     }
+
+
+def summarize_measure(values: Iterable[float]) -> dict[str, Any]:
+    """count, mean, min, p10, p50, p90, max and a HISTOGRAM_BINS-bin histogram ({edges, counts})
+    of one measure's values; an empty measure is {"count": 0}."""
+    array = np.asarray(list(values), dtype=np.float64)
+    if array.size == 0:
+        return {"count": 0}
+    p10, p50, p90 = np.percentile(array, [10, 50, 90])
+    counts, edges = np.histogram(array, bins=HISTOGRAM_BINS)
+    return {"count": int(array.size), "mean": float(array.mean()), "min": float(array.min()), "p10": float(p10),
+            "p50": float(p50), "p90": float(p90), "max": float(array.max()),
+            "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}}
 
 
 def validate_ledger(ledger: Any) -> dict[str, Any]:
@@ -84,7 +111,22 @@ def validate_ledger(ledger: Any) -> dict[str, Any]:
     if not isinstance(ledger["upstream"], list):
         raise LedgerError("'upstream' is not a list")
     _validate_parts(ledger["parts"], ledger["kept"])
+    _validate_reported(ledger)
     return ledger
+
+
+def _validate_reported(ledger: dict[str, Any]) -> None:
+    tallies = ledger.get("tallies", {})
+    if not isinstance(tallies, dict) or not all(_is_count(n) for n in tallies.values()):
+        raise LedgerError("'tallies' is not an object of key -> count")
+    measures = ledger.get("measures", {})
+    if not isinstance(measures, dict):
+        raise LedgerError("'measures' is not an object of key -> summary")
+    for key, summary in measures.items():
+        if not isinstance(summary, dict) or not _is_count(summary.get("count")):
+            raise LedgerError(f"measures.{key} has no count")
+        if summary["count"] and not all(isinstance(summary.get(f), (int, float)) for f in MEASURE_FIELDS):
+            raise LedgerError(f"measures.{key} lacks one of {', '.join(MEASURE_FIELDS)}")
 
 
 def _validate_parts(parts: Any, kept: int) -> None:
@@ -121,10 +163,17 @@ def ledger_table(ledger: dict[str, Any]) -> str:
     rows += [("kept", ledger["kept"])]
     rows += [(f"rejected: {reason}", count) for reason, count in
              sorted(ledger["rejected"].items(), key=lambda item: (-item[1], item[0]))]
-    width = max(len(name) for name, _ in rows)
+    tallies = [(f"tally: {key}", count) for key, count in ledger.get("tallies", {}).items()]
+    measures = [(f"measure: {key}", summary) for key, summary in ledger.get("measures", {}).items()]
+    width = max(len(name) for name, _ in rows + tallies + measures)
     lines = [f"{ledger['stage']} ledger", "-" * (width + 22)]
     for name, count in rows:
         lines.append(f"{name:<{width}}  {count:>10,}  {100 * count / n:6.2f}%")
+    lines += [f"{name:<{width}}  {count:>10,}" for name, count in tallies]
+    for name, summary in measures:
+        spread = (f"  p10 {summary['p10']:.3g}  p50 {summary['p50']:.3g}  p90 {summary['p90']:.3g}"
+                  if summary["count"] else "")
+        lines.append(f"{name:<{width}}  {summary['count']:>10,}{spread}")
     return "\n".join(lines)
 
 

@@ -102,7 +102,7 @@ def add_data_stage(stage: str, cfg: RunConfig, docs, output: str, inputs: list[s
     # dedup may write its clusters beside its output (dedup.write_clusters)
     folder = {"clusters": output if cfg.dedup.write_clusters else ""} if stage == "dedup" else {}
     stage_outputs: StageOutputs = docs | label >> STAGE_TRANSFORMS[stage](getattr(cfg, stage), **folder)
-    kept, rejected, added = stage_outputs
+    kept, rejected, added = stage_outputs.kept, stage_outputs.rejected, stage_outputs.added
     # Counted where the stage's work finishes, so the numbers move while the job does. Not on a
     # Flatten of both: the FnApiRunner never runs a leaf ParDo that follows a Flatten.
     _ = kept | f"{label}ProgressKept" >> beam.ParDo(LogProgress(f"{stage}: kept"))
@@ -115,6 +115,9 @@ def add_data_stage(stage: str, cfg: RunConfig, docs, output: str, inputs: list[s
         outputs["added"] = added
     if upstream_ledger is not None:
         outputs["upstream"] = upstream_ledger
+    for reported in ("tallies", "measures"):
+        if getattr(stage_outputs, reported) is not None:
+            outputs[reported] = getattr(stage_outputs, reported)
     params = {"read": dataclasses.asdict(cfg.read), stage: dataclasses.asdict(getattr(cfg, stage))}
     ledger = outputs | f"Write{label}" >> WriteStageOutput(
         output, stage, params, inputs=inputs, runner=cfg.runner_profile, upstream=list(upstream))

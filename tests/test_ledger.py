@@ -3,7 +3,8 @@
 import pytest
 
 from fullchain.pipelines.ledger import (
-    LedgerError, LedgerImbalance, build_ledger, ledger_counter_values, ledger_table, validate_ledger,
+    LedgerError, LedgerImbalance, build_ledger, ledger_counter_values, ledger_table, summarize_measure,
+    validate_ledger,
 )
 
 
@@ -64,8 +65,35 @@ def valid_ledger():
     (lambda l: {**l, "parts": [{**l["parts"][0], "sha256": None}, l["parts"][1]]}, "parts\\[0\\].sha256 missing"),
     (lambda l: {**l, "parts": [{**l["parts"][0], "path": "../x.parquet"}, l["parts"][1]]}, "not a file directly in data/"),
     (lambda l: {**l, "parts": [l["parts"][0], {**l["parts"][1], "path": l["parts"][0]["path"]}]}, "listed twice"),
+    (lambda l: {**l, "tallies": {"pii_redacted.email": -1}}, "'tallies' is not an object of key -> count"),
+    (lambda l: {**l, "measures": {"roundtrip_bleu": {"mean": 3.0}}}, "measures.roundtrip_bleu has no count"),
+    (lambda l: {**l, "measures": {"roundtrip_bleu": {"count": 2, "mean": 3.0}}}, "measures.roundtrip_bleu lacks"),
 ])
 def test_validate_ledger_names_the_first_problem(change, message):
     assert validate_ledger(valid_ledger()) == valid_ledger()
     with pytest.raises(LedgerError, match=message):
         validate_ledger(change(valid_ledger()))
+
+
+def test_a_measure_is_summarized_by_its_percentiles_and_histogram():
+    summary = summarize_measure([float(v) for v in range(1, 101)])
+    assert (summary["count"], summary["min"], summary["max"], summary["mean"]) == (100, 1.0, 100.0, 50.5)
+    assert (summary["p10"], summary["p50"], summary["p90"]) == pytest.approx((10.9, 50.5, 90.1))
+    assert summary["histogram"]["counts"] == [10] * 10
+    assert summary["histogram"]["edges"][0] == 1.0 and summary["histogram"]["edges"][-1] == 100.0
+    assert summarize_measure([]) == {"count": 0}
+
+
+def test_tallies_and_measures_appear_only_when_the_stage_reports_them():
+    plain = valid_ledger()
+    assert "tallies" not in plain and "measures" not in plain
+    ledger = build_ledger("clean", 10, 7, [("too_long", 3)], params={}, inputs=[], runner="local",
+                          parts=parts(3, 4), tallies={"pii_redacted.phone": 2, "pii_redacted.email": 5},
+                          measures={"roundtrip_bleu": summarize_measure([10.0, 30.0])})
+    assert validate_ledger(ledger) is ledger
+    assert list(ledger["tallies"]) == ["pii_redacted.email", "pii_redacted.phone"]
+    table = ledger_table(ledger)
+    assert "tally: pii_redacted.email" in table and "measure: roundtrip_bleu" in table and "p50 20" in table
+    empty = build_ledger("clean", 10, 7, [("too_long", 3)], params={}, inputs=[], runner="local",
+                         parts=parts(3, 4), tallies={})
+    assert empty["tallies"] == {}
