@@ -12,6 +12,7 @@ import io
 import json
 import os
 import tarfile
+from collections import Counter
 
 import pyarrow.parquet as pq
 
@@ -65,7 +66,26 @@ def assert_ledger_balanced(output: str, ledger: dict | None = None, counters: di
     assert read_stage_folder(output)[0] == on_disk
     if counters is not None:
         assert stage_counters(counters, on_disk["stage"]) == ledger_counter_values(on_disk)
+    if on_disk["stage"] == "clean" and "tallies" in on_disk:
+        assert_pii_tallies_match_meta(on_disk["tallies"], parquet_rows(output, "data"), rejected_rows)
     return on_disk
+
+
+def assert_pii_tallies_match_meta(tallies: dict[str, int], kept_rows: list[dict], rejected_rows: list[dict]) -> None:
+    """clean's PII tallies are what its documents' meta.pii says: pii_documents.<kind> the documents,
+    kept or rejected, the kind was found in; pii_redacted.<kind> + pii_kept.<kind> its spans in the kept."""
+    documents, spans = Counter(), Counter()
+    for rows, kept in ((kept_rows, True), (rejected_rows, False)):
+        for row in rows:
+            found = json.loads(row["meta"] or "{}").get("pii", {})
+            documents.update(found.keys())
+            if kept:
+                spans.update(found)
+    tallied_documents, tallied_spans = Counter(), Counter()
+    for key, n in tallies.items():
+        name, _, kind = key.partition(".")
+        (tallied_documents if name == "pii_documents" else tallied_spans)[kind] += n
+    assert tallied_documents == documents and tallied_spans == spans, (tallies, documents, spans)
 
 
 def tar_sample_count(path: str) -> int:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from fullchain.pipelines.clean.cleaner import DocumentCleaner, metric_counts
+from fullchain.pipelines.clean.cleaner import DocumentCleaner, metric_counts, pii_tallies
 from fullchain.pipelines.clean.config import CleanConfig
 from fullchain.pipelines.document import Rejected
 from fullchain.pipelines.stage_outputs import StageOutputs
 
 NAMESPACE = "fullchain.clean"
 _REJECTED = "rejected"
+_TALLIES = "tallies"
 
 
 class _CleanDoFn(beam.DoFn):
@@ -22,6 +23,7 @@ class _CleanDoFn(beam.DoFn):
 
     def setup(self):
         self._cleaner = DocumentCleaner(self._cfg)
+        self._pii_policies = self._cfg.pii.policies()
         self._chars_in = Metrics.distribution(NAMESPACE, "chars_in")
         self._counters = {}
 
@@ -32,6 +34,9 @@ class _CleanDoFn(beam.DoFn):
             if name not in self._counters:
                 self._counters[name] = Metrics.counter(NAMESPACE, name)
             self._counters[name].inc(value)
+        if self._cfg.pii.enabled:
+            for key, n in pii_tallies(result, self._pii_policies).items():
+                yield beam.pvalue.TaggedOutput(_TALLIES, (key, n))
         if isinstance(result, Rejected):
             yield beam.pvalue.TaggedOutput(_REJECTED, result)
         else:
@@ -39,7 +44,8 @@ class _CleanDoFn(beam.DoFn):
 
 
 class CleanDocuments(beam.PTransform):
-    """PCollection[Document] -> StageOutputs(kept: cleaned Documents, rejected: Rejected of stage clean)."""
+    """PCollection[Document] -> StageOutputs(kept: cleaned Documents, rejected: Rejected of stage clean,
+    tallies: (key, count) of the PII found, redacted and kept per kind when pii is enabled)."""
 
     def __init__(self, cfg: CleanConfig):
         super().__init__()
@@ -50,6 +56,7 @@ class CleanDocuments(beam.PTransform):
             docs
             # documents of one input file arrive in one bundle; redistribute them over the workers
             | "Spread" >> beam.Reshuffle()
-            | "Clean" >> beam.ParDo(_CleanDoFn(self._cfg)).with_outputs(_REJECTED, main="kept")
+            | "Clean" >> beam.ParDo(_CleanDoFn(self._cfg)).with_outputs(_REJECTED, _TALLIES, main="kept")
         )
-        return StageOutputs(cleaned.kept, cleaned[_REJECTED])
+        tallies = cleaned[_TALLIES] if self._cfg.pii.enabled else None
+        return StageOutputs(cleaned.kept, cleaned[_REJECTED], tallies=tallies)

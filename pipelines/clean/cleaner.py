@@ -75,6 +75,21 @@ def metric_counts(result: Document | Rejected) -> dict[str, int]:
     return counts
 
 
+def pii_tallies(result: Document | Rejected, policies: dict[str, str]) -> dict[str, int]:
+    """The ledger tallies of one cleaner result (docs/CLEAN.md, "PII in the ledger"):
+    `pii_documents.<kind>`, 1 for each kind found in the document, kept or rejected; and, for a
+    kept document, `pii_redacted.<kind>` / `pii_kept.<kind>`: its spans of the kinds whose policy
+    is redact / keep (what the output holds as placeholders, or as found)."""
+    doc = result.doc if isinstance(result, Rejected) else result
+    found = doc.meta.get("pii", {})
+    tallies = {f"pii_documents.{kind}": 1 for kind in found}
+    if not isinstance(result, Rejected):
+        for kind, n in found.items():
+            if policies[kind] != REJECT:
+                tallies[f"pii_{'redacted' if policies[kind] == REDACT else 'kept'}.{kind}"] = n
+    return tallies
+
+
 class DocumentCleaner:
     """Cleans documents with the rules of `cfg`. Building one compiles every pattern and loads
     the language profiles (~0.3 s), so build one per worker and call it per document."""

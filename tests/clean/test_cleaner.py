@@ -3,7 +3,9 @@ import time
 
 import pytest
 
-from fullchain.pipelines.clean.cleaner import METRIC_NAMES, REJECTION_REASONS, DocumentCleaner, metric_counts
+from fullchain.pipelines.clean.cleaner import (
+    METRIC_NAMES, REJECTION_REASONS, DocumentCleaner, metric_counts, pii_tallies,
+)
 from fullchain.pipelines.clean.config import CleanConfig
 from fullchain.pipelines.clean.normalize import normalize
 from fullchain.pipelines.document import Document, Rejected
@@ -153,6 +155,17 @@ def test_metric_counts(cleaner):
     rejected = cleaner(doc(FRENCH))
     assert metric_counts(rejected) == {"rejected": 1, "rejected_lang_not_allowed": 1}
     assert set(metric_counts(kept)) | set(metric_counts(rejected)) <= set(METRIC_NAMES)
+
+
+def test_pii_tallies_count_spans_only_in_what_is_kept(cleaner):
+    policies = cleaner.cfg.pii.policies()
+    kept = cleaner(doc(ENGLISH + "\nMail jane@example.com or joe@example.org from 10.1.2.3.\n"))
+    assert pii_tallies(kept, policies) == {"pii_documents.email": 1, "pii_documents.ipv4": 1,
+                                           "pii_redacted.email": 2, "pii_redacted.ipv4": 1}
+    # found, redacted, then rejected by a later rule: the output holds none of its spans
+    rejected = cleaner(doc(FRENCH + " Écrivez à jane@example.com."))
+    assert isinstance(rejected, Rejected) and rejected.reason == "lang_not_allowed"
+    assert pii_tallies(rejected, policies) == {"pii_documents.email": 1}
 
 
 def test_random_text_never_raises_and_kept_text_is_valid_utf8(cleaner):
