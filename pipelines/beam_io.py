@@ -21,7 +21,7 @@ from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.document import Document, Rejected
 from fullchain.pipelines.input_files import LEDGER_FILE, InputFile
 from fullchain.pipelines.input_reading import REJECTED, ReadFile, plan_splits, split_line_stats
-from fullchain.pipelines.input_splits import SPLIT_BYTES, first_lines
+from fullchain.pipelines.input_splits import first_lines
 from fullchain.pipelines.job_config import ReadConfig
 from fullchain.pipelines.ledger import build_ledger, summarize_measure
 from fullchain.pipelines.stage_folder import describe_part
@@ -49,22 +49,27 @@ REJECTED_SCHEMA = pa.schema(list(KEPT_SCHEMA) + [
 
 class ReadDocuments(beam.PTransform):
     """Reads input files into a PCollection of Documents (main output) and one of read rejections
-    (`rejected`). Files, and splits of files larger than `split_bytes` (byte ranges of uncompressed
+    (`rejected`). Files, and splits of files larger than read.split_mb (byte ranges of uncompressed
     JSONL, runs of Parquet row groups: input_splits.py), are spread over workers; what is read is
-    the same as reading every file whole."""
+    the same as reading every file whole.
 
-    def __init__(self, files: Sequence[InputFile], cfg: ReadConfig, split_bytes: int = SPLIT_BYTES):
+    `numbered`: the main output is (serial, Document) instead, the serial from the file's place in
+    `files`, the split and the document's place in it (input_reading.record_serial): every read of
+    the same files gives every document the same serial, so a stage can read its input again
+    instead of holding it (dedup does)."""
+
+    def __init__(self, files: Sequence[InputFile], cfg: ReadConfig, numbered: bool = False):
         super().__init__()
         self._files = list(files)
         self._cfg = cfg
-        self._split_bytes = split_bytes
+        self._file_numbers = {f.path: i for i, f in enumerate(self._files)} if numbered else None
 
     def expand(self, pbegin):
         splits = (
             pbegin
             | "ListFiles" >> beam.Create(self._files)
             | "SpreadFiles" >> beam.Reshuffle()
-            | "PlanSplits" >> beam.FlatMap(plan_splits, self._split_bytes)
+            | "PlanSplits" >> beam.FlatMap(plan_splits, self._cfg.split_bytes)
             | "SpreadSplits" >> beam.Reshuffle()
         )
         line_starts = (
@@ -73,8 +78,8 @@ class ReadDocuments(beam.PTransform):
             | "AllRangeStats" >> beam.combiners.ToList()
             | "FirstLines" >> beam.FlatMap(lambda stats: first_lines(stats).items())
         )
-        return splits | "ReadFiles" >> beam.ParDo(ReadFile(self._cfg), beam.pvalue.AsDict(line_starts)).with_outputs(
-            REJECTED, main=DOCUMENTS)
+        read = beam.ParDo(ReadFile(self._cfg, self._file_numbers), beam.pvalue.AsDict(line_starts))
+        return splits | "ReadFiles" >> read.with_outputs(REJECTED, main=DOCUMENTS)
 
 
 class LogProgress(beam.DoFn):

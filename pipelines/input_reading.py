@@ -5,6 +5,7 @@ record_parsing.py. beam_io.ReadDocuments runs ReadFile over every split of the i
 from __future__ import annotations
 
 import gzip
+import itertools
 import zlib
 
 import apache_beam as beam
@@ -23,13 +24,25 @@ REJECTED = "rejected"  # the output tag of the records a reader cannot use
 PARQUET_BATCH_ROWS = 1024
 
 
+def record_serial(file_number: int, split_index: int, ordinal: int) -> int:
+    """The serial of the `ordinal`-th document (from 0) of split `split_index` of the input's
+    `file_number`-th file: unique within a job (for splits < 2**20 and documents per split < 2**40)
+    and the same on every read of the same files, so a stage can read its input again and find its
+    records by serial."""
+    return (((file_number << 20) | split_index) << 40) | ordinal
+
+
 class ReadFile(beam.DoFn):
     """Reads one split of an input file (input_splits.py; usually the whole file); yields Documents,
     and Rejected (tagged) for records it cannot use. `line_starts` has, for each byte range of a
-    JSONL file, the newlines before it and whether its file holds more than whitespace."""
+    JSONL file, the newlines before it and whether its file holds more than whitespace.
 
-    def __init__(self, cfg: ReadConfig):
+    With `file_numbers` (each input path's place in the input), each Document is yielded as
+    (`record_serial`, Document)."""
+
+    def __init__(self, cfg: ReadConfig, file_numbers: dict[str, int] | None = None):
         self._cfg = cfg
+        self._file_numbers = file_numbers
 
     def process(self, split: FileSplit | InputFile, line_starts=None):
         if isinstance(split, InputFile):
@@ -42,9 +55,14 @@ class ReadFile(beam.DoFn):
         else:
             items = self._parquet(file, split)
         count = 0
+        serials = None
+        if self._file_numbers is not None:
+            serials = itertools.count(record_serial(self._file_numbers[file.path], split.index, 0))
         try:
             for item in items:
                 count += 1
+                if serials is not None and not isinstance(item, Rejected):
+                    item = next(serials), item
                 yield _tag(item)
         except (OSError, EOFError, zlib.error, pa.ArrowException, UnicodeError, MemoryError) as e:
             # A file that breaks part-way (truncated gzip, corrupt Parquet) keeps what was read before.

@@ -1,6 +1,6 @@
 """Splits of large input files, so that more than one worker reads a single big file.
 
-An uncompressed JSONL file larger than the split size is cut into byte ranges; a range owns the
+An uncompressed JSONL file larger than the split size (read.split_mb) is cut into byte ranges; a range owns the
 lines that start inside it (a line crossing the range's end is read whole by it, and skipped by
 the next). A Parquet file with several row groups is cut into runs of row groups. Gzip streams
 cannot be entered in the middle, so .gz files (and .txt files, one record each) are read whole.
@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 from fullchain.pipelines.input_files import InputFile
 
-# Files over this size are read in splits of about this size (64 MiB: a few seconds of parsing).
-SPLIT_BYTES = 64 << 20
 _WHITESPACE = b" \t\n\r\x0b\x0c"
 _SCAN_BYTES = 1 << 20
 

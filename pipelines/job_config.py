@@ -64,12 +64,23 @@ class ReadConfig:
     max_record_bytes: int = option(256 * 1024 * 1024, "A record (JSON line or .txt file) larger than this is "
                                                       "rejected as too_large before it is decoded.")
     encoding: EncodingConfig = option(EncodingConfig(), "Decoding of input bytes, the same for every data stage.")
+    split_mb: float = option(64.0, "Input files larger than this many MiB are read in splits of about this size "
+                                   "by several workers (byte ranges of uncompressed JSONL, runs of Parquet row "
+                                   "groups; .gz and .txt files are read whole). Project choice: 64 MiB is a few "
+                                   "seconds of parsing, small enough to spread one large file over the cores.")
 
     def __post_init__(self) -> None:
         if self.max_record_bytes <= 0:
             raise ValueError(f"max_record_bytes must be positive, got {self.max_record_bytes}")
+        if not self.split_mb > 0:
+            raise ValueError(f"split_mb must be positive, got {self.split_mb}")
         if not self.text_field:
             raise ValueError("text_field must not be empty")
+
+    @property
+    def split_bytes(self) -> int:
+        """split_mb in bytes (at least 1)."""
+        return max(1, int(self.split_mb * (1 << 20)))
 
 
 @dataclass(kw_only=True)

@@ -95,8 +95,31 @@ def test_read_documents_in_beam_splits_one_file_and_reads_it_all(tmp_path):
     whole = outputs(ReadFile(CFG).process(file))
     expected_docs = [(d.id, d.text) for d in whole if not hasattr(d, "reason")]
     expected_rejected = [(r.doc.id, r.reason, r.detail) for r in whole if hasattr(r, "reason")]
+    split_cfg = ReadConfig(max_record_bytes=60, split_mb=40 / 2**20)  # 40-byte splits
+    assert split_cfg.split_bytes == 40 and len(plan_splits(file, split_cfg.split_bytes)) > 5
     with TestPipeline() as p:
-        read = p | ReadDocuments([file], CFG, split_bytes=40)
+        read = p | ReadDocuments([file], split_cfg)
         assert_that(read.documents | beam.Map(lambda d: (d.id, d.text)), equal_to(expected_docs), label="Docs")
         assert_that(read.rejected | beam.Map(lambda r: (r.doc.id, r.reason, r.detail)), equal_to(expected_rejected),
                     label="Rejected")
+        # numbered reads of the same files (dedup reads its input again) give each document one
+        # serial, the same in every read, and no two documents the same one
+        first = p | "First" >> ReadDocuments([file], split_cfg, numbered=True)
+        again = p | "Again" >> ReadDocuments([file], split_cfg, numbered=True)
+        joined = (
+            {"first": first.documents | "F" >> beam.MapTuple(lambda serial, d: (serial, d.id)),
+             "again": again.documents | "A" >> beam.MapTuple(lambda serial, d: (serial, d.id))}
+            | beam.CoGroupByKey()
+            | beam.MapTuple(lambda serial, ids: (sorted(ids["first"]), sorted(ids["again"])))
+            | beam.MapTuple(lambda first_ids, again_ids: first_ids[0] if first_ids == again_ids and
+                            len(first_ids) == 1 else ("mismatch", first_ids, again_ids))
+        )
+        assert_that(joined, equal_to([doc_id for doc_id, _ in expected_docs]), label="Serials")
+
+
+def test_split_mb_is_read_config_with_its_check():
+    assert ReadConfig().split_bytes == 64 << 20
+    assert ReadConfig(split_mb=0.5).split_bytes == 512 << 10
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="split_mb must be positive"):
+            ReadConfig(split_mb=bad)
