@@ -92,16 +92,22 @@ def stage_options(cfg: RunConfig, beam_args: list[str]) -> PipelineOptions:
 
 
 def add_data_stage(stage: str, cfg: RunConfig, docs, output: str, inputs: list[str],
-                   read_rejected=None, upstream: list[dict] = (), upstream_ledger=None):
+                   read_rejected=None, upstream: list[dict] = (), upstream_ledger=None, reread=None):
     """Apply one data stage to `docs` and write its output folder; returns (kept, ledger PCollection).
 
     `read_rejected` are the read rejections of the job's input (counted by the first stage), and
-    `upstream_ledger` the ledger PCollection of the stage before it in the same job.
+    `upstream_ledger` the ledger PCollection of the stage before it in the same job. With `reread`
+    (label -> a new numbered read of the job's input), `docs` are that read's (serial, Document)
+    records, and the stage (one that READS_INPUT_AGAIN) reads the input again where it needs it.
     """
     label = stage.replace("_", " ").title().replace(" ", "")
     # dedup may write its clusters beside its output (dedup.write_clusters)
-    folder = {"clusters": output if cfg.dedup.write_clusters else ""} if stage == "dedup" else {}
-    stage_outputs: StageOutputs = docs | label >> STAGE_TRANSFORMS[stage](getattr(cfg, stage), **folder)
+    extra = {"clusters": output if cfg.dedup.write_clusters else ""} if stage == "dedup" else {}
+    if reread is not None:
+        extra["reread"] = reread
+    stage_outputs: StageOutputs = docs | label >> STAGE_TRANSFORMS[stage](getattr(cfg, stage), **extra)
+    if reread is not None:
+        docs = docs | f"{label}InputDocuments" >> beam.Values()
     kept, rejected, added = stage_outputs.kept, stage_outputs.rejected, stage_outputs.added
     # Counted where the stage's work finishes, so the numbers move while the job does. Not on a
     # Flatten of both: the FnApiRunner never runs a leaf ParDo that follows a Flatten.
@@ -128,9 +134,16 @@ def build_stage_pipeline(stage: str, cfg: RunConfig, resolved: ResolvedInput,
                          options: PipelineOptions) -> beam.Pipeline:
     """The Beam pipeline of one data stage, not yet run."""
     pipeline = beam.Pipeline(options=options)
-    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read)
+    # a stage that reads its input more than once gets it numbered: every read gives a record one serial
+    numbered = getattr(STAGE_TRANSFORMS[stage], "READS_INPUT_AGAIN", False)
+    read = pipeline | "Read" >> ReadDocuments(resolved.files, cfg.read, numbered=numbered)
+
+    def reread(label: str):
+        return (pipeline | label >> ReadDocuments(resolved.files, cfg.read, numbered=True)).documents
+
     add_data_stage(stage, cfg, read.documents, cfg.output, [f.path for f in resolved.files],
-                   read_rejected=read.rejected, upstream=resolved.upstream_ledgers)
+                   read_rejected=read.rejected, upstream=resolved.upstream_ledgers,
+                   reread=reread if numbered else None)
     return pipeline
 
 

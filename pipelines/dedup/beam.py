@@ -12,6 +12,11 @@ hash, source, LSH band keys: no text). The duplicate search then runs on keys on
 3. The decisions, (serial, Decision) for the rejected records only, meet the records once, as a
    side input of the step that splits them into kept and rejected: no shuffle carries text.
 
+When the job reads files itself (stage_job), the records of steps 2 (shingle sets of paired
+documents) and 3 come from reading the input files again, with the same serials, instead of
+from the first read: the local runner holds in memory every collection that crosses one of its
+stage boundaries, and the records would cross two.
+
 Every shuffle is keyed by a text hash, an id, a band key or a graph node, so no worker holds
 more than one group; the one exception is the connected-components fallback, which gathers
 only the edges the unrolled rounds left unconverged (normally none). Survivors are chosen by
@@ -26,7 +31,7 @@ import dataclasses
 import os
 import pickle
 import random
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -94,16 +99,30 @@ class DeduplicateDocuments(beam.PTransform):
 
     `clusters` (a stage output folder): also write the near-duplicate clusters to its clusters/
     as Parquet (dedup/clusters.py); needs `near`.
+
+    `reread` (label -> a new read of the stage's input, numbered: beam_io.ReadDocuments(numbered=
+    True)): the input is then that read's (serial, Document) records, and every later pass over
+    the texts reads the files again under a label of its own, so no record is held between steps.
+    Without it the input is Documents, given serials here, and later passes reuse them.
     """
 
-    def __init__(self, cfg: DedupConfig, clusters: str = ""):
+    # stage_job reads this stage's input numbered and hands it `reread`
+    READS_INPUT_AGAIN = True
+
+    def __init__(self, cfg: DedupConfig, clusters: str = "", reread: Callable[[str], PCollection] | None = None):
         super().__init__()
         self.cfg = cfg
         self.clusters = clusters
+        self.reread = reread
 
     def expand(self, docs: PCollection) -> StageOutputs:
         cfg = self.cfg
-        records = docs | "Serial" >> beam.ParDo(_Serial())
+        if self.reread is None:
+            records = docs | "Serial" >> beam.ParDo(_Serial())
+            records_again = lambda _label: records  # noqa: E731
+        else:
+            records = docs | "CountInput" >> beam.ParDo(_Count("input"))
+            records_again = self.reread
         keys = (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=cfg.minhash.batch_size,
@@ -122,7 +141,8 @@ class DeduplicateDocuments(beam.PTransform):
             )
             survivors, exact_rejected = exact.kept, exact[_REJECTED]
         if cfg.near:
-            near = survivors | "NearDuplicates" >> RemoveNearDuplicates(cfg, records)
+            shingle_records = records_again("ReadForPairShingles") if cfg.verify_jaccard else None
+            near = survivors | "NearDuplicates" >> RemoveNearDuplicates(cfg, shingle_records)
             decisions.append(near.rejected)
             if cfg.exact:
                 exact_rejected = (
@@ -131,14 +151,15 @@ class DeduplicateDocuments(beam.PTransform):
                     | "PointToKept" >> beam.FlatMap(_point_to_kept)
                 )
             if self.clusters:
-                cluster_files = near.labels | "Clusters" >> ClusterRows(cfg, records, self.clusters)
+                cluster_files = near.labels | "Clusters" >> ClusterRows(cfg, records_again("ReadForClusters"),
+                                                                        self.clusters)
         if cfg.exact:
             decisions.append(exact_rejected | "DropTwin" >> beam.Values())
         all_decisions = tuple(decisions) | "AllDecisions" >> beam.Flatten(pipeline=docs.pipeline)
         if cluster_files is None:
             cluster_files = docs.pipeline | "NoClusters" >> beam.Create([])
         # waiting on the cluster files keeps the ledger, written after the kept parts, the last file
-        split = records | "ApplyDecisions" >> beam.ParDo(
+        split = records_again("ReadForDecisions") | "ApplyDecisions" >> beam.ParDo(
             _ApplyDecisions(), AsDict(all_decisions), AsList(cluster_files)).with_outputs(_REJECTED, main="kept")
         return StageOutputs(split.kept, split[_REJECTED])
 
@@ -221,10 +242,10 @@ class RemoveNearDuplicates(beam.PTransform):
     for a second key with an id, near_duplicate for every cluster member but the smallest id.
 
     `records` ((serial, Document)) are read again, as a side-input filter, only for the shingle
-    sets of the documents in candidate pairs.
+    sets of the documents in candidate pairs (None when verify_jaccard is off).
     """
 
-    def __init__(self, cfg: DedupConfig, records: PCollection):
+    def __init__(self, cfg: DedupConfig, records: PCollection | None):
         super().__init__()
         self.cfg = cfg
         self.records = records
