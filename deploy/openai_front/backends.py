@@ -1,7 +1,8 @@
 """The Triton models the front forwards to, behind one small interface: a GenerationRequest in, the
 model's responses out as Pieces, over one gRPC bidirectional stream per request
 (tritonclient.grpc.aio). Closing the iterator early (the HTTP client went away) cancels the gRPC
-call, which Triton passes to the model as a cancelled request.
+call, which Triton passes to the model as a cancelled request; a stream whose last response has
+arrived is read to its end instead (see `_read_to_the_end`).
 
 - LlmBackend: `<name>_llm`, the continuous-batching model: text or token-id prompts, per-token
   log-probabilities, echo of the prompt with its log-probabilities, usage counts.
@@ -11,6 +12,7 @@ call, which Triton passes to the model as a cancelled request.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
@@ -25,6 +27,9 @@ from fullchain.deploy.openai_front.api_requests import Sampling
 from fullchain.deploy.triton_config import (
     GENERATE_INPUTS, GENERATE_OUTPUTS, LLM_INPUTS, LLM_OUTPUTS, llm_model_name, stream_model_name,
 )
+
+# how long a stream whose last response has arrived may take to end before it is cancelled
+STREAM_END_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -118,23 +123,39 @@ class TritonBackend:
             yield {"model_name": self.model, "inputs": inputs, "outputs": outputs}
 
         responses = self.client.stream_infer(one_request(), stream_timeout=self.timeout_s)
-        finished = False
+        finished = False  # the model's last response (an error or a finish reason) has arrived
         try:
             async for result, error in responses:
                 if error is not None:
+                    finished = True
                     raise triton_error(error.message(), self.fields)
                 piece = self.piece(result)
+                finished = bool(piece.finish_reason)
                 yield piece
-                if piece.finish_reason:
-                    finished = True
+                if finished:
                     return
             raise ApiError(f"{self.model} ended the stream without a final response", 500)
         except grpc.aio.AioRpcError as e:
             raise _rpc_error(e, self.model, self.timeout_s) from None
         finally:
-            if not finished:
-                # a client that left, an error or an exception here: free the request's slot in Triton
+            if finished:
+                await _read_to_the_end(responses)
+            else:
+                # a client that left or an exception here: free the request's slot in Triton
                 responses.cancel()
+
+
+async def _read_to_the_end(responses: Any) -> None:
+    """Wait for the server to end a stream whose last response has arrived, instead of cancelling it:
+    Triton 2.51's gRPC frontend leaks a stream cancelled between its last response and its end (the
+    state waits for a response callback that already ran, and holds the model, so tritonserver's stop
+    runs into its exit timeout; fixed upstream by triton-inference-server/server#8078)."""
+    try:
+        async with asyncio.timeout(STREAM_END_TIMEOUT_S):
+            async for _ in responses:
+                pass
+    except (TimeoutError, grpc.aio.AioRpcError):
+        responses.cancel()
 
 
 def _rpc_error(error: grpc.aio.AioRpcError, model: str, timeout_s: float) -> ApiError:
