@@ -8,6 +8,10 @@ perplexity kind (perplexity, word/byte perplexity, bits per byte: lower is bette
 fall at most `gate.max_accuracy_drop_points` points (of 100). Other metrics are reported, not gated.
 The reference is the export's own FP32 graph when the comparison has it, else the PyTorch model.
 Read as JSON only: deploy imports nothing of the evaluation package.
+
+Relative paths (the export, gate.evaluation, the models' paths in comparison.json) are resolved
+against `base`: the working directory of `fullchain publish`, the run folder when `fullchain run`
+checks the gate before its publish child starts (every stage command runs in the run folder).
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ class ReleaseGateError(ValueError):
     """A quantized export whose evaluation falls out of bounds, or an evaluation that cannot be read; one line."""
 
 
-def find_evaluation(export_dir: Path, given: str) -> Path | None:
+def find_evaluation(export_dir: Path, given: str, base: Path = Path(".")) -> Path | None:
     """The comparison.json of the export's evaluation, or None when there is none."""
+    export_dir = base / export_dir
     if given:
-        path = Path(given)
+        path = base / given
         path = path / COMPARISON_FILE if path.is_dir() else path
         if not path.is_file():
             raise ReleaseGateError(f"gate.evaluation: {path} does not exist")
@@ -44,17 +49,19 @@ def find_evaluation(export_dir: Path, given: str) -> Path | None:
     return None
 
 
-def _same_path(a: str, b: Path) -> bool:
-    return os.path.realpath(a) == os.path.realpath(b)
+def _same_path(a: str, b: Path, base: Path) -> bool:
+    return os.path.realpath(base / a) == os.path.realpath(base / b)
 
 
-def _columns(comparison: dict[str, Any], export_dir: Path) -> tuple[str, str]:
+def _columns(comparison: dict[str, Any], export_dir: Path, base: Path) -> tuple[str, str]:
     """(reference label, quantized label) among the comparison's models."""
     models = comparison.get("models") or []
-    quantized = [m["label"] for m in models if m.get("backend") == "fullchain-onnx"
-                 and m.get("args", {}).get("graph") == "served" and _same_path(m["args"].get("path", ""), export_dir)]
-    fp32 = [m["label"] for m in models if m.get("backend") == "fullchain-onnx"
-            and m.get("args", {}).get("graph") == "fp32" and _same_path(m["args"].get("path", ""), export_dir)]
+
+    def graphs(graph: str) -> list[str]:
+        return [m["label"] for m in models if m.get("backend") == "fullchain-onnx"
+                and m.get("args", {}).get("graph") == graph and _same_path(m["args"].get("path", ""), export_dir, base)]
+
+    quantized, fp32 = graphs("served"), graphs("fp32")
     pytorch = [m["label"] for m in models if m.get("backend") == "fullchain-hf"]
     if not quantized:
         raise ReleaseGateError(f"the evaluation does not evaluate this export's served graph ({export_dir}); run "
@@ -65,15 +72,17 @@ def _columns(comparison: dict[str, Any], export_dir: Path) -> tuple[str, str]:
     return reference[0], quantized[0]
 
 
-def gate_report(export: dict[str, Any], export_dir: Path, cfg: ReleaseGateConfig, force: bool) -> dict[str, Any]:
+def gate_report(export: dict[str, Any], export_dir: Path, cfg: ReleaseGateConfig, force: bool,
+                base: Path = Path(".")) -> dict[str, Any]:
     """What the gate decided, as the version's release.json; ReleaseGateError naming every task and
-    number out of bounds when a quantized export fails and `force` is off."""
+    number out of bounds when a quantized export fails and `force` is off. Relative paths are
+    resolved against `base` (see the module docstring)."""
     precision = str(export.get("precision", "fp32"))
     record: dict[str, Any] = {"precision": precision, "forced": False, "evaluation": None, "failures": []}
     if precision == "fp32":
         record["decision"] = "not gated (FP32)"
         return record
-    path = find_evaluation(export_dir, cfg.evaluation)
+    path = find_evaluation(export_dir, cfg.evaluation, base)
     if path is None:
         if cfg.require_evaluation:
             raise ReleaseGateError(f"no evaluation of {export_dir} (comparison.json in {export_dir}/eval or beside "
@@ -87,7 +96,7 @@ def gate_report(export: dict[str, Any], export_dir: Path, cfg: ReleaseGateConfig
         raise ReleaseGateError(f"{path}: cannot read the evaluation: {e}") from None
     if comparison.get("format") != COMPARISON_FORMAT:
         raise ReleaseGateError(f"{path}: not a fullchain eval comparison (format {comparison.get('format')!r})")
-    reference, quantized = _columns(comparison, export_dir)
+    reference, quantized = _columns(comparison, export_dir, base)
     failures, checked = [], []
     for task, metrics in sorted(comparison.get("scores", {}).items()):
         for metric, values in sorted(metrics.items()):

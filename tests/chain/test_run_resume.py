@@ -97,3 +97,29 @@ def test_killed_in_export_resumes_to_an_equal_export(reference, tmp_path):
     ours, theirs = (json.loads((d / "export" / "report.json").read_text()) for d in (resumed, output))
     assert ours["perplexity"] == theirs["perplexity"] and ours["greedy"] == theirs["greedy"]
     assert (resumed / "export" / "model.onnx").read_bytes() == (output / "export" / "model.onnx").read_bytes()
+
+
+def test_eval_compares_fp32_and_int8_before_publish_and_the_gate_passes_or_stops_the_run(reference, tmp_path):
+    config, output, _ = reference
+    gated = tmp_path / "gated"
+    copy_run(output, gated, ["corpus", *DATA_FOLDERS, "shard", "train", "export", "stand-ins"])
+    run(config, gated, "--until", "publish")
+    comparison = json.loads((gated / "eval" / "comparison.json").read_text())
+    assert comparison["labels"] == ["pytorch-fp32", "onnx-fp32", "onnx-int8-dynamic"]
+    release = json.loads((gated / "publish" / "fullchain" / "1" / "release.json").read_text())
+    assert release["decision"] == "passed" and release["reference"] == "onnx-fp32" and release["checked"]
+
+    # the INT8 graph scored far below FP32 on one task: publish refuses, naming it, and the run stops there
+    refused = tmp_path / "refused"
+    copy_run(gated, refused, ["corpus", *DATA_FOLDERS, "shard", "train", "export", "stand-ins", "eval"])
+    acc = comparison["scores"]["fc_choice"]["acc"]
+    acc["onnx-int8-dynamic"] = acc["onnx-fp32"] - 0.5
+    (refused / "eval" / "comparison.json").write_text(json.dumps(comparison))
+    process = start_run(config, refused, "--from", "publish")
+    out, _ = process.communicate(timeout=600)
+    record = json.loads((refused / "run.json").read_text())
+    assert process.returncode != 0 and record["status"] == "failed", out[-3000:]
+    assert "release gate: int8-dynamic falls below onnx-fp32" in record["error"]
+    assert f"fc_choice acc {acc['onnx-fp32']:.3f} -> {acc['onnx-int8-dynamic']:.3f}" in record["error"]
+    assert record["stages"]["publish"]["status"] == "failed" and not (refused / "publish").exists()
+    assert "serve" not in record["stages"] or record["stages"]["serve"].get("status") != "ran"

@@ -33,3 +33,18 @@ def test_left_padding_and_longest_first_batches():
 def test_text_is_cut_at_the_first_stop_string():
     assert cut_at_stop("cold\nwarm.", ["\n", "."]) == ("cold", True)
     assert cut_at_stop("cold", ["\n"]) == ("cold", False)
+
+
+def test_the_plot_has_one_panel_per_kind_of_metric_each_on_its_own_scale(tmp_path):
+    import matplotlib.image
+
+    from fullchain.evaluation.summary import metric_kind, plot
+
+    assert [metric_kind(m) for m in ("acc", "exact_match (answer)", "word_perplexity", "bits_per_byte",
+                                     "chrf (answer)", "rougeL (answer)", "sample_len")] == \
+        ["accuracy", "accuracy", "perplexity", "bits per byte", "generation", "generation", "other"]
+    table = {"fc_choice": {"acc": {"a": 0.25, "b": 0.3}}, "fc_ppl_en": {"word_perplexity": {"a": 3000.0, "b": 3100.0},
+                                                                       "bits_per_byte": {"a": 2.3, "b": 2.4}}}
+    plot(table, ["a", "b"], tmp_path / "scores.png", "two models")
+    height, width, _ = matplotlib.image.imread(tmp_path / "scores.png").shape
+    assert height > 800 and width < 2000  # three panels in two rows, not one wide strip

@@ -167,10 +167,16 @@ def _write_model_stages(run_dir: str) -> None:
     with open(os.path.join(run_dir, "eval", "results.json"), "w") as fh:
         json.dump({"results": {"lambada": {"alias": "lambada", "sample_len": 4, "acc,none": 0.25,
                                            "acc_stderr,none": "N/A"}}, "fullchain_model": {"label": "onnx-int8"}}, fh)
-    with open(os.path.join(run_dir, "eval", "scores.json"), "w") as fh:
+    with open(os.path.join(run_dir, "eval", "comparison.json"), "w") as fh:
         json.dump({"format": "fullchain-eval-comparison", "labels": ["hf", "onnx-int8"],
                    "scores": {"lambada": {"acc": {"hf": 0.3, "onnx-int8": 0.25}, "perplexity": {"hf": 80.5}}}}, fh)
-    plt.imsave(os.path.join(run_dir, "eval", "scores.png"), [[0.0, 1.0], [1.0, 0.0]])
+    plt.imsave(os.path.join(run_dir, "eval", "comparison.png"), [[0.0, 1.0], [1.0, 0.0]])
+    os.makedirs(os.path.join(run_dir, "publish", "demo", "1"))
+    with open(os.path.join(run_dir, "publish", "demo", "1", "release.json"), "w") as fh:
+        json.dump({"precision": "int8-dynamic", "forced": False, "decision": "passed", "reference": "hf",
+                   "quantized": "onnx-int8", "failures": [],
+                   "checked": [{"task": "lambada", "metric": "acc", "fp32": 0.3, "quantized": 0.25,
+                                "drop_points": 5.0}]}, fh)
     with open(os.path.join(run_dir, "run.json"), "w") as fh:
         json.dump({"format_version": 1, "config": "examples/quickstart.yaml", "status": "complete",
                    "started": "2026-12-02T03:00:00Z", "finished": "2026-12-02T03:12:00Z",

@@ -102,10 +102,14 @@ def test_training_export_serving_eval(summary):
     assert "errors" in serving["measures"] and serving["peak_tokens_per_s"] == 256.0
     assert serving["smoke"] == {"prompt": "The river", "completion": " that runs", "tokens": 2, "latency_s": 0.25}
     evaluation = summary["eval"]
-    assert (evaluation["source"], evaluation["labels"], evaluation["figure"]) == ("scores.json", ["hf", "onnx-int8"],
-                                                                                 "scores.png")
+    assert (evaluation["source"], evaluation["labels"], evaluation["figure"]) == \
+        ("comparison.json", ["hf", "onnx-int8"], "comparison.png")
     assert evaluation["rows"] == [{"task": "lambada", "metric": "acc", "values": [0.3, 0.25]},
                                   {"task": "lambada", "metric": "perplexity", "values": [80.5, None]}]
+    gate = evaluation["gate"]
+    assert (gate["decision"], gate["reference"], gate["quantized"]) == ("passed", "hf", "onnx-int8")
+    assert gate["checked"] == [{"task": "lambada", "metric": "acc", "fp32": 0.3, "quantized": 0.25, "change": -5.0,
+                                "unit": "points"}]
 
 
 def test_evaluation_without_the_comparison_reads_lm_eval_results(run_dir, tmp_path):
@@ -113,7 +117,7 @@ def test_evaluation_without_the_comparison_reads_lm_eval_results(run_dir, tmp_pa
 
     run = str(tmp_path / "run")
     shutil.copytree(run_dir, run)
-    os.remove(os.path.join(run, "eval", "scores.json"))
+    os.remove(os.path.join(run, "eval", "comparison.json"))
     evaluation = summarize_run(run)["eval"]
     assert (evaluation["source"], evaluation["labels"]) == ("results.json", ["onnx-int8"])
     assert evaluation["rows"] == [{"task": "lambada", "metric": "acc", "values": [0.25]}]

@@ -1,6 +1,6 @@
-"""How the stages after export run, what marks each complete and its key figure: publish into
-DIR/publish/, serve with a smoke generation, loadtest, eval and the report (stage_runs.py has the
-stages up to export)."""
+"""How the stages after export run, what marks each complete and its key figure: eval (the trained
+model and the export side by side), publish into DIR/publish/ behind the release gate, serve with a
+smoke generation, loadtest and the report (stage_runs.py has the stages up to export)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,52 @@ import dataclasses
 import glob
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from fullchain.chain.child_process import StageFailed
 from fullchain.chain.context import RunContext
-from fullchain.chain.stage_runs import read_json, run_path_exists
+from fullchain.chain.stage_runs import model_to_export, read_json, run_path_exists
+from fullchain.deploy.release_gate import ReleaseGateError, gate_report
+
+# what eval writes for several models, and what publish's release gate reads
+EVAL_COMPARISON = os.path.join("eval", "comparison.json")
+
+
+# --- eval -----------------------------------------------------------------------------------
+
+def eval_models(ctx: RunContext) -> list[str]:
+    """What the run evaluates side by side: the trained model in PyTorch FP32 (LoRA's when it ran),
+    the export's FP32 graph (unless the export is FP32 itself) and the graph the server runs."""
+    export = read_json(ctx.path("export", "export.json")) or {}
+    fp32_graph = [] if export.get("precision", "fp32") == "fp32" else ["export#fp32"]
+    return [model_to_export(ctx), *fp32_graph, "export"]
+
+
+def run_eval(ctx: RunContext) -> None:
+    # the wheel's tritonserver has no onnxruntime backend, so `fullchain eval http://...` cannot
+    # reach the ONNX model itself: the export folder's graph is the one the server runs
+    resolved = dataclasses.replace(ctx.config.eval, overwrite=True)
+    relative = ctx.write_config("eval", resolved)
+    ctx.run_fullchain("eval", ["eval", *eval_models(ctx), "--output", "eval", "--config", relative])
+
+
+def eval_complete(ctx: RunContext) -> bool:
+    return run_path_exists(ctx, EVAL_COMPARISON)
+
+
+def eval_figure(ctx: RunContext) -> dict[str, Any]:
+    comparison = read_json(ctx.path(EVAL_COMPARISON))
+    labels, scores = comparison.get("labels", []), comparison.get("scores", {})
+    # the served graph against its reference on the first perplexity-kind score: what the gate weighs most
+    for task, metrics in sorted(scores.items()):
+        for metric in ("bits_per_byte", "word_perplexity", "perplexity"):
+            values = metrics.get(metric, {})
+            if len(labels) >= 2 and labels[-1] in values and labels[-2] in values:
+                return {"name": f"{task}.{metric}", "value": values[labels[-1]],
+                        "text": f"{len(labels)} models, {len(scores)} tasks; {task} {metric} {labels[-2]} "
+                                f"{values[labels[-2]]:.3f}, {labels[-1]} {values[labels[-1]]:.3f}"}
+    return {"name": "tasks", "value": len(scores), "text": f"{len(labels)} models, {len(scores)} tasks"}
 
 
 # --- publish, serve, loadtest ---------------------------------------------------------------
@@ -22,7 +63,17 @@ def publish_name(ctx: RunContext) -> str:
 
 
 def run_publish(ctx: RunContext) -> None:
-    resolved = dataclasses.replace(ctx.config.publish, repository="publish", name=publish_name(ctx))
+    """Publish the export behind the release gate on the run's evaluation: a refusal stops the run
+    here with the task and the numbers (publish.force: true publishes and release.json records it)."""
+    cfg = ctx.config.publish
+    gate = dataclasses.replace(cfg.gate, evaluation=EVAL_COMPARISON, require_evaluation=True)
+    resolved = dataclasses.replace(cfg, repository="publish", name=publish_name(ctx), gate=gate)
+    # checked here as well as in the child, so that run.json's error names the task, not only an exit status
+    export = read_json(ctx.path("export", "export.json")) or {}
+    try:
+        gate_report(export, Path("export"), gate, resolved.force, base=Path(ctx.dir))
+    except ReleaseGateError as e:
+        raise StageFailed(f"publish: {e}") from None
     relative = ctx.write_config("publish", resolved)
     ctx.run_fullchain("publish", ["publish", "export", "--config", relative])
 
@@ -79,30 +130,6 @@ def loadtest_figure(ctx: RunContext) -> dict[str, Any]:
     levels = report.get("levels") or report.get("results") or []
     best = max((level.get("tokens_per_s", 0.0) for level in levels if isinstance(level, dict)), default=0.0)
     return {"name": "peak_tokens_per_s", "value": best, "text": f"peak {best:,.0f} tokens/s"}
-
-
-# --- eval -----------------------------------------------------------------------------------
-
-def run_eval(ctx: RunContext) -> None:
-    # The export folder's graph is the one the server runs; the wheel's tritonserver has no
-    # onnxruntime backend, so `fullchain eval http://...` cannot reach the ONNX model itself.
-    resolved = dataclasses.replace(ctx.config.eval, overwrite=True)
-    relative = ctx.write_config("eval", resolved)
-    ctx.run_fullchain("eval", ["eval", "export", "--output", "eval", "--config", relative])
-
-
-def eval_complete(ctx: RunContext) -> bool:
-    return run_path_exists(ctx, "eval", "results.json")
-
-
-def eval_figure(ctx: RunContext) -> dict[str, Any]:
-    results = read_json(ctx.path("eval", "results.json")).get("results", {})
-    for task, metrics in sorted(results.items()):
-        for metric, value in sorted(metrics.items()):
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and "stderr" not in metric:
-                return {"name": f"{task}.{metric}", "value": value,
-                        "text": f"{len(results)} tasks; {task} {metric.split(',')[0]} {value:.3f}"}
-    return {"name": "tasks", "value": len(results), "text": f"{len(results)} tasks"}
 
 
 # --- report ---------------------------------------------------------------------------------

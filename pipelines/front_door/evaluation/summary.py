@@ -1,5 +1,5 @@
 """The scores of one or more evaluated models as one table (terminal and comparison.json) and one
-PNG per suite: a panel per task, a bar per model for each of its metrics."""
+PNG per suite: a panel per kind of metric (each on its own scale), a bar per model."""
 
 from __future__ import annotations
 
@@ -54,31 +54,70 @@ def table_text(table: dict[str, dict[str, dict[str, float]]], labels: list[str])
     return "\n".join(lines)
 
 
+# the plot's panels: one per kind of metric, each on the scale its metrics share
+# (name, metric base names, y-axis label, log axis)
+METRIC_KINDS = (
+    ("accuracy", ("acc", "acc_norm", "exact_match"), "accuracy (0-1)", False),
+    ("perplexity", ("perplexity", "word_perplexity", "byte_perplexity"), "perplexity (log scale)", True),
+    ("bits per byte", ("bits_per_byte",), "bits per byte", False),
+    ("generation", ("bleu", "chrf", "rougeL"), "score (0-100; ROUGE-L x100)", False),
+)
+# ROUGE-L is an F-measure in [0, 1]; BLEU and chrF are 0-100: drawn on one axis, ROUGE-L x100
+_GENERATION_FACTORS = {"rougeL": 100.0}
+
+
+def metric_kind(metric: str) -> str:
+    """The panel a metric is drawn in ('other' for a metric of no known kind); `metric` may carry
+    its filter ("bleu (answer)")."""
+    base = metric.split(" ")[0]
+    return next((kind for kind, names, *_ in METRIC_KINDS if base in names), "other")
+
+
+def _panels(table: dict[str, dict[str, dict[str, float]]]) -> list[tuple[str, str, bool, list[tuple[str, str]]]]:
+    """(kind, axis label, log axis, [(task, metric)]) of each kind that has scores, in METRIC_KINDS order."""
+    kinds = [(kind, label, log) for kind, _, label, log in METRIC_KINDS] + [("other", "value", False)]
+    panels = []
+    for kind, label, log in kinds:
+        rows = [(task, metric) for task in sorted(table) for metric in sorted(table[task])
+                if metric_kind(metric) == kind]
+        if rows:
+            panels.append((kind, label, log, rows))
+    return panels
+
+
 def plot(table: dict[str, dict[str, dict[str, float]]], labels: list[str], path: Path, title: str) -> None:
-    """One PNG: a panel per task, a group of bars (one per model) per metric; perplexities on a log axis."""
+    """One PNG: a panel per kind of metric (accuracies in [0, 1], perplexities on a log axis, bits per
+    byte, generation scores), in each a group of bars per task and metric, one bar per model."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = sorted(table)
-    columns = min(3, len(tasks)) or 1
-    rows = math.ceil(len(tasks) / columns) or 1
-    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.4 * rows), squeeze=False)
+    panels = _panels(table)
+    columns = min(2, len(panels)) or 1
+    rows = math.ceil(len(panels) / columns) or 1
+    widest = max((len(p[3]) for p in panels), default=1)
+    panel_width = min(8.0, max(5.5, 0.25 * widest * max(1, len(labels))))
+    figure, axes = plt.subplots(rows, columns, figsize=(panel_width * columns, 4.4 * rows), squeeze=False)
     width = 0.8 / max(1, len(labels))
-    for panel, task in zip(axes.flat, tasks):
-        metrics = sorted(table[task])
+    for panel, (kind, axis_label, log, cells) in zip(axes.flat, panels):
         for k, label in enumerate(labels):
-            values = [table[task][m].get(label, float("nan")) for m in metrics]
-            panel.bar([i + k * width for i in range(len(metrics))], values, width, label=label)
-        panel.set_xticks([i + width * (len(labels) - 1) / 2 for i in range(len(metrics))])
-        panel.set_xticklabels(metrics, rotation=20, fontsize=8)
-        if any("perplexity" in m for m in metrics):
+            values = [table[task][metric].get(label, float("nan")) * _GENERATION_FACTORS.get(metric.split(" ")[0], 1.0)
+                      for task, metric in cells]
+            panel.bar([i + k * width for i in range(len(cells))], values, width, label=label)
+        panel.set_xticks([i + width * (len(labels) - 1) / 2 for i in range(len(cells))])
+        panel.set_xticklabels([f"{task}\n{metric}" for task, metric in cells], rotation=30, ha="right", fontsize=7)
+        panel.set_ylabel(axis_label, fontsize=8)
+        if log:
             panel.set_yscale("log")
-        panel.set_title(task, fontsize=10)
-    for panel in list(axes.flat)[len(tasks):]:
+        elif kind == "accuracy":
+            panel.set_ylim(0, 1)
+        panel.set_title(kind, fontsize=10)
+        panel.grid(axis="y", alpha=0.3)
+    for panel in list(axes.flat)[len(panels):]:
         panel.axis("off")
-    axes.flat[0].legend(fontsize=8)
+    if panels:
+        axes.flat[0].legend(fontsize=7)
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

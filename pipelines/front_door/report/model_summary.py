@@ -1,16 +1,18 @@
 """The model half of the run report, read from the run folder into plain dicts: the training
 curves and samples (DIR/train/metrics.jsonl, samples.json), the export's FP32/INT8 (and INT4)
-table (DIR/export/report.json), the load test (DIR/loadtest/loadtest.json) and the evaluation
-results (DIR/eval/results.json). A missing input gives {"ran": False, "note": ...}."""
+table (DIR/export/report.json), the load test (DIR/loadtest/loadtest.json), the evaluation
+(DIR/eval/: the side-by-side comparison.json of the run's eval stage) and the release gate's
+decision (the published version's release.json). A missing input gives {"ran": False, "note": ...}."""
 
 from __future__ import annotations
 
+import glob
 import os
 import statistics
 from typing import Any
 
-from fullchain.report.run_layout import (EVAL, EVAL_FILE, EXPORT, LOADTEST, LOADTEST_FILE, SERVE, SMOKE_FILE, TRAIN,
-                                         not_run, read_json, read_jsonl)
+from fullchain.report.run_layout import (EVAL, EVAL_FILE, EXPORT, LOADTEST, LOADTEST_FILE, PUBLISH, RUN_FILE, SERVE,
+                                         SMOKE_FILE, TRAIN, not_run, read_json, read_jsonl)
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.json"
@@ -20,9 +22,11 @@ _ENGINE_LABELS = {"pytorch": "PyTorch eager", "onnx_fp32": "ONNX FP32", "onnx_in
                   "onnx_int4": "ONNX INT4"}
 # loadtest level keys that are not a measure to plot
 _LEVEL_LABELS = ("concurrency", "first_error")
-# fullchain.evaluation's side-by-side scores and their plot, beside results.json
-SCORES_FILE = "scores.json"
-SCORES_FIGURE = "scores.png"
+# fullchain.evaluation's scores and their plot: comparison.* for several models (the run's eval
+# stage), scores.* beside results.json for one
+SCORE_FILES = (("comparison.json", "comparison.png"), ("scores.json", "scores.png"))
+# what deploy/release_gate.py writes into the published version's ONNX model folder
+RELEASE_FILE = "release.json"
 # evaluation rows in the summary and on the page at most
 EVAL_ROWS = 200
 
@@ -120,31 +124,61 @@ def serving(run_dir: str) -> dict[str, Any]:
 
 
 def evaluation(run_dir: str) -> dict[str, Any]:
-    """The evaluation's scores as rows of (task, metric, one value per model label): from
-    DIR/eval/scores.json (fullchain.evaluation's side-by-side comparison) when it is there, else
-    from results.json (lm-evaluation-harness's `results`), else every number of results.json."""
+    """The evaluation's scores as rows of (task, metric, one value per model label), from
+    DIR/eval/comparison.json (the models side by side) or scores.json (one model), else from
+    results.json (lm-evaluation-harness's `results`), else every number of results.json; and the
+    release gate's decision on them (`gate`)."""
     folder = os.path.join(run_dir, EVAL)
+    for scores_file, figure in SCORE_FILES:
+        comparison = read_json(os.path.join(folder, scores_file))
+        if isinstance(comparison, dict) and isinstance(comparison.get("scores"), dict):
+            labels = list(comparison.get("labels", []))
+            rows = [{"task": task, "metric": metric, "values": [by_label.get(label) for label in labels]}
+                    for task, metrics in comparison["scores"].items() for metric, by_label in metrics.items()]
+            return _evaluation_section(run_dir, scores_file, labels, rows, figure)
     results = read_json(os.path.join(folder, EVAL_FILE))
     if results is None:
-        return not_run(f"eval did not run (no {EVAL}/{EVAL_FILE})")
-    comparison = read_json(os.path.join(folder, SCORES_FILE))
-    if isinstance(comparison, dict) and isinstance(comparison.get("scores"), dict):
-        labels = list(comparison.get("labels", []))
-        rows = [{"task": task, "metric": metric, "values": [by_label.get(label) for label in labels]}
-                for task, metrics in comparison["scores"].items() for metric, by_label in metrics.items()]
-        source = SCORES_FILE
-    elif isinstance(results.get("results"), dict):
+        return not_run(f"eval did not run (no {EVAL}/{SCORE_FILES[0][0]} or {EVAL}/{EVAL_FILE})")
+    if isinstance(results.get("results"), dict):
         labels = [(results.get("fullchain_model") or {}).get("label") or str(results.get("config", {}).get("model"))]
         rows = [{"task": task, "metric": key.replace(",none", "").replace(",", " "), "values": [value]}
                 for task, metrics in results["results"].items() for key, value in metrics.items()
                 if _is_number(value) and "_stderr" not in key and key != "sample_len"]
-        source = EVAL_FILE
     else:
         labels = ["value"]
         rows = [{"task": "", "metric": name, "values": [value]} for name, value in _numbers(results)]
-        source = EVAL_FILE
+    return _evaluation_section(run_dir, EVAL_FILE, labels, rows, None)
+
+
+def _evaluation_section(run_dir: str, source: str, labels: list[str], rows: list[dict[str, Any]],
+                        figure: str | None) -> dict[str, Any]:
+    shown = figure if figure and os.path.isfile(os.path.join(run_dir, EVAL, figure)) else None
     return {"ran": True, "source": source, "labels": labels, "rows": rows[:EVAL_ROWS], "total_rows": len(rows),
-            "figure": SCORES_FIGURE if os.path.isfile(os.path.join(folder, SCORES_FIGURE)) else None}
+            "figure": shown, "gate": release_gate(run_dir)}
+
+
+def release_gate(run_dir: str) -> dict[str, Any]:
+    """What the release gate decided: from the newest published version's release.json (decision,
+    reference and quantized labels, every row checked with its change), or, when publish was refused,
+    the run's error from run.json."""
+    found = [(int(path.split(os.sep)[-2]), path) for path in glob.glob(os.path.join(run_dir, PUBLISH, "*", "*",
+                                                                                      RELEASE_FILE))
+             if path.split(os.sep)[-2].isdigit()]
+    if found:
+        release = read_json(max(found)[1])
+        checked = [{"task": row["task"], "metric": row["metric"], "fp32": row["fp32"], "quantized": row["quantized"],
+                    "change": row.get("change_pct", -row.get("drop_points", 0.0)),
+                    "unit": "%" if "change_pct" in row else "points"} for row in release.get("checked", [])]
+        return {"ran": True, "decision": release.get("decision"), "precision": release.get("precision"),
+                "forced": release.get("forced", False), "reference": release.get("reference"),
+                "quantized": release.get("quantized"), "failures": list(release.get("failures", [])),
+                "checked": checked}
+    record = read_json(os.path.join(run_dir, RUN_FILE)) or {}
+    publish = (record.get("stages") or {}).get("publish") or {}
+    if publish.get("status") == "failed" and "release gate" in str(record.get("error")):
+        return {"ran": True, "decision": "refused", "precision": None, "forced": False, "reference": None,
+                "quantized": None, "failures": [record["error"]], "checked": []}
+    return not_run(f"no published version with a {RELEASE_FILE} (publish did not run)")
 
 
 def _is_number(value: Any) -> bool:

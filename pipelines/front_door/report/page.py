@@ -291,7 +291,26 @@ def _eval(section: dict[str, Any], figures: dict[str, str]) -> str:
             f"eval/{html.escape(section['source'])}.</p>" if section["total_rows"] > len(rows) else "")
     labels = [html.escape(label) for label in section["labels"]]
     return (f"<p>From eval/{html.escape(section['source'])}.</p>" + _figure(figures, "eval_scores", "evaluation scores")
-            + _table(["task", "metric", *labels], rows, numeric=range(2, 2 + len(labels))) + more)
+            + _table(["task", "metric", *labels], rows, numeric=range(2, 2 + len(labels))) + more
+            + _release_gate(section["gate"]))
+
+
+def _release_gate(gate: dict[str, Any]) -> str:
+    """The release gate's decision on the evaluation and every row it checked."""
+    if not gate.get("ran"):
+        return f'<h3>Release gate</h3><p class="not-run">Not run: {html.escape(gate.get("note", ""))}</p>'
+    failures = "".join(f"<li>{value(f, f'eval.gate.failures.{i}')}</li>" for i, f in enumerate(gate["failures"]))
+    rows = [[value(r[name], f"eval.gate.checked.{i}.{name}") for name in ("task", "metric", "fp32", "quantized")]
+            + [value(r["change"], f"eval.gate.checked.{i}.change", suffix=" ")
+               + value(r["unit"], f"eval.gate.checked.{i}.unit")]
+            for i, r in enumerate(gate["checked"])]
+    return (f"<h3>Release gate</h3><p>Decision: <strong>{value(gate['decision'], 'eval.gate.decision')}</strong>; "
+            f"{value(gate['precision'], 'eval.gate.precision')} "
+            f"({value(gate['quantized'], 'eval.gate.quantized')}) against "
+            f"{value(gate['reference'], 'eval.gate.reference')}; "
+            f"forced: {value(gate['forced'], 'eval.gate.forced')}.</p>"
+            + (f"<ul>{failures}</ul>" if failures else "")
+            + (_table(["task", "metric", "FP32", "quantized", "change"], rows, numeric=[2, 3, 4]) if rows else ""))
 
 
 def _lineage(section: dict[str, Any], figures: dict[str, str]) -> str:
