@@ -13,7 +13,7 @@ from fullchain.pipelines.job_config import RunConfig
 from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 from fullchain.pipelines.stage_job import run_stage
 
-from .stage_checks import assert_ledger_balanced, assert_manifest_balanced, non_blank_lines
+from .stage_checks import assert_ledger_balanced, assert_manifest_balanced, non_blank_lines, parquet_rows
 from .tiny_models import tiny_causal_lm, tiny_seq2seq
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,11 +116,21 @@ def test_prepare_equals_the_stages_run_one_after_another(setup, one_by_one, prep
     assert chain == ["backtranslate", "ppl_filter", "dedup", "clean"]
 
 
-def test_backtranslate_ledger_counts_augmentations(one_by_one):
+def test_backtranslate_ledger_counts_augmentations(setup, one_by_one):
     ledger = one_by_one["backtranslate"].ledger
     assert ledger["added"] > 0
     assert ledger["kept"] == ledger["input"] + ledger["added_kept"]
     assert ledger["rejected_total"] == ledger["added"] - ledger["added_kept"]
+    # every round trip the gate judged, kept or rejected, is in the ledger's BLEU/chrF distributions
+    folder = str(setup[0] / "one_by_one" / "backtranslate")
+    metas = [json.loads(row["meta"]) for part in ("data", "rejected") for row in parquet_rows(folder, part)]
+    for name in ("roundtrip_bleu", "roundtrip_chrf"):
+        values = sorted(meta[name] for meta in metas if name in meta)
+        measure = ledger["measures"][name]
+        assert measure["count"] == len(values) == ledger["added"]
+        assert (measure["min"], measure["max"]) == (values[0], values[-1])
+        assert measure["mean"] == pytest.approx(sum(values) / len(values))
+        assert sum(measure["histogram"]["counts"]) == len(values)
 
 
 def test_switched_off_stages_are_recorded_and_skipped(setup, tmp_path):

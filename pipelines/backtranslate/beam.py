@@ -23,6 +23,7 @@ from fullchain.pipelines.backtranslate.gate import REASONS, RoundTripGate
 from fullchain.pipelines.backtranslate.roundtrip import (
     is_augmentation, judged_augmentation, source_language, wants_augmentation,
 )
+from fullchain.pipelines.backtranslate.roundtrip_scores import SCORES, roundtrip_measures
 from fullchain.pipelines.clean.config import LangIdConfig
 from fullchain.pipelines.clean.language import LanguageIdentifier
 from fullchain.pipelines.document import Document, Rejected
@@ -159,7 +160,8 @@ class Backtranslate(beam.PTransform):
 
     kept: every input document unchanged, plus the augmentations that passed the gate.
     rejected: the augmentations that failed it (stage backtranslate, reasons in gate.REASONS).
-    added: every augmentation generated. `translator` replaces the configured models (tests,
+    added: every augmentation generated. measures: each augmentation's sacrebleu round-trip BLEU
+    and chrF (`roundtrip_bleu`, `roundtrip_chrf`), kept or rejected. `translator` replaces the configured models (tests,
     or a custom translation step); it must be picklable.
     """
 
@@ -196,4 +198,5 @@ class Backtranslate(beam.PTransform):
             | "Judge" >> beam.ParDo(_JudgeDoFn(self._cfg)).with_outputs(_ADDED, _REJECTED, main="accepted")
         )
         kept = (routed["all"], judged["accepted"]) | "Kept" >> beam.Flatten()
-        return StageOutputs(kept, judged[_REJECTED], judged[_ADDED])
+        measures = judged[_ADDED] | "RoundTripScores" >> beam.FlatMap(lambda doc: roundtrip_measures(doc.meta))
+        return StageOutputs(kept, judged[_REJECTED], judged[_ADDED], measures=measures)

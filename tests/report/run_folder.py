@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fullchain.pipelines.ledger import build_ledger
+from fullchain.pipelines.ledger import build_ledger, summarize_measure
 from fullchain.pipelines.real_text.corpus import PLANTED_FILE
 from fullchain.pipelines.shard.manifest import build_manifest, manifest_bytes
 from fullchain.pipelines.stage_folder import describe_part
@@ -53,7 +53,8 @@ def _rejected(doc_id: str, stage: str, reason: str, duplicate_of: str | None = N
 
 
 def write_stage(run_dir: str, folder: str, stage: str, input_count: int, kept: list[dict], rejected: list[dict],
-                params: dict, added: int = 0, added_kept: int = 0) -> dict:
+                params: dict, added: int = 0, added_kept: int = 0, measures: dict | None = None,
+                tallies: dict | None = None) -> dict:
     """A stage folder as stage_job writes it: data/ and rejected/ Parquet, then ledger.json."""
     out = os.path.join(run_dir, folder)
     for part, rows in (("data", kept), ("rejected", rejected)):
@@ -65,7 +66,7 @@ def write_stage(run_dir: str, folder: str, stage: str, input_count: int, kept: l
     for row in rejected:
         reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
     ledger = build_ledger(stage, input_count, len(kept), reasons.items(), params, ["in"], "local", parts,
-                          added=added, added_kept=added_kept)
+                          added=added, added_kept=added_kept, measures=measures, tallies=tallies)
     with open(os.path.join(out, "ledger.json"), "w") as fh:
         json.dump(ledger, fh)
     return ledger
@@ -80,7 +81,7 @@ def write_run(run_dir: str, stages: str = "all") -> str:
     clean_kept = [_doc(i) for i in ids if i not in ("d10", "d11")]
     write_stage(run_dir, "clean", "clean", 12, clean_kept,
                 [_rejected("d10", "clean", "gopher_too_few_words"), _rejected("d11", "read", "bad_encoding")],
-                {"clean": {}})
+                {"clean": {}}, tallies={"pii_documents.email": 2, "pii_redacted.email": 3})
     removed = {"d01": ("exact_duplicate", "d00"), "d02": ("near_duplicate", "d01"), "d04": ("near_duplicate", "d03")}
     write_stage(run_dir, "dedup", "dedup", 10, [d for d in clean_kept if d["id"] not in removed],
                 [_rejected(i, "dedup", reason, parent) for i, (reason, parent) in removed.items()], {"dedup": {}})
@@ -91,8 +92,10 @@ def write_run(run_dir: str, stages: str = "all") -> str:
                  for i in ("d05", "d06")], ppl_params)
     write_stage(run_dir, "backtranslate", "backtranslate", 5,
                 [_doc(i) for i in ("d00", "d03", "d07", "d08", "d09")] + [{**_doc("d00"), "id": "aug-1"}],
-                [{**_rejected("d03", "backtranslate", "roundtrip_language"), "id": "aug-2"}], {"backtranslate": {}},
-                added=2, added_kept=1)
+                [{**_rejected("d03", "backtranslate", "roundtrip_language"), "id": "aug-2"}],
+                {"backtranslate": {"gate": {"min_similarity": 0.25, "max_similarity": 0.9}}}, added=2, added_kept=1,
+                measures={"roundtrip_bleu": summarize_measure([40.0, 10.0]),
+                          "roundtrip_chrf": summarize_measure([60.0, 20.0])})
     os.makedirs(os.path.join(run_dir, "shard"))
     shards = [{"split": "train", "path": "train/shard-000000.tar", "samples": 5, "tokens": 400, "bytes": 10240,
                "sha256": "0" * 64},

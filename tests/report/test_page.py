@@ -70,10 +70,12 @@ def test_every_value_on_the_page_is_the_summary_value(written):
     assert numeric_cells_without_key(parser.cells) == []
     keys = {key for key, _, _ in parser.values}
     for key in ("funnel.stages.1.rejected.exact_duplicate", "planted.kinds.2.catch_rate", "dedup.size_histogram.1.size",
+                "funnel.stages.0.tallies.1.count",
                 "perplexity.cutoffs.0.ppl", "train.val_ppl_drop", "export.rows.3.size_mb",
                 "serving.levels.2.ttft_p50_ms", "eval.rows.0.values.1", "train.samples.samples.1.texts.0", "serving.smoke.completion",
                 "reference_lm.val_ppl_drop", "train.samples.samples.0.val_ppl", "train.val_ppl_drop_from_start", "lineage.shards.sha256",
-                "lineage.published.versions_of_this_export.0.version"):
+                "lineage.published.versions_of_this_export.0.version", "backtranslation.measures.chrf.p90",
+                "backtranslation.gate.min_chrf", "eval.gate.decision", "eval.gate.checked.0.change"):
         assert key in keys
 
 
@@ -81,7 +83,7 @@ def test_the_page_is_self_contained_with_its_figures_beside_it(written):
     page, summary, parser = written
     assert sorted(parser.images) == sorted(summary["figures"].values())
     assert set(summary["figures"]) == {"funnel", "planted", "dedup_clusters", "perplexity", "training", "export",
-                                       "serving", "eval_scores", "reference_lm_training"}
+                                       "serving", "eval_scores", "reference_lm_training", "backtranslation"}
     for src in parser.images:
         with open(page.parent / src, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -95,8 +97,8 @@ def test_stages_that_did_not_run_are_said_so(tmp_path):
     for line in ("Not run: export did not run", "Not run: loadtest did not run", "Not run: eval did not run",
                  "Not run: train did not run", "Not run: lora did not run", "Not run: reference-lm/train did not run"):
         assert line in text
-    assert sorted(os.listdir(page.parent)) == ["dedup_clusters.png", "funnel.png", "index.html", "perplexity.png",
-                                               "planted.png", "summary.json"]
+    assert sorted(os.listdir(page.parent)) == ["backtranslation.png", "dedup_clusters.png", "funnel.png", "index.html",
+                                               "perplexity.png", "planted.png", "summary.json"]
 
 
 def test_a_second_report_replaces_the_first(tmp_path):

@@ -28,8 +28,11 @@ def test_funnel_has_every_stage_and_reason_and_the_shards(summary):
     funnel = summary["funnel"]
     assert funnel["input_documents"] == 12
     by_folder = {s["folder"]: s for s in funnel["stages"]}
-    assert [s["folder"] for s in funnel["stages"]] == ["clean", "dedup", "ppl-filter", "backtranslate"]
+    assert [s["folder"] for s in funnel["stages"]] == ["clean", "dedup", "classify", "ppl-filter", "backtranslate"]
+    assert not by_folder["classify"]["ran"]  # the fixture's run has no classify stage
     assert by_folder["clean"]["rejected"] == {"bad_encoding": 1, "gopher_too_few_words": 1}
+    assert by_folder["clean"]["tallies"] == [{"key": "pii_documents.email", "count": 2},
+                                             {"key": "pii_redacted.email", "count": 3}]
     assert by_folder["dedup"]["rejected"] == {"near_duplicate": 2, "exact_duplicate": 1}
     assert (by_folder["ppl-filter"]["input"], by_folder["ppl-filter"]["kept"]) == (7, 5)
     assert (by_folder["backtranslate"]["added"], by_folder["backtranslate"]["kept"]) == (2, 6)
@@ -110,6 +113,15 @@ def test_training_export_serving_eval(summary):
     assert (gate["decision"], gate["reference"], gate["quantized"]) == ("passed", "hf", "onnx-int8")
     assert gate["checked"] == [{"task": "lambada", "metric": "acc", "fp32": 0.3, "quantized": 0.25, "change": -5.0,
                                 "unit": "points"}]
+
+
+def test_backtranslation_shows_every_judged_round_trips_scores_and_the_gates_band(summary):
+    section = summary["backtranslation"]
+    assert (section["round_trips"], section["kept"], section["rejected"]) == (2, 1, {"roundtrip_language": 1})
+    assert section["measures"]["bleu"]["count"] == 2 and section["measures"]["bleu"]["mean"] == pytest.approx(25.0)
+    assert section["measures"]["chrf"]["p50"] == pytest.approx(40.0)
+    assert sum(section["measures"]["chrf"]["histogram"]["counts"]) == 2
+    assert section["gate"] == {"min_chrf": pytest.approx(25.0), "max_chrf": pytest.approx(90.0)}
 
 
 def test_evaluation_without_the_comparison_reads_lm_eval_results(run_dir, tmp_path):

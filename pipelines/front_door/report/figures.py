@@ -107,6 +107,26 @@ def _perplexity(section: dict[str, Any], fig):
     return fig
 
 
+def _roundtrips(section: dict[str, Any], fig):
+    axes = fig.subplots(1, 2)
+    band = section["gate"]
+    for ax, (name, label) in zip(axes, (("bleu", "round-trip BLEU"), ("chrf", "round-trip chrF"))):
+        measure = section["measures"][name]
+        edges, counts = measure["histogram"]["edges"], measure["histogram"]["counts"]
+        widths = [b - a for a, b in zip(edges[:-1], edges[1:])]
+        ax.bar(edges[:-1], counts, width=widths, align="edge", color=_KEPT, edgecolor="white")
+        if name == "chrf":  # the gate judges by chrF: its band, where it has one
+            for side, style in (("min_chrf", "--"), ("max_chrf", ":")):
+                if band[side] is not None:
+                    ax.axvline(band[side], color=_REJECTED, linestyle=style, label=f"gate {side[:3]} {band[side]:g}")
+            ax.legend(fontsize=7)
+        ax.set_xlim(0, 100)
+        ax.set_xlabel(f"{label} (sacrebleu, 0-100)")
+        ax.set_ylabel("round trips")
+        ax.set_title(f"{label}: {measure['count']} round trips, median {measure['p50']:.1f}")
+    return fig
+
+
 def _training(section: dict[str, Any], fig):
     left, right = fig.subplots(1, 2)
     left.plot(section["train_loss"]["steps"], section["train_loss"]["values"], label="train loss")
@@ -174,6 +194,7 @@ FIGURES: dict[str, tuple[str, Callable[[dict], bool], Callable]] = {
     "planted": ("planted", lambda s: bool(s["kinds"]), _planted),
     "dedup_clusters": ("dedup", lambda s: bool(s["size_histogram"]), _dedup_clusters),
     "perplexity": ("perplexity", lambda s: bool(s["histogram"]["edges"]), _perplexity),
+    "backtranslation": ("backtranslation", lambda s: s["measures"]["bleu"]["count"] > 0, _roundtrips),
     "reference_lm_training": ("reference_lm", _has_curves, _training),
     "training": ("train", _has_curves, _training),
     "lora_training": ("lora", _has_curves, _training),

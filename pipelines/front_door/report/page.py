@@ -29,7 +29,8 @@ nav a { margin-right: 1em; }
 
 SECTIONS = (("run", "Run"), ("funnel", "Data funnel"), ("planted", "Planted documents"),
             ("dedup", "Duplicate clusters"), ("reference_lm", "Reference LM (scores the perplexity filter)"),
-            ("perplexity", "Perplexity filter"), ("train", "Training"), ("lora", "LoRA fine-tune"),
+            ("perplexity", "Perplexity filter"), ("backtranslation", "Back-translation round trips"),
+            ("train", "Training"), ("lora", "LoRA fine-tune"),
             ("export", "Export"), ("serving", "Serving"), ("eval", "Evaluation"), ("lineage", "Lineage"))
 
 
@@ -114,7 +115,9 @@ def _funnel(section: dict[str, Any], figures: dict[str, str]) -> str:
         if not s["ran"]:
             rows.append([html.escape(s["folder"]), '<span class="not-run">did not run</span>', "", "", "", ""])
             continue
-        reasons = "<br>".join(f"{html.escape(r)}: {value(n, f'{key}.rejected.{r}')}" for r, n in s["rejected"].items())
+        reasons = "<br>".join([f"{html.escape(r)}: {value(n, f'{key}.rejected.{r}')}" for r, n in s["rejected"].items()]
+                              + [f"tally {html.escape(t['key'])}: {value(t['count'], f'{key}.tallies.{j}.count')}"
+                                 for j, t in enumerate(s.get("tallies", []))])
         rows.append([html.escape(s["folder"]), value(s["input"], f"{key}.input"), value(s["added"], f"{key}.added"),
                      value(s["kept"], f"{key}.kept"), value(s["rejected_total"], f"{key}.rejected_total"), reasons])
     shard = section["shard"]
@@ -200,6 +203,22 @@ def _perplexity(section: dict[str, Any], figures: dict[str, str]) -> str:
         if rows:
             out.append(_table(["", "perplexity", "lang", "text"], rows, numeric=[1]))
     return "\n".join(out)
+
+
+def _backtranslation(section: dict[str, Any], figures: dict[str, str]) -> str:
+    rejected = ", ".join(f"{value(n, f'backtranslation.rejected.{r}')} {html.escape(r)}"
+                         for r, n in section["rejected"].items()) or "none"
+    gate = section["gate"]
+    rows = [[html.escape(label), *(value(section["measures"][name][field], f"backtranslation.measures.{name}.{field}")
+                                   for field in ("count", "mean", "p10", "p50", "p90"))]
+            for name, label in (("bleu", "BLEU"), ("chrf", "chrF"))]
+    return (f"<p>{value(section['round_trips'], 'backtranslation.round_trips')} round trips judged by the gate, "
+            f"{value(section['kept'], 'backtranslation.kept')} kept; rejected: {rejected}. The gate keeps a round "
+            f"trip whose chrF is within [{value(gate['min_chrf'], 'backtranslation.gate.min_chrf')}, "
+            f"{value(gate['max_chrf'], 'backtranslation.gate.max_chrf')}] (sacrebleu sentence scores, 0-100, "
+            "against the original; every round trip counts, kept or rejected).</p>"
+            + _figure(figures, "backtranslation", "round-trip BLEU and chrF histograms with the gate's band")
+            + _table(["score", "round trips", "mean", "p10", "p50", "p90"], rows, numeric=range(1, 6)))
 
 
 def _training_run(section: dict[str, Any], figures: dict[str, str], key: str, figure: str) -> str:
@@ -342,6 +361,7 @@ def _lineage(section: dict[str, Any], figures: dict[str, str]) -> str:
 
 
 _RENDERERS = {"run": _run, "funnel": _funnel, "planted": _planted, "dedup": _dedup, "perplexity": _perplexity,
+              "backtranslation": _backtranslation,
               "reference_lm": functools.partial(_training_run, key="reference_lm", figure="reference_lm_training"),
               "train": functools.partial(_training_run, key="train", figure="training"),
               "lora": functools.partial(_training_run, key="lora", figure="lora_training"),

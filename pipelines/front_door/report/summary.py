@@ -9,6 +9,7 @@ from typing import Any, Callable
 from fullchain.report import data_summary, model_summary
 from fullchain.report.config import ReportConfig
 from fullchain.report.lineage import lineage
+from fullchain.report.roundtrip_summary import roundtrip_quality
 from fullchain.report.run_layout import LORA, REFERENCE_LM_TRAIN, RUN_FILE, TRAIN, ReportError, read_json
 
 FORMAT_VERSION = 1
@@ -29,6 +30,7 @@ def summarize_run(run_dir: str, cfg: ReportConfig | None = None) -> dict[str, An
         "planted": data_summary.planted_catches(run_dir),
         "dedup": data_summary.duplicate_clusters(run_dir, cfg),
         "perplexity": data_summary.perplexity_distribution(run_dir, cfg),
+        "backtranslation": roundtrip_quality(run_dir),
         "reference_lm": model_summary.training(run_dir, REFERENCE_LM_TRAIN),
         "train": model_summary.training(run_dir, TRAIN),
         "lora": model_summary.training(run_dir, LORA),
