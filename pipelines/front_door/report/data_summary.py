@@ -49,7 +49,8 @@ def stage_rows(run_dir: str, folder: str, part: str, columns: list[str]) -> list
 
 
 def funnel(run_dir: str) -> dict[str, Any]:
-    """Documents in, kept and rejected per reason, stage by stage, down to the shards' samples."""
+    """Documents in, kept and rejected per reason, stage by stage, down to the shards' samples; and
+    what a stage counted in its ledger's tallies (clean: PII per kind) as [{key, count}]."""
     stages = []
     for folder, stage in DATA_STAGES:
         ledger = stage_ledger(run_dir, folder)
@@ -59,7 +60,9 @@ def funnel(run_dir: str) -> dict[str, Any]:
         stages.append({"folder": folder, "stage": stage, "ran": True, "input": ledger["input"],
                        "added": ledger.get("added", 0), "added_kept": ledger.get("added_kept", 0),
                        "kept": ledger["kept"], "rejected_total": ledger["rejected_total"],
-                       "rejected": dict(sorted(ledger["rejected"].items(), key=lambda kv: (-kv[1], kv[0])))})
+                       "rejected": dict(sorted(ledger["rejected"].items(), key=lambda kv: (-kv[1], kv[0]))),
+                       # a list, not a dict: tally keys hold dots (pii_redacted.email), summary paths split on them
+                       "tallies": [{"key": k, "count": n} for k, n in sorted(ledger.get("tallies", {}).items())]})
     manifest = read_json(os.path.join(run_dir, SHARD, MANIFEST_FILE))
     ran = [s for s in stages if s["ran"]]
     if not ran and manifest is None:

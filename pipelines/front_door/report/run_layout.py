@@ -10,7 +10,7 @@ from typing import Any
 
 CORPUS = "corpus"
 # (run folder name, the stage name its ledger and rejected rows carry), in chain order
-DATA_STAGES = (("clean", "clean"), ("dedup", "dedup"), ("ppl-filter", "ppl_filter"),
+DATA_STAGES = (("clean", "clean"), ("dedup", "dedup"), ("classify", "classify"), ("ppl-filter", "ppl_filter"),
                ("backtranslate", "backtranslate"))
 SHARD = "shard"
 TRAIN = "train"
