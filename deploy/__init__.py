@@ -8,8 +8,11 @@
 - client.py: generation requests over HTTP or gRPC, and streams from <name>_llm
 - loadtest.py: the load test and its figures; loadtest_drivers.py: one client per worker (Triton or
   OpenAI-compatible); loadtest_prompts.py: prompts cut from the val shards with a length distribution
-- continuous_batching.py: the continuous-batching scheduler (numpy only; copied beside <name>_llm)
+- continuous_batching.py: the continuous-batching scheduler, and batch_rows.py its running batch's
+  key/value rows (numpy only; both copied beside <name>_llm)
 - cli.py: the four commands
+- triton_models/model_plumbing.py: what every Python-backend model needs of Triton (site-packages,
+  the ONNX graph's runner); copied beside each model.py by publish
 - triton_models/generate/: the Python-backend generation model, model.py and its request checks
   request_checks.py (both copied into repositories by publish)
 - triton_models/llm/: <name>_llm, the decoupled continuous-batching model (model.py runs the scheduler

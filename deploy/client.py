@@ -186,13 +186,14 @@ class GenerationClient:
 
     def stream(self, prompt: str, sampling: SamplingConfig) -> Iterator[Completion]:
         """Pieces of text from `<name>_generate_stream` as they are generated (gRPC only); the last
-        one has a finish reason."""
+        one has a finish reason. Closing the iterator early cancels the request."""
         if self.cfg.protocol != "grpc":
             raise ClientError("streaming needs --protocol grpc (Triton streams decoupled models over gRPC)")
         model = stream_model_name(self.model())
         responses: queue.Queue = queue.Queue()
         self._call(model, self.client.start_stream, callback=lambda result, error: responses.put((result, error)),
                    stream_timeout=self.cfg.timeout_s)
+        finished = False
         try:
             inputs = request_inputs(self.module, prompt, sampling, request_seed(sampling))
             start = time.perf_counter()
@@ -204,16 +205,20 @@ class GenerationClient:
                 except queue.Empty:
                     raise ClientError(f"{model}: no response within {self.cfg.timeout_s:g} s") from None
                 if error is not None:
+                    finished = True
                     raise ClientError(f"{model}: {error.message()}")
                 piece = Completion(text=_text(result.as_numpy("text_output").reshape(-1)[0]),
                                    token_ids=[int(t) for t in result.as_numpy("token_ids").reshape(-1)],
                                    finish_reason=_text(result.as_numpy("finish_reason").reshape(-1)[0]),
                                    latency_s=time.perf_counter() - start)
+                finished = bool(piece.finish_reason)
                 yield piece
-                if piece.finish_reason:
+                if finished:
                     return
         finally:
-            self.client.stop_stream()
+            # a request left unfinished (the caller stopped reading) is cancelled in the server; a
+            # finished one is not (Triton 2.51 leaks a stream cancelled after its last response)
+            self.client.stop_stream(cancel_requests=not finished)
 
     def stream_llm(self, prompt: str | Sequence[int], sampling: SamplingConfig, logprobs: bool = False,
                    echo: bool = False, outputs: Sequence[str] = tuple(LLM_OUTPUTS)) -> Iterator[StreamPiece]:

@@ -146,8 +146,8 @@ class LlmModelConfig:
     max_batch_size: int = option(8, "Most sequences decoding together in the running batch.")
     kv_cache_tokens: int = option(8192, "Key/value cache budget in tokens: the running sequences' prompt + "
                                         "max_tokens together stay within it (a request waits until it fits).")
-    max_queue_size: int = option(64, "Requests waiting to join the batch beyond this are refused at once "
-                                     "(UNAVAILABLE), never left to wait.")
+    max_queue_size: int = option(64, "Requests waiting to join the batch beyond this (and beyond the free "
+                                     "slots) are refused at once (UNAVAILABLE), never left to wait.")
     max_prefill_tokens: int = option(2048, "Most prompt tokens prefilled between two decoding steps (one prompt "
                                            "always goes): bounds the pause of running sequences when many or long "
                                            "prompts arrive at once (vLLM's max_num_batched_tokens).")

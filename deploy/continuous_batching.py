@@ -1,8 +1,9 @@
 """Continuous (in-flight) batching over an exported decoder graph with a key/value cache, in numpy only.
 
-Self-contained on purpose (numpy and the standard library, no fullchain or Triton imports):
-`fullchain publish` copies it beside `<name>_llm`'s model.py, which runs a `Scheduler` in a
-background thread; the tests drive the same class with ONNX Runtime.
+Self-contained on purpose (numpy, the standard library and its sibling batch_rows.py, imported
+relatively; no fullchain or Triton imports): `fullchain publish` copies both beside `<name>_llm`'s
+model.py, which runs a `Scheduler` in a background thread; the tests drive the same class with
+ONNX Runtime.
 
 One running batch. Every `step()`:
 1. drops waiting and running sequences whose client cancelled (finish reason "cancelled");
@@ -11,17 +12,16 @@ One running batch. Every `step()`:
    within the step's prefill budget (at least one is admitted);
 3. prefills the admitted prompts together as a batch of their own (left-padded), hands each its
    first token (and, with echo, its prompt's log-probabilities) and merges their caches into the
-   running batch;
+   running batch; sequences that arrived meanwhile are admitted and prefilled in turn while the
+   step's prefill budget lasts;
 4. runs one decoding step of the whole batch and hands every sequence its new token at once;
    finished sequences leave the batch.
 
-Each sequence's key/value cache is its row of the batch's cache tensors, left-padded to the
-batch's width and masked by `attention_mask`, with its own `position_ids`, so sequences of any
-lengths decode together through the graph of docs/CONTRACTS.md section 6 (the contract of
-exporters/kv_decoding.py). Rows join and leave only at step boundaries; padding columns no row
-uses any more are cut off. Each sequence samples with its own generator (`seed`), so its tokens
-do not depend on its batch mates, and with an FP32 graph a greedy sequence's tokens equal those
-of generating it alone.
+Each sequence's key/value cache is its row of the running batch (batch_rows.RunningBatch), so
+sequences of any lengths decode together through the graph of docs/CONTRACTS.md section 6 (the
+contract of exporters/kv_decoding.py). Each sequence samples with its own generator (`seed`), so
+its tokens do not depend on its batch mates, and with an FP32 graph a greedy sequence's tokens
+equal those of generating it alone.
 
 A sequence's `on_update(Update)` is called from the thread that runs `step()`; it returns False to
 end the sequence (a stop string found in its text, a client gone): the slot is freed and no
@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from .batch_rows import GraphShape, RunningBatch
 
 Run = Callable[[dict], dict]
 # sample(logits [V], params, rng) -> token id: kv_decoding.next_token
@@ -65,7 +67,7 @@ class SchedulerLimits:
 
     max_batch_size: int = 8
     kv_cache_tokens: int = 8192
-    max_queue_size: int = 64
+    max_queue_size: int = 64  # beyond the free slots
     # prompt tokens prefilled between two decoding steps (one prompt always goes): bounds the pause
     # the running sequences see when many or long prompts arrive at once
     max_prefill_tokens: int = 2048
@@ -73,17 +75,6 @@ class SchedulerLimits:
     def __post_init__(self) -> None:
         if min(self.max_batch_size, self.kv_cache_tokens, self.max_queue_size, self.max_prefill_tokens) < 1:
             raise ValueError(f"every limit must be >= 1, got {self}")
-
-
-@dataclass(frozen=True)
-class GraphShape:
-    """What the scheduler needs of the exported graph (kv_decoding.DecoderSpec has these fields)."""
-
-    num_layers: int
-    num_kv_heads: int
-    head_dim: int
-    pad_token_id: int = 0
-    max_positions: int | None = None
 
 
 @dataclass
@@ -137,65 +128,6 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return scores - np.log(np.exp(scores).sum(axis=-1, keepdims=True))
 
 
-class _Batch:
-    """The running batch: its sequences (rows), the next input token of each, the mask and the
-    per-layer key/value tensors [rows, heads, width, head_dim]."""
-
-    def __init__(self, shape: GraphShape):
-        self.shape = shape
-        self.rows: list[SequenceRequest] = []
-        self.next_ids = np.zeros((0,), dtype=np.int64)
-        self.mask = np.zeros((0, 0), dtype=np.int64)
-        self.past: dict[str, np.ndarray] = {
-            name: np.zeros((0, shape.num_kv_heads, 0, shape.head_dim), dtype=np.float32) for name in self._names()}
-
-    def _names(self) -> list[str]:
-        return [f"past_key_values.{i}.{kind}" for i in range(self.shape.num_layers) for kind in ("key", "value")]
-
-    def keep(self, keep: list[int]) -> None:
-        """Keep only these rows (indices, in order) and cut the padding columns no kept row uses."""
-        if len(keep) == len(self.rows):
-            return
-        index = np.array(keep, dtype=np.int64)
-        self.rows = [self.rows[i] for i in keep]
-        self.next_ids = self.next_ids[index]
-        mask = self.mask[index]
-        used = np.flatnonzero(mask.any(axis=0))
-        start = int(used[0]) if used.size else mask.shape[1]
-        self.mask = np.ascontiguousarray(mask[:, start:])
-        self.past = {name: np.ascontiguousarray(value[index][:, :, start:]) for name, value in self.past.items()}
-
-    def join(self, rows: list[SequenceRequest], next_ids: list[int], mask: np.ndarray,
-             past: dict[str, np.ndarray]) -> None:
-        """Add prefilled rows: both sides are left-padded to the wider width."""
-        width = max(self.mask.shape[1], mask.shape[1])
-
-        def widen(a: np.ndarray, axis: int) -> np.ndarray:
-            pad = [(0, 0)] * a.ndim
-            pad[axis] = (width - a.shape[axis], 0)
-            return np.pad(a, pad) if pad[axis][0] else a
-
-        self.rows = self.rows + rows
-        self.next_ids = np.concatenate([self.next_ids, np.array(next_ids, dtype=np.int64)])
-        self.mask = np.concatenate([widen(self.mask, 1), widen(mask, 1)], axis=0)
-        self.past = {name: np.concatenate([widen(self.past[name], 2), widen(past[name], 2)], axis=0)
-                     for name in self.past}
-
-    def feeds(self) -> dict[str, np.ndarray]:
-        """The graph feeds of one decoding step of every row."""
-        rows = len(self.rows)
-        feeds = {"input_ids": self.next_ids.reshape(rows, 1),
-                 "attention_mask": np.concatenate([self.mask, np.ones((rows, 1), dtype=np.int64)], axis=1),
-                 "position_ids": self.mask.sum(axis=1, keepdims=True).astype(np.int64)}
-        feeds.update(self.past)
-        return feeds
-
-    def advance(self, outputs: dict[str, np.ndarray]) -> None:
-        """After a decoding step: the fed token is in the cache now."""
-        self.mask = np.concatenate([self.mask, np.ones((len(self.rows), 1), dtype=np.int64)], axis=1)
-        self.past = {name: outputs[name.replace("past_key_values", "present")] for name in self.past}
-
-
 class Scheduler:
     """The continuous-batching loop over `run` (the graph); `submit` and `cancel` may be called from
     any thread, `step` (or `serve_forever`) from one."""
@@ -205,11 +137,13 @@ class Scheduler:
         self.shape = shape
         self.sample = sample
         self.limits = limits
-        self._batch = _Batch(shape)
+        self._batch = RunningBatch(shape)
         self._waiting: deque[SequenceRequest] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._reserved = 0
+        self._slots_taken = 0  # admitted and not ended: counted from admission, before the prefill joins
+        self.generated_tokens = 0  # handed over since the start (the model's token counter)
 
     # ---- any thread
 
@@ -229,7 +163,10 @@ class Scheduler:
                            f"budget of {self.limits.kv_cache_tokens}")
         seq.rng = np.random.default_rng(seq.params.seed)
         with self._lock:
-            if len(self._waiting) >= self.limits.max_queue_size:
+            # the sequences that free slots will take at the next step do not count as queued: two
+            # arriving together at an idle batch of one slot and one queue place are both taken
+            free_slots = max(0, self.limits.max_batch_size - self._slots_taken)
+            if len(self._waiting) >= self.limits.max_queue_size + free_slots:
                 raise QueueFull(f"queue full: {len(self._waiting)} requests wait for a slot in the running "
                                 f"batch of at most {self.limits.max_batch_size} sequences")
             self._waiting.append(seq)
@@ -254,10 +191,10 @@ class Scheduler:
             return not self._batch.rows and not self._waiting
 
     def serve_forever(self, stop: threading.Event, on_error: Callable[[Exception], None],
-                      idle_wait_s: float = 0.05) -> None:
+                      after_step: Callable[[], None] = lambda: None, idle_wait_s: float = 0.05) -> None:
         """Step until `stop` is set; sleeps while idle (submit and cancel wake it). A failed step has
         ended its sequences with an error update; `on_error` gets the exception (the server log) and
-        the loop serves on."""
+        the loop serves on. `after_step` is called after every step (the model's gauges)."""
         while not stop.is_set():
             with self._lock:
                 if not self._batch.rows and not self._waiting:
@@ -267,13 +204,20 @@ class Scheduler:
                 self.step()
             except Exception as e:  # noqa: BLE001  (each sequence got its error; on_error logs it)
                 on_error(e)
+            after_step()
 
     def step(self) -> None:
-        """One scheduling iteration: cancellations, admissions and their prefill, one decoding step."""
+        """One scheduling iteration: cancellations, admissions and their prefill, one decoding step.
+        Requests that arrive while a prefill runs are admitted and prefilled before the decoding
+        step, while the step's prefill budget lasts: under load, arrivals come one by one, and each
+        would otherwise wait for a decoding step of the whole batch before its first token."""
         self._drop_cancelled()
-        admitted = self._admit()
-        if admitted:
+        budget = self.limits.max_prefill_tokens
+        admitted = self._admit(budget, at_least_one=True)
+        while admitted:
             self._guarded(admitted, lambda: self._prefill(admitted))
+            budget -= sum(len(s.prompt) for s in admitted)
+            admitted = self._admit(budget, at_least_one=False)
         if self._batch.rows:
             self._guarded(list(self._batch.rows), self._decode)
 
@@ -307,16 +251,18 @@ class Scheduler:
             seq.deliver(Update(finish_reason=FINISH_CANCELLED, prompt_tokens=len(seq.prompt),
                                completion_tokens=seq.produced))
 
-    def _admit(self) -> list[SequenceRequest]:
+    def _admit(self, budget: int, at_least_one: bool) -> list[SequenceRequest]:
+        # prompts within `budget` tokens; the first of a step goes whatever its length
         admitted: list[SequenceRequest] = []
         prefill = 0
         with self._lock:
             # first come first served: a large request at the head is not overtaken (no starvation)
             while (self._waiting and len(self._batch.rows) + len(admitted) < self.limits.max_batch_size
                    and self._reserved + self._waiting[0].reserved <= self.limits.kv_cache_tokens
-                   and (not admitted or prefill + len(self._waiting[0].prompt) <= self.limits.max_prefill_tokens)):
+                   and ((at_least_one and not admitted) or prefill + len(self._waiting[0].prompt) <= budget)):
                 seq = self._waiting.popleft()
                 self._reserved += seq.reserved
+                self._slots_taken += 1
                 prefill += len(seq.prompt)
                 admitted.append(seq)
         return admitted
@@ -324,6 +270,7 @@ class Scheduler:
     def _release(self, seqs: list[SequenceRequest]) -> None:
         with self._lock:
             self._reserved -= sum(s.reserved for s in seqs)
+            self._slots_taken -= len(seqs)
 
     def _prefill(self, seqs: list[SequenceRequest]) -> None:
         width = max(len(s.prompt) for s in seqs)
@@ -382,6 +329,7 @@ class Scheduler:
             update.finish_reason = FINISH_STOP
         else:
             seq.produced += 1
+            self.generated_tokens += 1
             update.token = token
             if seq.logprobs:
                 scores = log_softmax(logits)

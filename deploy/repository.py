@@ -1,8 +1,8 @@
 """Publishing an export folder as a new version in a Triton model repository (local or fsspec URL).
 
 A publish writes, for one version N, `<name>/N/` (the ONNX graph, and release.json: what the release
-gate of deploy/release_gate.py decided) and `<model>/N/` for each
-generation model (its model.py and request_checks.py, the export's kv_decoding.py, tokenizer files,
+gate of deploy/release_gate.py decided) and `<model>/N/` for each generation model (its model.py,
+request_checks.py and model_plumbing.py, the export's kv_decoding.py, tokenizer files,
 export.json), then their config.pbtxt files. Every version folder is written under a hidden
 temporary name and renamed when complete; an existing version is never overwritten, and on any
 failure everything this publish wrote is removed again.
@@ -29,11 +29,15 @@ EXPORT_FORMAT = "fullchain-onnx-export"
 # the generation model's own files, copied into each of its version folders
 GENERATE_MODEL_DIR = Path(__file__).parent / "triton_models" / "generate"
 GENERATE_MODEL_FILES = ("model.py", "request_checks.py")
-# <name>_llm's files: its own, the generation model's request checks and the scheduler core
+# the Triton plumbing every Python-backend model imports (site-packages, the graph runner)
+MODEL_PLUMBING_FILE = Path(__file__).parent / "triton_models" / "model_plumbing.py"
+# <name>_llm's files: its own, the generation model's request checks, the plumbing and the scheduler core
 LLM_MODEL_FILES = {"model.py": Path(__file__).parent / "triton_models" / "llm" / "model.py",
                    "llm_request.py": Path(__file__).parent / "triton_models" / "llm" / "llm_request.py",
                    "request_checks.py": GENERATE_MODEL_DIR / "request_checks.py",
-                   "continuous_batching.py": Path(__file__).parent / "continuous_batching.py"}
+                   "model_plumbing.py": MODEL_PLUMBING_FILE,
+                   "continuous_batching.py": Path(__file__).parent / "continuous_batching.py",
+                   "batch_rows.py": Path(__file__).parent / "batch_rows.py"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -206,6 +210,7 @@ def _version_files(model: str, export_dir: Path, export: dict[str, Any], onnx_na
         files = dict(LLM_MODEL_FILES)
     else:
         files = {name: GENERATE_MODEL_DIR / name for name in GENERATE_MODEL_FILES}
+        files["model_plumbing.py"] = MODEL_PLUMBING_FILE
     files.update({"kv_decoding.py": export_dir / "kv_decoding.py", "export.json": export_dir / "export.json"})
     files.update({f: export_dir / f for f in export.get("tokenizer_files") or TOKENIZER_FILES
                   if (export_dir / f).is_file()})

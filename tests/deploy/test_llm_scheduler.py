@@ -122,6 +122,23 @@ def test_seeded_sampling_is_the_requests_own(graph):
         assert recorder.tokens == alone(graph, prompt, p).tokens
 
 
+def test_arrivals_at_free_slots_are_not_counted_as_queued(graph):
+    run, spec, shape, meta = graph
+    scheduler = Scheduler(run, shape, kv_decoding.next_token, SchedulerLimits(max_batch_size=2, max_queue_size=1))
+    prompts = prompts_of(meta, [3, 4, 5, 6], seed=4)
+    params = kv_decoding.SamplingParams(max_tokens=4)
+    # before any step: two take the free slots, one the queue place, the fourth is refused
+    recorders = [submit(scheduler, p, params)[1] for p in prompts[:3]]
+    with pytest.raises(QueueFull, match="^queue full: 3 requests wait"):
+        submit(scheduler, prompts[3], params)
+    scheduler.step()
+    assert scheduler.counts()[:2] == (2, 1)
+    with pytest.raises(QueueFull, match="^queue full: 1 requests wait"):
+        submit(scheduler, prompts[3], params)
+    drain(scheduler)
+    assert all(r.finished for r in recorders)
+
+
 def test_cancellation_frees_the_slot_for_the_waiting_request(graph):
     run, spec, shape, meta = graph
     scheduler = Scheduler(run, shape, kv_decoding.next_token,
@@ -168,6 +185,27 @@ def test_the_prefill_budget_spreads_arrivals_over_steps(graph):
     drain(scheduler)
     for recorder, prompt in zip(recorders, prompts):
         assert recorder.tokens == alone(graph, prompt, params).tokens
+
+
+def test_an_arrival_during_a_prefill_is_prefilled_before_the_decoding_step(graph):
+    run, spec, shape, meta = graph
+    first, late = prompts_of(meta, [5, 4], seed=9)
+    params = kv_decoding.SamplingParams(max_tokens=6)
+    arrivals = []
+
+    def run_and_arrive(feeds):
+        if not arrivals:  # the first graph run is the first prompt's prefill: the late one arrives now
+            arrivals.append(submit(scheduler, late, params)[1])
+        return run(feeds)
+
+    scheduler = Scheduler(run_and_arrive, shape, kv_decoding.next_token, SchedulerLimits(max_batch_size=4))
+    _, early = submit(scheduler, first, params)
+    scheduler.step()
+    # both got their prefill's token and one decoding step's, in one step: the late one did not wait
+    # for a decoding step of the batch before its first token
+    assert (len(early.tokens), len(arrivals[0].tokens)) == (2, 2)
+    drain(scheduler)
+    assert early.tokens == alone(graph, first, params).tokens and arrivals[0].tokens == alone(graph, late, params).tokens
 
 
 def test_a_handler_that_ends_its_sequence_frees_the_slot(graph):

@@ -9,7 +9,8 @@ import fsspec
 import pytest
 
 from fullchain.deploy.config import GenerationModelConfig, LlmModelConfig, PublishConfig
-from fullchain.deploy.repository import (GENERATE_MODEL_DIR, GENERATE_MODEL_FILES, LLM_MODEL_FILES, RepositoryError, list_models,
+from fullchain.deploy.repository import (GENERATE_MODEL_DIR, GENERATE_MODEL_FILES, LLM_MODEL_FILES, MODEL_PLUMBING_FILE,
+                                         RepositoryError, list_models,
                                          model_versions, publish, validate_name, validate_version)
 
 
@@ -93,6 +94,7 @@ def test_publish_to_memory_writes_versions_in_sequence(export_dir, memory_repo):
     assert sorted(GENERATE_MODEL_FILES) == sorted(p.name for p in GENERATE_MODEL_DIR.glob("*.py"))
     for f in GENERATE_MODEL_FILES:
         assert fs.cat_file(f"{root}/tiny_generate_stream/1/{f}") == (GENERATE_MODEL_DIR / f).read_bytes()
+    assert fs.cat_file(f"{root}/tiny_generate/1/model_plumbing.py") == MODEL_PLUMBING_FILE.read_bytes()
     assert not [f for f in files if ".tmp" in f]
     assert fs.cat_file(f"{root}/tiny/1/model.onnx") == (export_dir / "model.onnx").read_bytes()
     assert fs.cat_file(f"{root}/tiny_generate/2/kv_decoding.py") == (export_dir / "kv_decoding.py").read_bytes()

@@ -4,11 +4,13 @@ sampling, the response cache, bad requests, queue overflow, streaming, the gener
 commands and a clean stop of `fullchain serve`."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -240,6 +242,19 @@ def test_streaming_gives_the_same_text_in_pieces(server):
     assert [t for p in pieces for t in p.token_ids] == whole.token_ids
     assert [p.finish_reason for p in pieces[:-1]] == [""] * (len(pieces) - 1)
     assert pieces[-1].finish_reason == whole.finish_reason
+    # a client that leaves: the model stops decoding its request (greedy, this prompt's answer has
+    # no stop token in 1000 tokens, so a request that is not cancelled decodes all 1000)
+    with GenerationClient(client_cfg(server, "grpc")) as client:
+        stream = client.stream("The river that runs through", SamplingConfig(max_tokens=1000))
+        assert next(stream).token_ids
+        stream.close()
+    log = Path(server.log_path)
+    deadline = time.monotonic() + 30
+    while not (found := re.search(r"tiny_generate_stream: a request was cancelled by its client after (\d+) tokens",
+                                  log.read_text(errors="replace"))):
+        assert time.monotonic() < deadline, "the model did not notice the cancellation"
+        time.sleep(0.05)
+    assert int(found.group(1)) < 800
 
 
 @pytest.mark.parametrize("stream", [False, True])

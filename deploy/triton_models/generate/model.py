@@ -6,15 +6,13 @@ export.json. The decoding loop is kv_decoding's; this file only turns requests i
 per-row sampling parameters, runs one batched loop over every request Triton hands to `execute`,
 and turns tokens back into text.
 
-The ONNX graph is run one of two ways (config parameter `onnx_runner`):
-- `bls`: a Triton BLS call to the ONNX model `<name>` of the same version (the NGC image, where
-  the onnxruntime backend runs it, on a GPU if configured);
-- `onnxruntime`: an ONNX Runtime session in this process on `<name>/<version>/model.onnx` of the
-  same repository (the wheel's server, which has no onnxruntime backend);
-- `auto`: `bls` when `<name>` is ready in this server, else `onnxruntime`.
+The ONNX graph runs as model_plumbing.py chooses (config parameter `onnx_runner`: `bls`,
+`onnxruntime` or `auto`).
 
 In decoupled mode (`<name>_generate_stream`) each request gets one response per new piece of text
-and a last one, flagged final, carrying the finish reason.
+and a last one, flagged final, carrying the finish reason. A request whose client cancels it is
+noticed within model_plumbing.CANCEL_CHECK_INTERVAL_S and ends with finish reason `cancelled`; the
+batch's loop stops when all its requests have ended.
 
 With the response cache on, `<name>_generate` is a front (config parameter `forward_to`): it checks
 each request and forwards the valid ones through BLS to `<name>_generate_cached`, which has the
@@ -22,47 +20,29 @@ cache and decodes. Triton 2.51 stores an error response in the cache as an empty
 request must never reach a cached model: it gets its error from the front.
 
 Requests are checked by request_checks.py (`decode_request`, a pure function of the input values
-as they arrived), which publish copies beside this file with kv_decoding.py.
+as they arrived), which publish copies beside this file with kv_decoding.py and model_plumbing.py;
+this file imports them relatively (see model_plumbing.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from . import model_plumbing
 
-def _use_server_site_packages() -> None:
-    # `fullchain serve` names its venv's site-packages here: the stub's embedded Python ignores
-    # PYTHONPATH, and numpy must come from there (numpy<2), not from the base installation.
-    # Unset in the NGC image, where the image's own packages are used.
-    for path in reversed(os.environ.get("FULLCHAIN_SITE_PACKAGES", "").split(os.pathsep)):
-        if path and path not in sys.path:
-            sys.path.insert(0, path)
-
-
-_use_server_site_packages()
+model_plumbing.use_server_site_packages()
 
 import numpy as np  # noqa: E402  (after the sys.path set-up above)
 import triton_python_backend_utils as pb_utils  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
+from . import kv_decoding, request_checks  # noqa: E402
+
 OUTPUTS = ("text_output", "token_ids", "finish_reason")
-
-
-def _load_sibling(version_dir: str, name: str) -> Any:
-    """The module `<name>.py` of this version folder, loaded by path: the version folder is not on
-    sys.path in every Triton release, and two versions' copies must not share one module."""
-    path = os.path.join(version_dir, f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"{name}_{abs(hash(version_dir))}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -90,18 +70,12 @@ class TritonPythonModel:
         self.version = int(args["model_version"])
         with open(os.path.join(self.version_dir, "export.json"), encoding="utf-8") as fh:
             self.export = json.load(fh)
-        self.kv = _load_sibling(self.version_dir, "kv_decoding")
-        self.checks = _load_sibling(self.version_dir, "request_checks")
+        self.kv = kv_decoding
+        self.checks = request_checks
         self.spec = self.kv.DecoderSpec.from_export(self.export)
         self.tokenizer = Tokenizer.from_file(os.path.join(self.version_dir, "tokenizer.json"))
-        stops = self.export.get("stop_token_ids")
-        if stops is None:
-            eos = self.export.get("eos_token_id")
-            stops = [] if eos is None else eos if isinstance(eos, list) else [eos]
-        self.stop_token_ids = tuple(int(t) for t in stops)
-        self.onnx_model = params["onnx_model"]
-        self.onnx_runner = params.get("onnx_runner", "auto")
-        self.ort_threads = int(params.get("ort_threads", 1))
+        self.stop_token_ids = model_plumbing.stop_token_ids(self.export)
+        self.params = params
         self.decoupled = pb_utils.using_decoupled_model_transaction_policy(self.config)
         # the cache is on in this model or in the one this front forwards to
         cache_on = params.get("response_cache", "false") == "true"
@@ -118,64 +92,21 @@ class TritonPythonModel:
     # ---- running the graph
 
     def _runner(self) -> Callable[[dict], dict]:
-        if self.run is not None:
-            return self.run
-        use_bls = self.onnx_runner == "bls" or (
-            self.onnx_runner == "auto" and pb_utils.is_model_ready(self.onnx_model, str(self.version)))
-        if use_bls:
-            self.run = self._bls_run
-            pb_utils.Logger.log_info(f"{self.config['name']}: running {self.onnx_model} v{self.version} through BLS")
-        else:
-            self.run = self._session_run()
+        # chosen at the first request, when the ONNX model has been loaded too
+        if self.run is None:
+            self.run = model_plumbing.graph_runner(self.config["name"], self.params, self.version_dir,
+                                                   self.output_names, self.kv.session_runner)
         return self.run
-
-    def _session_run(self) -> Callable[[dict], dict]:
-        path = os.path.join(os.path.dirname(os.path.dirname(self.version_dir)), self.onnx_model,
-                            str(self.version), "model.onnx")
-        if not os.path.isfile(path):
-            raise RuntimeError(f"the ONNX model {self.onnx_model} v{self.version} is not ready in this server "
-                               f"and {path} does not exist")
-        try:
-            import onnxruntime
-        except ImportError:
-            raise RuntimeError(f"the ONNX model {self.onnx_model} v{self.version} is not ready in this server "
-                               "and onnxruntime is not installed in the Python backend's environment") from None
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.ort_threads
-        options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        pb_utils.Logger.log_info(f"{self.config['name']}: running {path} with ONNX Runtime in the Python backend")
-        return self.kv.session_runner(session)
-
-    def _bls_run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        request = pb_utils.InferenceRequest(
-            model_name=self.onnx_model, model_version=self.version, requested_output_names=self.output_names,
-            inputs=[pb_utils.Tensor(name, value) for name, value in feeds.items()])
-        response = request.exec()
-        if response.has_error():
-            raise RuntimeError(f"{self.onnx_model}: {response.error().message()}")
-        return {name: pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in self.output_names}
 
     # ---- requests
 
     def parse(self, request: Any) -> Job:
         """The job of one request; RequestError naming the field when a value is out of range."""
-        fields = {}
-        for name in self.checks.REQUEST_FIELDS:
-            tensor = pb_utils.get_input_tensor_by_name(request, name)
-            if tensor is not None:
-                fields[name] = tensor.as_numpy()
-        checked = self.checks.decode_request(fields, self.limits)
+        checked = self.checks.decode_request(model_plumbing.input_values(request, self.checks.REQUEST_FIELDS),
+                                             self.limits)
         prompt = self.tokenizer.encode(checked.text).ids
-        if not prompt:
-            raise self.checks.RequestError("text: encodes to no tokens")
-        limit = self.spec.max_positions
-        if limit is not None and len(prompt) >= limit:
-            raise self.checks.RequestError(f"text: the prompt has {len(prompt)} tokens; "
-                                           f"the model takes fewer than {limit}")
-        params = self.kv.SamplingParams(max_tokens=checked.max_tokens, temperature=checked.temperature,
-                                        top_k=checked.top_k, top_p=checked.top_p, seed=checked.seed,
-                                        stop_token_ids=self.stop_token_ids)
+        self.checks.check_prompt_tokens(prompt, self.spec.max_positions)
+        params = model_plumbing.sampling_params(self.kv, checked, self.stop_token_ids)
         return Job(prompt=prompt, params=params, stop=list(checked.stop))
 
     # ---- decoding
@@ -293,11 +224,17 @@ class TritonPythonModel:
         if not jobs:
             return
         done: set[int] = set()
+        cancelled = {i: model_plumbing.ThrottledCancelCheck(requests[i]) for i in jobs}
         try:
             for _ in self.decode(list(jobs.values()), incremental=True):
                 for i, job in jobs.items():
                     if i in done:
                         continue
+                    if job.finish is None and cancelled[i]():
+                        # its row stops decoding; the loop ends when every row has
+                        job.finish = "cancelled"
+                        pb_utils.Logger.log_info(f"{self.config['name']}: a request was cancelled by its client "
+                                                 f"after {len(job.tokens)} tokens")
                     if job.finish is not None:
                         senders[i].send(self.response(self._ready_text(job), self._new_tokens(job), job.finish),
                                         flags=final)

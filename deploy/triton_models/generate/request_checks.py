@@ -64,7 +64,15 @@ def prompt_byte_limit(configured: int, max_positions: int | None) -> int:
     return MAX_PROMPT_BYTES_UNBOUNDED if max_positions is None else PROMPT_BYTES_PER_POSITION * max_positions
 
 
-def _flat(name: str, value: Any) -> list[Any]:
+def check_prompt_tokens(prompt: list[int], max_positions: int | None) -> None:
+    """RequestError when a tokenized prompt is empty or leaves the model no position to generate at."""
+    if not prompt:
+        raise RequestError("text: encodes to no tokens")
+    if max_positions is not None and len(prompt) >= max_positions:
+        raise RequestError(f"text: the prompt has {len(prompt)} tokens; the model takes fewer than {max_positions}")
+
+
+def flat_values(name: str, value: Any) -> list[Any]:
     """The values of one input, whatever its shape (numpy array, nested lists or one scalar)."""
     if isinstance(value, np.ndarray):
         if value.size > _FLATTEN_LIMIT:
@@ -82,46 +90,49 @@ def _flat(name: str, value: Any) -> list[Any]:
     return out
 
 
-def _shown(value: Any) -> str:
-    # the value as sent, but one line of bounded length even for a 10**400 or a megabyte of text
+def shown(value: Any) -> str:
+    """The value as sent, for an error message: one line of bounded length even for a 10**400 or a
+    megabyte of text."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _one(name: str, fields: Mapping[str, Any]) -> Any:
-    values = _flat(name, fields[name])
+def one_value(name: str, fields: Mapping[str, Any]) -> Any:
+    """The single value of field `name`; RequestError when it has none or several."""
+    values = flat_values(name, fields[name])
     if len(values) != 1:
         raise RequestError(f"{name}: expected one value per request, got {len(values)}")
     return values[0]
 
 
-def _integer(name: str, fields: Mapping[str, Any], default: int | None, low: int, high: int) -> int | None:
+def integer_field(name: str, fields: Mapping[str, Any], default: int | None, low: int, high: int) -> int | None:
+    """Field `name` as an int within low..high (`default` when absent); RequestError otherwise."""
     if fields.get(name) is None:
         return default
-    value = _one(name, fields)
+    value = one_value(name, fields)
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{name}: must be an integer, got {_shown(value)}")
+        raise RequestError(f"{name}: must be an integer, got {shown(value)}")
     if not low <= value <= high:
-        raise RequestError(f"{name}: must be within {low}..{high}, got {_shown(value)}")
+        raise RequestError(f"{name}: must be within {low}..{high}, got {shown(value)}")
     return value
 
 
 def _number(name: str, fields: Mapping[str, Any], default: float) -> float:
     if fields.get(name) is None:
         return default
-    value = _one(name, fields)
+    value = one_value(name, fields)
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(f"{name}: must be a number, got {_shown(value)}")
+        raise RequestError(f"{name}: must be a number, got {shown(value)}")
     try:
         number = float(value)
     except OverflowError:
-        raise RequestError(f"{name}: must be a finite number, got {_shown(value)}") from None
+        raise RequestError(f"{name}: must be a finite number, got {shown(value)}") from None
     if not math.isfinite(number):
-        raise RequestError(f"{name}: must be a finite number, got {_shown(value)}")
+        raise RequestError(f"{name}: must be a finite number, got {shown(value)}")
     return number
 
 
@@ -149,23 +160,23 @@ def decode_request(fields: Mapping[str, Any], limits: RequestLimits) -> Request:
     or any value; a missing or None field takes its default); RequestError naming the field otherwise."""
     if fields.get("text") is None:
         raise RequestError("text: required")
-    text = _text("text", _one("text", fields), limits.max_prompt_bytes)
+    text = _text("text", one_value("text", fields), limits.max_prompt_bytes)
     if not text.strip():
         raise RequestError("text: must not be empty")
-    max_tokens = _integer("max_tokens", fields, limits.default_max_tokens, 1, limits.max_tokens_limit)
+    max_tokens = integer_field("max_tokens", fields, limits.default_max_tokens, 1, limits.max_tokens_limit)
     temperature = _number("temperature", fields, 0.0)
     if temperature != 0 and not temperature >= MIN_TEMPERATURE:
         raise RequestError(f"temperature: must be 0 (greedy) or a finite number >= {MIN_TEMPERATURE}, "
                            f"got {temperature}")
-    top_k = _integer("top_k", fields, 0, 0, INT64_MAX)
+    top_k = integer_field("top_k", fields, 0, 0, INT64_MAX)
     top_p = _number("top_p", fields, 1.0)
     if not 0 < top_p <= 1:
         raise RequestError(f"top_p: must be within (0, 1], got {top_p}")
-    seed = _integer("seed", fields, None, 0, INT64_MAX)
+    seed = integer_field("seed", fields, None, 0, INT64_MAX)
     if temperature > 0 and seed is None and limits.seed_required:
         raise RequestError("seed: required when temperature > 0, because this model's response cache is on "
                            "and would replay one unseeded sample for every identical request")
-    stop = [] if fields.get("stop") is None else _flat("stop", fields["stop"])
+    stop = [] if fields.get("stop") is None else flat_values("stop", fields["stop"])
     if len(stop) > MAX_STOP_STRINGS:
         raise RequestError(f"stop: at most {MAX_STOP_STRINGS} stop strings, got {len(stop)}")
     stop = [_text("stop", s, MAX_STOP_BYTES) for s in stop]

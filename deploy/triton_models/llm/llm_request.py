@@ -37,23 +37,23 @@ class LlmRequest:
 def _flag(checks: ModuleType, name: str, fields: Mapping[str, Any]) -> bool:
     if fields.get(name) is None:
         return False
-    value = checks._one(name, fields)
+    value = checks.one_value(name, fields)
     if isinstance(value, np.generic):
         value = value.item()
     if not isinstance(value, bool):
-        raise checks.RequestError(f"{name}: must be true or false, got {checks._shown(value)}")
+        raise checks.RequestError(f"{name}: must be true or false, got {checks.shown(value)}")
     return value
 
 
 def _prompt_ids(checks: ModuleType, fields: Mapping[str, Any], vocab_size: int) -> tuple[int, ...]:
-    values = checks._flat("prompt_ids", fields["prompt_ids"])
+    values = checks.flat_values("prompt_ids", fields["prompt_ids"])
     if not values:
         raise checks.RequestError("prompt_ids: must not be empty")
     for value in values:
         token = value.item() if isinstance(value, np.generic) else value
         if isinstance(token, bool) or not isinstance(token, int) or not 0 <= token < vocab_size:
             raise checks.RequestError(f"prompt_ids: every id must be within 0..{vocab_size - 1}, "
-                                      f"got {checks._shown(token)}")
+                                      f"got {checks.shown(token)}")
     return tuple(int(v) for v in values)
 
 
@@ -69,7 +69,7 @@ def decode_llm_request(fields: Mapping[str, Any], limits: Any, vocab_size: int, 
     # the sampling fields are checked by the generation model's rules; the prompt and max_tokens here
     sampling = dict(fields, text=b"-" if prompt_ids is not None else fields["text"], max_tokens=None)
     checked = checks.decode_request(sampling, limits)
-    max_tokens = checks._integer("max_tokens", fields, limits.default_max_tokens, 0, limits.max_tokens_limit)
+    max_tokens = checks.integer_field("max_tokens", fields, limits.default_max_tokens, 0, limits.max_tokens_limit)
     return LlmRequest(text=None if prompt_ids is not None else checked.text, prompt_ids=prompt_ids,
                       max_tokens=max_tokens, temperature=checked.temperature, top_k=checked.top_k,
                       top_p=checked.top_p, seed=checked.seed, stop=checked.stop,

@@ -1,8 +1,9 @@
 """Triton Python-backend model `<name>_llm`: continuous batching, decoupled (streaming).
 
-`fullchain publish` copies this file, llm_request.py, the generation model's request_checks.py and
-deploy/continuous_batching.py into `<name>_llm/<version>/`, beside the export's kv_decoding.py,
-tokenizer files and export.json.
+`fullchain publish` copies this file, llm_request.py, the generation model's request_checks.py,
+model_plumbing.py and deploy/continuous_batching.py (with its batch_rows.py) into
+`<name>_llm/<version>/`, beside the export's kv_decoding.py, tokenizer files and export.json; they
+import each other relatively (see model_plumbing.py).
 
 `execute` only checks and enqueues: each request becomes a sequence of the scheduler
 (continuous_batching.Scheduler), which a background thread runs. Between two decoding steps the
@@ -12,49 +13,29 @@ log-probabilities) sent through the request's response sender. A request the que
 refused at once (UNAVAILABLE). A client that cancels is noticed through the request's
 `is_cancelled()` at the next step, and its slot is freed.
 
-The ONNX graph runs as in the generation models (config parameter `onnx_runner`): `bls` (a BLS call
-to `<name>`), `onnxruntime` (a session in this process on `<name>/<version>/model.onnx`) or `auto`.
-docs/SERVING.md lists the tensors.
+The ONNX graph runs as model_plumbing.py chooses (config parameter `onnx_runner`: `bls`,
+`onnxruntime` or `auto`), called from the scheduler thread. docs/SERVING.md lists the tensors.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import threading
-import time
 from typing import Any, Callable
 
+from . import model_plumbing
 
-def _use_server_site_packages() -> None:
-    # `fullchain serve` names its venv's site-packages here (see the generation model)
-    for path in reversed(os.environ.get("FULLCHAIN_SITE_PACKAGES", "").split(os.pathsep)):
-        if path and path not in sys.path:
-            sys.path.insert(0, path)
-
-
-_use_server_site_packages()
+model_plumbing.use_server_site_packages()
 
 import numpy as np  # noqa: E402  (after the sys.path set-up above)
 import triton_python_backend_utils as pb_utils  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
-# is_cancelled() is a round trip to the server process: ask at most this often per request
-CANCEL_CHECK_INTERVAL_S = 0.1
+from . import continuous_batching, kv_decoding, llm_request, request_checks  # noqa: E402
+
 EMPTY_IDS = np.zeros((1, 0), dtype=np.int64)
 EMPTY_SCORES = np.zeros((1, 0), dtype=np.float32)
-
-
-def _load_sibling(version_dir: str, name: str) -> Any:
-    """The module `<name>.py` of this version folder, loaded by path (see the generation model)."""
-    path = os.path.join(version_dir, f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"{name}_{abs(hash(version_dir))}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def _row(values: list | np.ndarray, dtype: Any) -> np.ndarray:
@@ -63,22 +44,6 @@ def _row(values: list | np.ndarray, dtype: Any) -> np.ndarray:
 
 def _text(value: str) -> np.ndarray:
     return np.array([[value.encode("utf-8")]], dtype=np.object_)
-
-
-class ThrottledCancelCheck:
-    """The request's is_cancelled(), asked at most every CANCEL_CHECK_INTERVAL_S (the scheduler asks
-    at every step; each answer costs an exchange with the server process)."""
-
-    def __init__(self, request: Any):
-        self.request = request
-        self.next_check = 0.0
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now < self.next_check:
-            return False
-        self.next_check = now + CANCEL_CHECK_INTERVAL_S
-        return self.request.is_cancelled()
 
 
 class Stream:
@@ -170,6 +135,41 @@ class Stream:
         return True
 
 
+class SchedulerGauges:
+    """The scheduler's load on Triton's /metrics (the Python backend's custom metrics), labelled
+    with the model and version: running sequences, waiting requests, reserved key/value tokens and
+    the tokens generated. Set after each step, and only when changed: each is a message to the
+    server process."""
+
+    def __init__(self, model: str, version: str, scheduler: Any):
+        self.scheduler = scheduler
+        labels = {"model": model, "version": version}
+        kinds = {"running_sequences": ("Sequences in the running batch.", pb_utils.MetricFamily.GAUGE),
+                 "waiting_requests": ("Requests waiting for a slot.", pb_utils.MetricFamily.GAUGE),
+                 "kv_reserved_tokens": ("Key/value tokens reserved by the running sequences.",
+                                        pb_utils.MetricFamily.GAUGE),
+                 "generated_tokens": ("Tokens generated.", pb_utils.MetricFamily.COUNTER)}
+        # the families must stay referenced: a family that is collected leaves /metrics
+        self.families = {name: pb_utils.MetricFamily(name=f"fullchain_llm_{name}", description=text, kind=kind)
+                         for name, (text, kind) in kinds.items()}
+        self.metrics = {name: family.Metric(labels=labels) for name, family in self.families.items()}
+        self.shown = {name: 0 for name in kinds}
+
+    def update(self) -> None:
+        """Bring the gauges and the token counter to the scheduler's present counts."""
+        running, waiting, reserved = self.scheduler.counts()
+        now = {"running_sequences": running, "waiting_requests": waiting, "kv_reserved_tokens": reserved,
+               "generated_tokens": self.scheduler.generated_tokens}
+        for name, value in now.items():
+            if value == self.shown[name]:
+                continue
+            if name == "generated_tokens":
+                self.metrics[name].increment(value - self.shown[name])
+            else:
+                self.metrics[name].set(value)
+            self.shown[name] = value
+
+
 class TritonPythonModel:
     """The continuous-batching model; Triton calls initialize once per instance, execute per request."""
 
@@ -179,26 +179,17 @@ class TritonPythonModel:
         self.name = self.config["name"]
         params = {k: v["string_value"] for k, v in self.config.get("parameters", {}).items()}
         self.version_dir = os.path.join(args["model_repository"], args["model_version"])
-        self.version = int(args["model_version"])
         with open(os.path.join(self.version_dir, "export.json"), encoding="utf-8") as fh:
             self.export = json.load(fh)
-        kv = _load_sibling(self.version_dir, "kv_decoding")
-        self.kv = kv
-        self.checks = _load_sibling(self.version_dir, "request_checks")
-        self.requests = _load_sibling(self.version_dir, "llm_request")
-        batching = _load_sibling(self.version_dir, "continuous_batching")
-        self.batching = batching
+        kv = self.kv = kv_decoding
+        self.checks = request_checks
+        self.requests = llm_request
+        batching = self.batching = continuous_batching
         self.spec = kv.DecoderSpec.from_export(self.export)
         self.vocab_size = int(self.export["vocab_size"])
         self.tokenizer = Tokenizer.from_file(os.path.join(self.version_dir, "tokenizer.json"))
-        stops = self.export.get("stop_token_ids")
-        if stops is None:
-            eos = self.export.get("eos_token_id")
-            stops = [] if eos is None else eos if isinstance(eos, list) else [eos]
-        self.stop_token_ids = tuple(int(t) for t in stops)
-        self.onnx_model = params["onnx_model"]
-        self.onnx_runner = params.get("onnx_runner", "auto")
-        self.ort_threads = int(params.get("ort_threads", 1))
+        self.stop_token_ids = model_plumbing.stop_token_ids(self.export)
+        self.params = params
         self.output_names = [o["name"] for o in self.export["outputs"]]
         self.limits = self.checks.RequestLimits(
             default_max_tokens=int(params.get("default_max_tokens", 64)),
@@ -216,7 +207,9 @@ class TritonPythonModel:
         self.run: Callable[[dict], dict] | None = None
         self.scheduler = batching.Scheduler(self._run, shape, kv.next_token, limits)
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.scheduler.serve_forever, args=(self.stopping, self._log_failure),
+        self.gauges = SchedulerGauges(self.name, args["model_version"], self.scheduler)
+        self.thread = threading.Thread(target=self.scheduler.serve_forever,
+                                       args=(self.stopping, self._log_failure, self.gauges.update),
                                        name=f"{self.name}-scheduler", daemon=True)
         self.thread.start()
         pb_utils.Logger.log_info(f"{self.name}: continuous batching, at most {limits.max_batch_size} sequences, "
@@ -233,66 +226,30 @@ class TritonPythonModel:
     # ---- running the graph
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # chosen at the first step, when the ONNX model has been loaded too
         if self.run is None:
-            use_bls = self.onnx_runner == "bls" or (
-                self.onnx_runner == "auto" and pb_utils.is_model_ready(self.onnx_model, str(self.version)))
-            self.run = self._bls_run if use_bls else self._session_run()
-            pb_utils.Logger.log_info(f"{self.name}: running {self.onnx_model} v{self.version} "
-                                     f"{'through BLS' if use_bls else 'with ONNX Runtime in the Python backend'}")
+            self.run = model_plumbing.graph_runner(self.name, self.params, self.version_dir, self.output_names,
+                                                   self.kv.session_runner)
         return self.run(feeds)
-
-    def _session_run(self) -> Callable[[dict], dict]:
-        path = os.path.join(os.path.dirname(os.path.dirname(self.version_dir)), self.onnx_model,
-                            str(self.version), "model.onnx")
-        if not os.path.isfile(path):
-            raise RuntimeError(f"the ONNX model {self.onnx_model} v{self.version} is not ready in this server "
-                               f"and {path} does not exist")
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.ort_threads
-        options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        return self.kv.session_runner(session)
-
-    def _bls_run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        request = pb_utils.InferenceRequest(
-            model_name=self.onnx_model, model_version=self.version, requested_output_names=self.output_names,
-            inputs=[pb_utils.Tensor(name, value) for name, value in feeds.items()])
-        response = request.exec()
-        if response.has_error():
-            raise RuntimeError(f"{self.onnx_model}: {response.error().message()}")
-        return {name: pb_utils.get_output_tensor_by_name(response, name).as_numpy() for name in self.output_names}
 
     # ---- requests
 
     def _sequence(self, request: Any, sender: Any) -> Any:
         """The scheduler's sequence for one request; RequestError naming the field when it is bad."""
-        fields = {}
-        for name in self.requests.LLM_REQUEST_FIELDS:
-            tensor = pb_utils.get_input_tensor_by_name(request, name)
-            if tensor is not None:
-                fields[name] = tensor.as_numpy()
+        fields = model_plumbing.input_values(request, self.requests.LLM_REQUEST_FIELDS)
         checked = self.requests.decode_llm_request(fields, self.limits, self.vocab_size, self.checks)
         if checked.prompt_ids is not None:
             prompt = list(checked.prompt_ids)
         else:
             prompt = self.tokenizer.encode(checked.text).ids
-            if not prompt:
-                raise self.checks.RequestError("text: encodes to no tokens")
-        limit = self.spec.max_positions
-        if limit is not None and len(prompt) >= limit:
-            raise self.checks.RequestError(f"text: the prompt has {len(prompt)} tokens; "
-                                           f"the model takes fewer than {limit}")
-        params = self.kv.SamplingParams(max_tokens=checked.max_tokens, temperature=checked.temperature,
-                                        top_k=checked.top_k, top_p=checked.top_p, seed=checked.seed,
-                                        stop_token_ids=self.stop_token_ids)
+        self.checks.check_prompt_tokens(prompt, self.spec.max_positions)
+        params = model_plumbing.sampling_params(self.kv, checked, self.stop_token_ids)
         # a client that asks for no outputs by name gets them all
         wanted = set(request.requested_output_names()) or {o["name"] for o in self.config["output"]}
         stream = Stream(self, sender, prompt, checked, wanted)
         return self.batching.SequenceRequest(prompt=prompt, params=params, on_update=stream.on_update,
                                              logprobs=checked.logprobs, echo=checked.echo,
-                                             is_cancelled=ThrottledCancelCheck(request))
+                                             is_cancelled=model_plumbing.ThrottledCancelCheck(request))
 
     def execute(self, requests: list[Any]) -> None:
         """Enqueue each request into the running batch's queue; a bad one, or one the queue cannot
