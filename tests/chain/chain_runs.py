@@ -33,6 +33,8 @@ def tiny_config(folder: Path, reference_lm: str) -> Path:
     config = {
         "chain": {"nproc_per_node": 1, "runners_file": str(runners)},
         "corpus": {"source": "template", "documents": 200},
+        # the run trains a quality classifier and classify filters dedup's output with it
+        "quality_classifier": {"train": {"positive_label": "good", "negative_label": "junk"}},
         "ppl_filter": {"model": reference_lm, "mode": "percentile", "window_tokens": 64},
         "backtranslate": {"fraction": 0.02, "generation": {"max_new_tokens": 4}},
         "shard": {"train": {"vocab_size": 300}, "val_fraction": 0.05, "target_shard_mb": 0.1},

@@ -58,3 +58,24 @@ def test_lora_runs_only_when_its_section_is_written(tmp_path):
 def test_every_stage_reads_only_stages_before_it():
     for index, stage in enumerate(STAGES):
         assert set(stage.reads) <= set(STAGE_NAMES[:index]), stage.name
+
+
+def test_the_classifier_stages_run_only_when_configured_and_the_later_stages_read_classify(tmp_path):
+    from fullchain.chain.context import RunContext
+    from fullchain.chain.stage_runs import filtered_input
+
+    by_name = {stage.name: stage for stage in STAGES}
+    config = tmp_path / "run.yaml"
+    for text, trains, classifies in (("train:\n  train:\n    steps: 5\n", False, False),
+                                     ("quality_classifier:\n  negative_documents: 10\n", True, True),
+                                     ("classify:\n  batch_size: 4\n", False, True)):
+        config.write_text(text)
+        loaded, present = load_chain_config(str(config), config_sections())
+        ctx = RunContext(dir=str(tmp_path), config_path=str(config), config=loaded, present=present, user_input="",
+                         record=None)
+        assert by_name["quality-classifier"].wanted(ctx) is trains and by_name["classify"].wanted(ctx) is classifies
+        assert filtered_input(ctx) == ("classify" if classifies else "dedup")
+    config.write_text("quality_classifier:\n  train:\n    positive: my/*.jsonl\n")
+    loaded, _ = load_chain_config(str(config), config_sections())
+    with pytest.raises(ConfigError, match="'quality_classifier.train.positive' is set by fullchain run"):
+        refuse_run_owned(loaded, str(config), by_name["quality-classifier"].owned)

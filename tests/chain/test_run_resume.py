@@ -14,7 +14,7 @@ import pytest
 from tests.chain.chain_runs import (copy_run, file_hashes, finish, kill_when, losses, run, stage_status,
                                     start_run, tiny_config)
 
-DATA_FOLDERS = ("clean", "dedup", "ppl-filter", "backtranslate")
+DATA_FOLDERS = ("clean", "dedup", "quality-classifier", "classify", "ppl-filter", "backtranslate")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,8 @@ def reference(tmp_path_factory, tiny_lm):
 
 
 def _ledgers_and_shards(run_dir):
-    hashes = {name: (run_dir / name / "ledger.json").read_bytes() for name in DATA_FOLDERS}
+    hashes = {name: (run_dir / name / "ledger.json").read_bytes() for name in DATA_FOLDERS
+              if name != "quality-classifier"}
     return hashes, file_hashes(run_dir / "shard")
 
 
@@ -36,12 +37,26 @@ def test_uninterrupted_run_records_every_stage(reference):
     _, output, out = reference
     record = json.loads((output / "run.json").read_text())
     ran = [name for name, entry in record["stages"].items() if entry["status"] == "ran"]
-    assert ran == ["corpus", "clean", "dedup", "ppl-filter", "backtranslate", "shard", "train", "export"]
+    assert ran == ["corpus", "clean", "dedup", "quality-classifier", "classify", "ppl-filter", "backtranslate",
+                   "shard", "train", "export"]
     assert record["stages"]["reference-lm"]["status"] == "not_configured"  # ppl_filter.model names one
     assert record["status"] == "complete"
     assert "planted documents caught per stage" in out
     # every planted exact duplicate is caught, by dedup
     assert record["stages"]["dedup"]["planted_caught"]["exact_duplicate"] == 10
+    # the quality classifier: held-out figures from classifier train, then classify filters and ppl-filter
+    # reads what it kept
+    trained = json.loads((output / "quality-classifier" / "model" / "config.json").read_text())
+    figure = record["stages"]["quality-classifier"]["key_figure"]
+    assert figure["precision"] == trained["heldout_metrics"]["precision"] > 0.9
+    assert figure["recall"] == trained["heldout_metrics"]["recall"] > 0.9
+    assert trained["labels"] == ["junk", "good"] and trained["training"]["negative_documents"] > 0
+    classified = json.loads((output / "classify" / "ledger.json").read_text())
+    assert classified["input"] == json.loads((output / "dedup" / "ledger.json").read_text())["kept"]
+    assert set(classified["rejected"]) <= {"classifier_quality"}
+    assert classified["params"]["classify"]["filter"] == {"quality.good": "keep"}
+    assert json.loads((output / "ppl-filter" / "ledger.json").read_text())["input"] == classified["kept"]
+    assert "planted_caught" in record["stages"]["classify"] and "classify" in out
     samples = json.loads((output / "train" / "samples.json").read_text())
     assert [entry["step"] for entry in samples["samples"]] == [0, 6]
     assert all(entry["val_ppl"] > 0 and len(entry["texts"]) == len(samples["prompts"]) for entry in samples["samples"])

@@ -26,7 +26,7 @@ from fullchain.chain.stage_runs import finite_or_none, section_values
 from fullchain.chain.stages import STAGE_NAMES, STAGES, Stage
 from fullchain.chain.summary import summary_table
 
-DATA_STAGES = ("clean", "dedup", "ppl-filter", "backtranslate")
+DATA_STAGES = ("clean", "dedup", "classify", "ppl-filter", "backtranslate")
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,16 @@ def run_dedup(ctx: RunContext) -> None:
     run_data_command(ctx, "dedup", "dedup", data_stage_config(ctx, "dedup", "clean", "dedup"))
 
 
+def classify_wanted(ctx: RunContext) -> bool:
+    """The run classifies when its config has a `classify` section or trains a quality classifier."""
+    return "classify" in ctx.present or "quality_classifier" in ctx.present
+
+
+def filtered_input(ctx: RunContext) -> str:
+    """What the stages after dedup read: classify's output when the run classifies, else dedup's."""
+    return "classify" if classify_wanted(ctx) else "dedup"
+
+
 def reference_lm_wanted(ctx: RunContext) -> bool:
     """The run trains its own reference LM unless ppl_filter.model names one."""
     return not ctx.config.ppl_filter.model
@@ -135,7 +145,7 @@ def run_ppl_filter(ctx: RunContext) -> None:
         print(f"ppl-filter: scoring with the reference LM this run trained on the cleaned, deduplicated corpus "
               f"({model}), as CCNet scores with an LM trained on Wikipedia", file=sys.stderr)
     resolved = dataclasses.replace(cfg, model=model)
-    run_data_command(ctx, "ppl-filter", "ppl-filter", data_stage_config(ctx, "ppl_filter", "dedup", "ppl-filter",
+    run_data_command(ctx, "ppl-filter", "ppl-filter", data_stage_config(ctx, "ppl_filter", filtered_input(ctx), "ppl-filter",
                                                                          resolved))
 
 
@@ -240,7 +250,7 @@ def training_figure(output: str):
 def run_reference_lm(ctx: RunContext) -> None:
     section = ctx.config.reference_lm
     if not run_path_exists(ctx, REFERENCE_SHARDS, "manifest.json"):
-        shards = RunConfig(input="dedup", output=REFERENCE_SHARDS, runner_profile=ctx.config.chain.runner_profile,
+        shards = RunConfig(input=filtered_input(ctx), output=REFERENCE_SHARDS, runner_profile=ctx.config.chain.runner_profile,
                            runners_file=ctx.config.chain.runners_file, read=ctx.config.read, shard=section.shard)
         run_data_command(ctx, "reference-lm", "shard", shards, name="reference-lm-shard")
     run_training(ctx, "reference-lm", "reference-lm", train_config(ctx, section.train, REFERENCE_RUN, REFERENCE_SHARDS))

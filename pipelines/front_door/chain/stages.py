@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from fullchain.chain import classify_stage_runs as classify
 from fullchain.chain import release_stage_runs as release
 from fullchain.chain import stage_runs as runs
 from fullchain.chain.config import ChainSection
@@ -16,6 +17,7 @@ from fullchain.deploy.config import LoadtestConfig, PublishConfig, ServeConfig
 from fullchain.evaluation.config import EvalConfig
 from fullchain.exporters.config import ExportConfig
 from fullchain.pipelines.backtranslate.config import BacktranslateConfig
+from fullchain.pipelines.classify.config import ClassifyConfig
 from fullchain.pipelines.clean.config import CleanConfig
 from fullchain.pipelines.config import option
 from fullchain.pipelines.dedup.config import DedupConfig
@@ -67,12 +69,20 @@ STAGES: tuple[Stage, ...] = (
           runs.ledger_complete("clean"), "clean/ledger.json", runs.ledger_figure("clean", "kept")),
     Stage("dedup", ("clean",), {"read": ReadConfig, "dedup": DedupConfig}, runs.run_dedup,
           runs.ledger_complete("dedup"), "dedup/ledger.json", runs.ledger_figure("dedup", "removed")),
-    Stage("reference-lm", ("dedup",), {"reference_lm": ReferenceLmConfig}, runs.run_reference_lm,
+    Stage("quality-classifier", ("corpus",), {"quality_classifier": classify.QualityClassifierConfig},
+          classify.run_quality_classifier, classify.quality_classifier_complete, "quality-classifier/model/config.json",
+          classify.quality_classifier_figure,
+          owned=tuple(f"quality_classifier.train.{key}" for key in ("positive", "negative", "output")),
+          wanted=classify.quality_classifier_wanted, not_wanted_because="the config has no quality_classifier section"),
+    Stage("classify", ("dedup", "quality-classifier"), {"read": ReadConfig, "classify": ClassifyConfig},
+          classify.run_classify, runs.ledger_complete("classify"), "classify/ledger.json", classify.classify_figure,
+          wanted=runs.classify_wanted, not_wanted_because="the config has no classify or quality_classifier section"),
+    Stage("reference-lm", ("dedup", "classify"), {"reference_lm": ReferenceLmConfig}, runs.run_reference_lm,
           runs.training_complete(runs.REFERENCE_RUN, "reference_lm.train"), "reference-lm/train/hf/config.json",
           runs.training_figure(runs.REFERENCE_RUN),
           owned=("reference_lm.train.output", "reference_lm.train.data.manifest"), wanted=runs.reference_lm_wanted,
           not_wanted_because="ppl_filter.model names a reference LM"),
-    Stage("ppl-filter", ("dedup", "reference-lm"), {"read": ReadConfig, "ppl_filter": PerplexityConfig},
+    Stage("ppl-filter", ("dedup", "classify", "reference-lm"), {"read": ReadConfig, "ppl_filter": PerplexityConfig},
           runs.run_ppl_filter, runs.ledger_complete("ppl-filter"), "ppl-filter/ledger.json",
           runs.ledger_figure("ppl-filter", "kept")),
     Stage("backtranslate", ("ppl-filter",), {"read": ReadConfig, "backtranslate": BacktranslateConfig},
@@ -97,7 +107,8 @@ STAGES: tuple[Stage, ...] = (
           "serve/smoke.json", release.serve_figure, owned=("serve.repository",)),
     Stage("loadtest", ("serve",), {"loadtest": LoadtestConfig}, release.run_loadtest, release.loadtest_complete,
           "loadtest/loadtest.json", release.loadtest_figure, owned=("loadtest.url", "loadtest.output")),
-    Stage("report", ("corpus", "clean", "dedup", "reference-lm", "ppl-filter", "backtranslate", "shard", "train",
+    Stage("report", ("corpus", "clean", "dedup", "quality-classifier", "classify", "reference-lm", "ppl-filter",
+                     "backtranslate", "shard", "train",
                      "lora", "export", "eval", "publish", "serve", "loadtest"), {}, release.run_report, release.report_complete,
           "report/index.html", release.report_figure),
 )
