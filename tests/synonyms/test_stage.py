@@ -43,3 +43,23 @@ def test_missing_wordnet_is_one_line_before_the_job(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("fullchain synonyms: error: synonyms.wordnet_dir: ")
     assert "apt-get install -y wordnet-base" in err[0] and not (tmp_path / "out" / "ledger.json").exists()
+
+
+def test_prepare_runs_synonyms_in_its_one_job_on_what_the_stage_before_kept(tmp_path, capsys):
+    # Chinese only: Cilin loads in a moment, WordNet (English) would take seconds
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": f"zh{i}", "text": t}, ensure_ascii=False) + "\n"
+                           for i, t in enumerate(ZH * 3)))
+    out = tmp_path / "prep"
+    status = main(["prepare", "--input", str(src), "--output", str(out), "--prepare.stages", "dedup,synonyms",
+                   "--synonyms.fraction", "1.0", "--synonyms.synonym-ratio", "0.3", "--",
+                   "--direct_running_mode=in_memory"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    dedup = assert_ledger_balanced(str(out / "dedup"))
+    synonyms = assert_ledger_balanced(str(out / "synonyms"))
+    assert dedup["kept"] == len(ZH) and synonyms["input"] == dedup["kept"]
+    assert synonyms["added"] == synonyms["added_kept"] > 0 and synonyms["upstream"][-1]["stage"] == "dedup"
+    summary = json.loads((out / "prepare.json").read_text())
+    assert summary["stages"]["synonyms"]["enabled"] and summary["stages"]["synonyms"]["added"] == synonyms["added"]
+    assert not summary["stages"]["clean"]["enabled"]
