@@ -72,7 +72,8 @@ def headline_table(summary: dict[str, Any]) -> str:
         line("export", summary["export"], lambda e: ", ".join(
             f"{r['label']} {r['ms_per_token']:.2f} ms/token" for r in e["rows"] if r["ms_per_token"] is not None)),
         line("serving", summary["serving"], lambda s: f"peak {s['peak_tokens_per_s']:,.0f} tokens/s"),
-        line("eval", summary["eval"], lambda e: f"{e['total_rows']} scores of {len(e['labels'])} model(s)"),
+        line("eval", summary["eval"], lambda e: f"{e['total_rows']} scores of {len(e['labels'])} model(s); release "
+                                                f"gate: {e['gate'].get('decision') or 'did not run'}"),
     ]
     return "\n".join(lines)
 
