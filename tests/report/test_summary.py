@@ -133,6 +133,15 @@ def test_evaluation_without_the_comparison_reads_lm_eval_results(run_dir, tmp_pa
     evaluation = summarize_run(run)["eval"]
     assert (evaluation["source"], evaluation["labels"]) == ("results.json", ["onnx-int8"])
     assert evaluation["rows"] == [{"task": "lambada", "metric": "acc", "values": [0.25]}]
+    # publish refused by the gate: no release.json, the run's error says why
+    os.remove(os.path.join(run, "publish", "demo", "1", "release.json"))
+    record = json.load(open(os.path.join(run, "run.json")))
+    record["stages"]["publish"]["status"] = "failed"
+    record.update(status="failed", error="publish: release gate: int8-dynamic falls below onnx-fp32 beyond the "
+                                         "bounds: fc_choice acc 0.500 -> 0.300 (-20.0 points, bound -1)")
+    json.dump(record, open(os.path.join(run, "run.json"), "w"))
+    gate = summarize_run(run)["eval"]["gate"]
+    assert gate["decision"] == "refused" and gate["failures"] == [record["error"]]
 
 
 def test_lineage_links_shards_checkpoint_export_and_published_version(summary, run_dir):
