@@ -143,7 +143,7 @@ def run_ppl_filter(ctx: RunContext) -> None:
     else:
         model = os.path.join(REFERENCE_RUN, "hf")
         print(f"ppl-filter: scoring with the reference LM this run trained on the cleaned, deduplicated corpus "
-              f"({model}), as CCNet scores with an LM trained on Wikipedia", file=sys.stderr)
+              f"({filtered_input(ctx)}'s output; {model}), as CCNet scores with an LM trained on Wikipedia", file=sys.stderr)
     resolved = dataclasses.replace(cfg, model=model)
     run_data_command(ctx, "ppl-filter", "ppl-filter", data_stage_config(ctx, "ppl_filter", filtered_input(ctx), "ppl-filter",
                                                                          resolved))
