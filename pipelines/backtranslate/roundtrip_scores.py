@@ -1,7 +1,7 @@
 """How close a round trip came back, in the field's standard measures: sentence BLEU and chrF from
 sacrebleu (0-100), against the original text. Recorded on every augmented document, as Beam
 distributions and as the ledger's measures `roundtrip_bleu` and `roundtrip_chrf` (every round trip
-the gate judged, kept or rejected); the gate itself keeps its own chrF on a [0, 1] scale (similarity.py)."""
+the gate judged, kept or rejected); the gate judges by the same chrF on a [0, 1] scale (similarity.py)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@ backtranslate stage's ledger (DIR/backtranslate/ledger.json): the distributions 
 sentence BLEU and chrF (0-100) over every round trip the gate judged, kept or rejected (the ledger's
 measures `roundtrip_bleu` and `roundtrip_chrf`), and the gate's chrF band from the stage's params.
 
-The gate judges by its own chrF on [0, 1] (pipelines/backtranslate/similarity.py), which is
-sacrebleu's default chrF divided by 100: its band is drawn on the chrF histogram times 100."""
+The gate judges by the same sacrebleu chrF on [0, 1] (pipelines/backtranslate/similarity.py): its
+band is drawn on the chrF histogram times 100."""
 
 from __future__ import annotations
 
