@@ -5,7 +5,7 @@ every run's output identical.
         --profiles local,portable --stages dedup,clean --json /tmp/scale.json
 
 Generates the sample corpus (`fullchain sample-corpus`'s generator) split into --files .jsonl.gz
-files, then runs `fullchain STAGE` as a user would (one process per run, under /usr/bin/time -v for
+files (or uses --corpus, a folder made by an earlier run: WORKDIR/corpus), then runs `fullchain STAGE` as a user would (one process per run, under /usr/bin/time -v for
 the peak RSS) for every profile and stage, --runs times. A run passes when it exits 0, its
 ledger.json is valid and balances with input == the documents generated, and its kept and rejected
 rows hash the same as the first run's (a digest of the rows sorted by id, so it does not depend on
@@ -65,6 +65,7 @@ def run_once(stage: str, profile: str, corpus: str, output: str, docs: int) -> d
     seconds = time.perf_counter() - start
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     result = {"stage": stage, "profile": profile, "rc": proc.returncode, "seconds": round(seconds, 1),
+              "ms_per_doc": round(1000 * seconds / docs, 3),
               "peak_rss_mb": round(int(rss.group(1)) / 1024) if rss else None}
     if proc.returncode != 0:
         result["error"] = [line for line in proc.stderr.splitlines() if "Error" in line][-1:]
@@ -89,12 +90,17 @@ def main() -> None:
     parser.add_argument("--profiles", default="local,portable")
     parser.add_argument("--stages", default="dedup,clean")
     parser.add_argument("--workdir", default="/tmp/fullchain-bench-scale", help="scratch folder (replaced)")
+    parser.add_argument("--corpus", default="", help="an existing corpus folder of --docs documents (kept): "
+                                                     "no corpus is generated")
     parser.add_argument("--json", default="", help="write the results here too")
     args = parser.parse_args()
 
+    if args.corpus and os.path.abspath(args.corpus).startswith(os.path.abspath(args.workdir) + os.sep):
+        parser.error("--corpus must not be inside --workdir, which is replaced")
     shutil.rmtree(args.workdir, ignore_errors=True)
-    corpus = os.path.join(args.workdir, "corpus")
-    write_corpus(args.docs, args.files, corpus)
+    corpus = args.corpus or os.path.join(args.workdir, "corpus")
+    if not args.corpus:
+        write_corpus(args.docs, args.files, corpus)
     results = []
     for profile in args.profiles.split(","):
         for stage in args.stages.split(","):
