@@ -5,9 +5,9 @@ every run's output identical.
         --profiles local,portable --stages dedup,clean --json /tmp/scale.json
 
 Generates the sample corpus (`fullchain sample-corpus`'s generator) split into --files .jsonl.gz
-files (or uses --corpus, a folder made by an earlier run: WORKDIR/corpus), then runs `fullchain STAGE` as a user would (one process per run, under /usr/bin/time -v for
-the peak RSS) for every profile and stage, --runs times. A run passes when it exits 0, its
-ledger.json is valid and balances with input == the documents generated, and its kept and rejected
+files (or uses --corpus, an existing folder; --write-corpus only writes one), then runs
+`fullchain STAGE` as a user would (one process per run, under /usr/bin/time -v for the peak RSS)
+for every profile and stage, --runs times. A run passes when it exits 0, its ledger.json is valid and balances with input == the documents generated, and its kept and rejected
 rows hash the same as the first run's (a digest of the rows sorted by id, so it does not depend on
 how rows fall into part files). Prints a table and writes the results as JSON.
 """
@@ -33,10 +33,31 @@ from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 FULLCHAIN = [sys.executable, "-m", "fullchain"]
 
 
-def write_corpus(docs: int, files: int, folder: str) -> None:
-    """The sample corpus of `docs` documents as `files` .jsonl.gz files (round-robin)."""
+def shifted(text: str, k: int) -> str:
+    """`text` with a-z and A-Z rotated by `k` and other letters (CJK included) moved `k` code points
+    where that is still a letter: a copy that shares no word with the original but keeps its
+    duplicate structure (equal words stay equal)."""
+    out = []
+    for c in text:
+        if "a" <= c <= "z" or "A" <= c <= "Z":
+            base = 97 if c >= "a" else 65
+            out.append(chr((ord(c) - base + k) % 26 + base))
+        elif c.isalpha() and ord(c) >= 0xC0 and chr(ord(c) + k).isalpha():
+            out.append(chr(ord(c) + k))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def write_corpus(docs: int, files: int, folder: str, copies: int = 1) -> None:
+    """The sample corpus of `docs` documents as `files` .jsonl.gz files (round-robin). With
+    `copies` > 1, docs / copies documents are generated and written `copies` times, copy k with
+    ids prefixed c<k>- and its text `shifted` by k (generating a million documents takes most of
+    an hour; this takes minutes, and each copy has the corpus's duplicates)."""
     os.makedirs(folder, exist_ok=True)
-    records, _ = generate_corpus(docs, seed=0)
+    records, _ = generate_corpus(docs // copies, seed=0)
+    if copies > 1:
+        records = [dict(r, id=f"c{k}-{r['id']}", text=shifted(r["text"], k)) for k in range(copies) for r in records]
     for i in range(files):
         write_jsonl(records[i::files], os.path.join(folder, f"part-{i:03d}.jsonl.gz"))
 
@@ -92,15 +113,21 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/fullchain-bench-scale", help="scratch folder (replaced)")
     parser.add_argument("--corpus", default="", help="an existing corpus folder of --docs documents (kept): "
                                                      "no corpus is generated")
+    parser.add_argument("--copies", type=int, default=1, help="generate --docs / COPIES documents and write them "
+                                                                "COPIES times, each copy's letters shifted")
+    parser.add_argument("--write-corpus", default="", help="only write the corpus to this folder, run nothing")
     parser.add_argument("--json", default="", help="write the results here too")
     args = parser.parse_args()
 
+    if args.write_corpus:
+        write_corpus(args.docs, args.files, args.write_corpus, args.copies)
+        return
     if args.corpus and os.path.abspath(args.corpus).startswith(os.path.abspath(args.workdir) + os.sep):
         parser.error("--corpus must not be inside --workdir, which is replaced")
     shutil.rmtree(args.workdir, ignore_errors=True)
     corpus = args.corpus or os.path.join(args.workdir, "corpus")
     if not args.corpus:
-        write_corpus(args.docs, args.files, corpus)
+        write_corpus(args.docs, args.files, corpus, args.copies)
     results = []
     for profile in args.profiles.split(","):
         for stage in args.stages.split(","):
