@@ -7,9 +7,10 @@ every run's output identical.
 Generates the sample corpus (`fullchain sample-corpus`'s generator) split into --files .jsonl.gz
 files (or uses --corpus, an existing folder; --write-corpus only writes one), then runs
 `fullchain STAGE` as a user would (one process per run, under /usr/bin/time -v for the peak RSS)
-for every profile and stage, --runs times. A run passes when it exits 0, its ledger.json is valid and balances with input == the documents generated, and its kept and rejected
-rows hash the same as the first run's (a digest of the rows sorted by id, so it does not depend on
-how rows fall into part files). Prints a table and writes the results as JSON.
+for every profile and stage, --runs times. A run passes when it exits 0, its ledger.json is valid
+and balances with input == the documents generated, and its kept and rejected rows hash the same
+as the first run's (a digest of the rows sorted by id, so it does not depend on how rows fall into
+part files). Prints a table and writes the results as JSON.
 """
 
 from __future__ import annotations
