@@ -9,7 +9,8 @@ import sys
 
 from fullchain.pipelines.config import ConfigError
 
-DESCRIPTION = ("Run the whole chain from one YAML file: corpus, clean, dedup, reference LM, ppl-filter, "
+DESCRIPTION = ("Run the whole chain from one YAML file: corpus, clean, dedup, quality classifier and classify "
+               "(when configured), reference LM, ppl-filter, "
                "backtranslate, shard, train (and LoRA), export, publish, serve, loadtest, report. Every stage "
                "writes DIR/<stage>/ as its own command would; a rerun skips what is complete and up to date and "
                "resumes a stage that was cut short (docs/RUN.md).")
