@@ -1,16 +1,15 @@
 """The OpenAI-compatible front beside the real tritonserver (deploy.serving_stack.ServingStack, as
 `fullchain serve --openai-port` runs it), driven with the `openai` Python client: completions and
 chat, streamed and not, against in-process ONNX Runtime; the error shape and statuses; API keys
-(and that no key reaches the log); a client that leaves mid-stream; the front stopping when
-tritonserver dies."""
+(and that no key reaches the log); a client that leaves mid-stream; tritonserver stopping cleanly
+after all of it, and the front stopping with it. The command `fullchain serve --openai-port`:
+test_openai_serve_command.py."""
 
 import http.client
 import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,11 +26,11 @@ from tokenizers import Tokenizer
 from fullchain.deploy.config import GenerationModelConfig, LlmModelConfig, PublishConfig, ServeConfig
 from fullchain.deploy.openai_front.api_keys import API_KEYS_ENV
 from fullchain.deploy.repository import list_models, publish
-from fullchain.deploy.server import ServerError, http_status
+from fullchain.deploy.server import ServerError
 from fullchain.deploy.serving_stack import ServingStack
 from fullchain.exporters import kv_decoding
-from tests.conftest import PROJECT_ROOT
-from tests.deploy.conftest import READY_TIMEOUT_S, STOP_TIMEOUT_S, read_line, wait_or_kill
+from tests.deploy.conftest import READY_TIMEOUT_S, STOP_TIMEOUT_S
+from tests.deploy.served_metrics import closed_requests, exposed_metrics, llm_metric, wait_for
 from tests.ports import PortTaken, says_address_in_use, start_on_fresh_ports
 
 KEY = "sk-test-key-0123456789"
@@ -329,28 +328,6 @@ def test_a_full_queue_is_503_at_once_and_the_rest_complete(stack):
             assert answer["choices"][0]["finish_reason"] in ("stop", "length")
 
 
-def closed_requests(stack):
-    metrics = urllib.request.urlopen(stack.openai_url[:-3] + "/metrics", timeout=10).read().decode()
-    line = 'fullchain_openai_requests_total{endpoint="completions",status="499"} '
-    return sum(float(m.split()[-1]) for m in metrics.splitlines() if m.startswith(line)), metrics
-
-
-def llm_metric(stack, name, model="tinyq_llm"):
-    """The value of `<name>_llm`'s metric `fullchain_llm_<name>` on tritonserver's /metrics."""
-    host = stack.triton.http_url.rsplit(":", 1)[0]
-    text = urllib.request.urlopen(f"{host}:{stack.cfg.metrics_port}/metrics", timeout=10).read().decode()
-    (value,) = [float(line.split()[-1]) for line in text.splitlines()
-                if line.startswith(f"fullchain_llm_{name}{{") and f'model="{model}"' in line]
-    return value
-
-
-def wait_for(condition, timeout_s=30):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "not streamed"])
 def test_a_client_that_leaves_mid_answer_frees_its_slot(stack, stream):
     # tinyq has one slot and one queue place. Greedy, this prompt's answer has no stop token in its
@@ -385,11 +362,6 @@ K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 METRIC_NAME = re.compile(r"\b(?:nv|fullchain_openai)_[a-z_]+\b")
 
 
-def exposed_metrics(url):
-    text = urllib.request.urlopen(url, timeout=10).read().decode()
-    return {line.split("{")[0].split()[0] for line in text.splitlines() if line and not line.startswith("#")}
-
-
 def test_every_dashboard_and_autoscaler_query_names_metrics_the_servers_expose(client, stack):
     client.completions.create(model="tiny", prompt=PROMPT, max_tokens=4, temperature=0)  # samples in every family
     host = stack.triton.http_url.rsplit(":", 1)[0]
@@ -403,53 +375,6 @@ def test_every_dashboard_and_autoscaler_query_names_metrics_the_servers_expose(c
     assert len(named) >= 10 and {"nv_inference_queue_duration_us", "nv_inference_exec_count",
                                  "fullchain_openai_time_to_first_token_seconds_bucket"} <= named
     assert sorted(named - exposed) == []
-
-
-def _serve_with_front(repository, folder, key_file, ports):
-    http_port, grpc_port, metrics_port, openai_port = ports
-    log = folder / f"serve-{http_port}.log"
-    cmd = [sys.executable, "-m", "fullchain", "serve", "--repository", str(repository), "--http-port", str(http_port),
-           "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port), "--openai-port", str(openai_port),
-           "--api-key-file", str(key_file), "--cache-dir", str(folder / "cache"), "--log-file", str(log),
-           "--models", "tiny_generate_stream", "--ready-timeout-s", str(READY_TIMEOUT_S)]
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
-    try:
-        lines = [read_line(process.stdout, timeout_s=120) for _ in range(2)]
-    except BaseException:
-        process.kill()
-        process.wait(timeout=30)
-        raise
-    if not lines[1].startswith("OpenAI-compatible API: ") or says_address_in_use(log.read_text(errors="replace")):
-        process.kill()
-        _, err = process.communicate(timeout=30)
-        if says_address_in_use(log.read_text(errors="replace")):
-            raise PortTaken(f"fullchain serve on ports {ports}")
-        pytest.fail(f"fullchain serve did not start the front: {lines!r} {err[-2000:]}")
-    return process, lines[1], openai_port
-
-
-def test_fullchain_serve_with_openai_port_prints_the_url_and_stops_both(repository, tmp_path):
-    key_file = tmp_path / "keys"
-    key_file.write_text(KEY + "\n")
-    key_file.chmod(0o644)
-    refused = subprocess.run([sys.executable, "-m", "fullchain", "serve", "--repository", str(repository),
-                              "--openai-port", "9999", "--api-key-file", str(key_file)],
-                             capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
-    assert refused.returncode == 2 and "chmod 600" in refused.stderr  # refused before anything starts
-    key_file.chmod(0o600)
-    process, line, port = start_on_fresh_ports(lambda ports: _serve_with_front(repository, tmp_path, key_file, ports),
-                                               4)
-    try:
-        assert line.startswith(f"OpenAI-compatible API: http://127.0.0.1:{port}/v1"), line
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=60)
-        assert client.completions.create(model="tiny", prompt=PROMPT, max_tokens=3).usage.completion_tokens == 3
-        process.send_signal(signal.SIGINT)
-        assert wait_or_kill(process, timeout_s=40) == 0
-        assert http_status(f"http://127.0.0.1:{port}/health") is None
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
 
 
 def test_the_front_stops_when_tritonserver_exits(stack):
