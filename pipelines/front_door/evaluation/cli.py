@@ -11,7 +11,8 @@ from fullchain.pipelines.config import add_config_flags, run_command
 
 DESCRIPTION = ("Evaluate models with EleutherAI's lm-evaluation-harness on local tasks: an HF folder (PyTorch "
                "FP32), an export folder (its served ONNX graph; EXPORT#fp32 for its FP32 graph) or a served model "
-               "(http://HOST:PORT/NAME). Several MODELs are compared side by side. See docs/EVALUATION.md.")
+               "(http://HOST:PORT/NAME; grpc://HOST:PORT/NAME scores through NAME_llm). Several MODELs are compared "
+               "side by side. See docs/EVALUATION.md.")
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
@@ -19,8 +20,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"fullchain {command}", description=DESCRIPTION,
                                      usage=f"fullchain {command} MODEL [MODEL...] --output DIR [--tasks T1,T2] "
                                            f"[--config YAML] [OPTIONS]")
-    parser.add_argument("models", metavar="MODEL", nargs="+", help="HF folder, export folder (EXPORT or "
-                                                                   "EXPORT#fp32) or http://HOST:PORT/NAME.")
+    parser.add_argument("models", metavar="MODEL", nargs="+",
+                        help="HF folder, export folder (EXPORT or EXPORT#fp32), http://HOST:PORT/NAME or "
+                             "grpc://HOST:PORT/NAME.")
     parser.add_argument("--output", required=True, metavar="DIR", help="Folder for results.json, samples and plots.")
     parser.add_argument("--config", metavar="YAML", help="Eval config file; flags override its values.")
     add_config_flags(parser, EvalConfig)

@@ -10,6 +10,11 @@ same pass (never one call per token); rows are batched longest first. loglikelih
 harness's own rolling windows (`lm_eval.utils.get_rolling_token_windows`), scored as such rows.
 generate_until: greedy, cut at the first stop string; requests that share their generation
 arguments are batched.
+
+`full_rows`: each row is fed whole, its continuation's last token included (one more position, its
+prediction unused), and rows are cut to max_length - FULL_ROW_ROOM tokens: what a server scoring a
+prompt by echo (`<name>_llm`) runs, so an in-process dynamic INT8 graph, whose activation scale
+depends on every token fed, scores exactly what the server scores.
 """
 
 from __future__ import annotations
@@ -28,10 +33,21 @@ from fullchain.evaluation.scoring import continuation_scores, cut_at_stop, lengt
 from fullchain.exporters import kv_decoding
 
 DEFAULT_MAX_GEN_TOKS = 256
+# a whole row (one token more) plus the one token the echo request generates fit the positions
+FULL_ROW_ROOM = 2
 
 
 class BackendError(ValueError):
     """A model the backend cannot evaluate (wrong folder, unreachable server); one line."""
+
+
+def flag(value: bool | str) -> bool:
+    """A boolean model argument: the harness passes model_args as strings ("true", "false")."""
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() not in ("true", "false", "1", "0"):
+        raise BackendError(f"expected true or false, got {value!r}")
+    return str(value).lower() in ("true", "1")
 
 
 def batch_count(value: int | str | None, default: int) -> int:
@@ -49,7 +65,8 @@ class FullchainLM(TemplateLM):
     backend = "causal"
 
     def __init__(self, tokenizer_dir: str, max_length: int, bos_token_id: int | None, eos_token_ids: Sequence[int],
-                 batch_size: int, generation_batch_size: int, label: str):
+                 batch_size: int, generation_batch_size: int, label: str,
+                 full_rows: bool = False):
         super().__init__()
         path = os.path.join(tokenizer_dir, "tokenizer.json")
         if not os.path.isfile(path):
@@ -63,6 +80,8 @@ class FullchainLM(TemplateLM):
         self.batch_size = int(batch_size)
         self.generation_batch_size = int(generation_batch_size)
         self.label = label
+        self.full_rows = bool(full_rows)
+        self.scoring_length = self.max_length - FULL_ROW_ROOM if self.full_rows else self.max_length
 
     # ---- what each backend provides
 
@@ -101,7 +120,7 @@ class FullchainLM(TemplateLM):
 
     def _loglikelihood_tokens(self, requests: list[tuple[tuple[str, str], list[int], list[int]]],
                               disable_tqdm: bool = False, **kwargs: Any) -> list[tuple[float, bool]]:
-        rows = [scoring_row(context, continuation, self.max_length) for _, context, continuation in requests]
+        rows = [scoring_row(context, continuation, self.scoring_length) for _, context, continuation in requests]
         answers = self.score_rows(rows, f"{self.label}: log-likelihoods", disable_tqdm)
         for (pair, _, _), answer in zip(requests, answers):
             self.cache_hook.add_partial("loglikelihood", pair, answer)
@@ -111,11 +130,13 @@ class FullchainLM(TemplateLM):
         """(log-likelihood, greedy) of each ScoringRow, in batches of `batch_size`, in the rows' order."""
         answers: list[tuple[float, bool] | None] = [None] * len(rows)
         batches = length_batches([len(r.tokens) for r in rows], self.batch_size)
+        # a whole row ends with the continuation's last token, whose own prediction is not scored
+        extra = 1 if self.full_rows else 0
         for batch in tqdm(batches, desc=desc, unit="batch", disable=disable_tqdm):
-            logits = self.batch_logits([rows[i].tokens for i in batch])
+            logits = self.batch_logits([rows[i].tokens + rows[i].continuation[-1:] * extra for i in batch])
             for slot, i in enumerate(batch):
                 n = len(rows[i].continuation)
-                answers[i] = continuation_scores(logits[slot, -n:], rows[i].continuation)
+                answers[i] = continuation_scores(logits[slot, -n - extra:logits.shape[1] - extra], rows[i].continuation)
         return answers  # type: ignore[return-value]
 
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
@@ -123,9 +144,9 @@ class FullchainLM(TemplateLM):
         for index, request in enumerate(requests):
             (text,) = request.args
             windows = get_rolling_token_windows(token_list=self.tok_encode(text), prefix_token=self.prefix_token_id,
-                                                max_seq_len=self.max_length, context_len=1)
+                                                max_seq_len=self.scoring_length, context_len=1)
             for context, continuation in map(make_disjoint_window, windows):
-                rows.append(scoring_row(context, continuation, self.max_length))
+                rows.append(scoring_row(context, continuation, self.scoring_length))
                 owner.append(index)
         totals = [0.0] * len(requests)
         for index, (log_likelihood, _) in zip(owner, self.score_rows(rows, f"{self.label}: rolling windows",

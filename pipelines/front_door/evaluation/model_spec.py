@@ -1,6 +1,7 @@
 """What a MODEL argument of `fullchain eval` names, checked before any work: an HF folder
 (`fullchain-hf`), an export folder (`fullchain-onnx`, its served graph; `EXPORT#fp32` for the FP32
-graph beside it), or a served model `http://HOST:PORT/NAME` (`fullchain-served`)."""
+graph beside it), or a served model `http://HOST:PORT/NAME` (`fullchain-served`: Triton's ONNX
+model) or `grpc://HOST:PORT/NAME` (`fullchain-served`, scoring through `<name>_llm`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from urllib.parse import urlparse
 from fullchain.evaluation.harness_lm import BackendError
 
 FP32_SUFFIX = "#fp32"
+# URL scheme -> how fullchain-served scores log-likelihoods
+SERVED_SCHEMES = {"http": "onnx", "https": "onnx", "grpc": "llm"}
 
 
 @dataclass(frozen=True)
@@ -27,16 +30,19 @@ class ModelSpec:
 def model_spec(text: str, served_export: str = "", batch_size: int = 8, threads: int = 0) -> ModelSpec:
     """The ModelSpec of one MODEL argument; BackendError (one line) for a path that is neither kind of
     folder, or a URL without a model name."""
-    if text.startswith(("http://", "https://")):
+    if _served(text):
         url = urlparse(text)
         name = url.path.strip("/")
         if not url.netloc or not name or "/" in name:
-            raise BackendError(f"{text}: a served model is http://HOST:PORT/NAME (NAME: the published name)")
+            raise BackendError(f"{text}: a served model is http://HOST:PORT/NAME or grpc://HOST:PORT/NAME (NAME: the "
+                               f"published name)")
         if not served_export:
             raise BackendError(f"{text}: the served model needs its export folder for the tokenizer (--served-export "
                                f"DIR, or an export folder among the MODELs)")
-        return ModelSpec(f"served-{name}", "fullchain-served",
-                         {"url": url.netloc, "model": name, "export": served_export, "batch_size": batch_size}, text)
+        scoring = SERVED_SCHEMES[url.scheme]
+        return ModelSpec(f"served-{name}" if scoring == "onnx" else f"served-{name}-llm", "fullchain-served",
+                         {"url": url.netloc, "model": name, "export": served_export, "batch_size": batch_size,
+                          "scoring": scoring}, text)
     graph = "fp32" if text.endswith(FP32_SUFFIX) else "served"
     path = text[: -len(FP32_SUFFIX)] if graph == "fp32" else text
     if not os.path.isdir(path):
@@ -60,7 +66,7 @@ def model_specs(texts: list[str], served_export: str = "", batch_size: int = 8, 
     `served_export`, else from the (only) export folder among the MODELs."""
     if not texts:
         raise BackendError("no MODEL given")
-    exports = [t for t in texts if not t.startswith(("http://", "https://"))
+    exports = [t for t in texts if not _served(t)
                and os.path.isfile(os.path.join(t.removesuffix(FP32_SUFFIX), "export.json"))]
     export_dirs = sorted({t.removesuffix(FP32_SUFFIX) for t in exports})
     default_export = served_export or (export_dirs[0] if len(export_dirs) == 1 else "")
@@ -73,3 +79,7 @@ def model_specs(texts: list[str], served_export: str = "", batch_size: int = 8, 
             spec = ModelSpec(f"{spec.label}-{count + 1}", spec.backend, spec.args, spec.source)
         specs.append(spec)
     return specs
+
+
+def _served(text: str) -> bool:
+    return text.startswith(tuple(f"{scheme}://" for scheme in SERVED_SCHEMES))

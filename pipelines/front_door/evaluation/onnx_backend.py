@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from fullchain.deploy.repository import RepositoryError, read_export
-from fullchain.evaluation.harness_lm import BackendError, FullchainLM, batch_count, loop_generation
+from fullchain.evaluation.harness_lm import BackendError, FullchainLM, batch_count, flag, loop_generation
 from fullchain.exporters import kv_decoding
 
 GRAPHS = ("served", "fp32")
@@ -47,16 +47,18 @@ def export_graph(path: str, graph: str) -> tuple[dict[str, Any], Path, str]:
 
 class OnnxLM(FullchainLM):
     """lm-evaluation-harness model over an export folder (`path`), graph `served` (model.onnx,
-    default) or `fp32`; `threads` sets ONNX Runtime's intra-op threads (0: its default)."""
+    default) or `fp32`; `threads` sets ONNX Runtime's intra-op threads (0: its default); `full_rows`
+    scores rows whole, as a server's echo does (harness_lm.py)."""
 
     def __init__(self, path: str, graph: str = "served", batch_size: int | str = 8,
-                 generation_batch_size: int | str | None = None, threads: int | str = 0, **kwargs: Any):
+                 generation_batch_size: int | str | None = None, threads: int | str = 0,
+                 full_rows: bool | str = False, **kwargs: Any):
         meta, model_file, precision = export_graph(path, graph)
         self.precision = precision
         batch = batch_count(batch_size, 8)
         gen_batch = batch_count(generation_batch_size, 1 if precision in BATCH_DEPENDENT_PRECISIONS else batch)
         super().__init__(path, int(meta.get("max_positions") or 2048), meta.get("bos_token_id"),
-                         meta.get("stop_token_ids") or [], batch, gen_batch, f"onnx {precision}")
+                         meta.get("stop_token_ids") or [], batch, gen_batch, f"onnx {precision}", flag(full_rows))
         self.spec = kv_decoding.DecoderSpec.from_export(meta)
         options = ort.SessionOptions()
         if int(threads) > 0:

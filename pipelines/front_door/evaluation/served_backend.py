@@ -6,6 +6,11 @@ lm-evaluation-harness's `LM`.
   in-process ONNX backend gives its session, so a served INT8 graph scores what in-process INT8 scores;
 - generation: the generation model `<name>_generate` through fullchain.deploy.client, one request
   per prompt (the server tokenizes the text and stops at the stop strings), as users call it.
+- `scoring=llm` (MODEL `grpc://HOST:PORT/NAME`): everything over gRPC, log-likelihoods from the
+  continuous-batching model `<name>_llm`, which the pip wheel's server runs (it has no onnxruntime
+  backend for `<name>`): each row whole, as its prompt ids, echoed with the prompt's
+  log-probabilities, one request at a time (dynamic INT8 scores depend on batch mates);
+  fullchain-onnx with `full_rows=true,batch_size=1` scores the same rows the same way.
 
 The tokenizer and the graph's facts come from `export`, the export folder that was published (or a
 `<name>_generate/<version>/` folder of the repository, which holds the same files).
@@ -13,44 +18,63 @@ The tokenizer and the graph's facts come from `export`, the export folder that w
 
 from __future__ import annotations
 
+import queue
 from typing import Any
 
 import numpy as np
+import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+from tqdm import tqdm
 from tritonclient.utils import InferenceServerException
 
-from fullchain.deploy.client import ClientError, GenerationClient, server_url
+from fullchain.deploy.client import ClientError, GenerationClient, llm_inputs, server_url
 from fullchain.deploy.config import ClientConfig, SamplingConfig
 from fullchain.deploy.repository import RepositoryError, read_export
+from fullchain.deploy.triton_config import llm_model_name
 from fullchain.evaluation.harness_lm import BackendError, FullchainLM, batch_count
 from fullchain.exporters import kv_decoding
 
 NUMPY_TO_TRITON = {np.dtype(np.int64): "INT64", np.dtype(np.float32): "FP32"}
+SCORINGS = ("onnx", "llm")
+# the echo's scores; the client's StreamPiece carries no prompt top tokens, which the greedy check needs
+ECHO_OUTPUTS = ("prompt_logprobs", "prompt_top_token_ids", "finish_reason")
 
 
 class ServedLM(FullchainLM):
-    """lm-evaluation-harness model over Triton at `url` (host:port, HTTP), published name `model`,
-    with the tokenizer and export.json of `export`."""
+    """lm-evaluation-harness model over Triton at `url` (host:port; HTTP, gRPC with `scoring` "llm"),
+    published name `model`, with the tokenizer and export.json of `export`."""
 
     def __init__(self, url: str, model: str, export: str, batch_size: int | str = 8, timeout_s: float | str = 120,
-                 **kwargs: Any):
+                 scoring: str = "onnx", **kwargs: Any):
+        if scoring not in SCORINGS:
+            raise BackendError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
         try:
             meta = read_export(export)
         except RepositoryError as e:
             raise BackendError(f"served model {model}: {e}") from None
-        self.url = server_url(ClientConfig(url=url))
+        protocol = "grpc" if scoring == "llm" else "http"
+        self.url = server_url(ClientConfig(url=url, protocol=protocol))
         self.name = model
         self.timeout_s = float(timeout_s)
-        self.client = httpclient.InferenceServerClient(self.url, connection_timeout=self.timeout_s,
-                                                       network_timeout=self.timeout_s)
-        served_batch = self._check_served(meta)
-        batch = batch_count(batch_size, 8)
-        batch = min(batch, served_batch) if served_batch > 0 else batch
+        self.scoring = scoring
+        self.generation = GenerationClient(ClientConfig(url=self.url, model=model, protocol=protocol,
+                                                        timeout_s=self.timeout_s))
+        if scoring == "llm":
+            self.llm = llm_model_name(model)
+            self.grpc = self.generation.client
+            self._check_llm()
+            batch = 1
+        else:
+            self.client = httpclient.InferenceServerClient(self.url, connection_timeout=self.timeout_s,
+                                                           network_timeout=self.timeout_s)
+            served_batch = self._check_served(meta)
+            batch = batch_count(batch_size, 8)
+            batch = min(batch, served_batch) if served_batch > 0 else batch
         super().__init__(export, int(meta.get("max_positions") or 2048), meta.get("bos_token_id"),
-                         meta.get("stop_token_ids") or [], batch, 1, f"served {model} ({meta.get('precision')})")
+                         meta.get("stop_token_ids") or [], batch, 1, f"served {model} ({meta.get('precision')})",
+                         full_rows=scoring == "llm")
         self.spec = kv_decoding.DecoderSpec.from_export(meta)
         self.outputs = [o["name"] for o in meta["outputs"]]
-        self.generation = GenerationClient(ClientConfig(url=self.url, model=model, timeout_s=self.timeout_s))
 
     def _check_served(self, meta: dict[str, Any]) -> int:
         """The served model's max_batch_size, after checking that the server answers and that `<name>`
@@ -72,6 +96,55 @@ class ServedLM(FullchainLM):
             raise BackendError(f"served model {self.name!r} takes other inputs than the export's export.json "
                                f"({len(served)} vs {len(expected)}): pass the export folder that was published")
         return int(config.get("max_batch_size", 0))
+
+    def _check_llm(self) -> None:
+        try:
+            if not self.grpc.is_model_ready(self.llm):
+                raise BackendError(f"Triton at {self.url} has no ready model {self.llm!r} (the continuous-batching "
+                                   f"model of the published name)")
+        except InferenceServerException as e:
+            raise BackendError(f"cannot reach Triton's gRPC endpoint at {self.url}: {e.message()}") from None
+
+    def score_rows(self, rows: list, desc: str, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        if self.scoring != "llm":
+            return super().score_rows(rows, desc, disable_tqdm)
+        answers = []
+        for row in tqdm(rows, desc=desc, unit="request", disable=disable_tqdm):
+            logprobs, top = self._echo(row.tokens + row.continuation[-1:])
+            n = len(row.continuation)
+            answers.append((float(logprobs[-n:].astype(np.float64).sum()),
+                            bool((top[-n:] == np.asarray(row.continuation)).all())))
+        return answers
+
+    def _echo(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(log-probability, most likely token) at each position of `ids` after the first, from one
+        echo request to `<name>_llm` (it generates one greedy token besides, unread)."""
+        responses: queue.Queue = queue.Queue()
+        self.grpc.start_stream(callback=lambda result, error: responses.put((result, error)),
+                               stream_timeout=self.timeout_s)
+        scores = None
+        try:
+            inputs = llm_inputs(grpcclient, ids, SamplingConfig(max_tokens=1, temperature=0.0), None, echo=True)
+            self.grpc.async_stream_infer(self.llm, inputs,
+                                         outputs=[grpcclient.InferRequestedOutput(n) for n in ECHO_OUTPUTS])
+            while True:
+                try:
+                    result, error = responses.get(timeout=self.timeout_s)
+                except queue.Empty:
+                    raise BackendError(f"served model {self.llm}: no response within {self.timeout_s:g} s") from None
+                if error is not None:
+                    raise BackendError(f"served model {self.llm}: {error.message()}")
+                logprobs = result.as_numpy("prompt_logprobs")
+                if scores is None and logprobs is not None and logprobs.size:
+                    scores = (logprobs.reshape(-1)[1:], result.as_numpy("prompt_top_token_ids").reshape(-1)[1:])
+                finish = result.as_numpy("finish_reason")
+                if finish is not None and finish.size and finish.reshape(-1)[0]:
+                    break
+        finally:
+            self.grpc.stop_stream()
+        if scores is None:
+            raise BackendError(f"served model {self.llm}: the echo request returned no prompt log-probabilities")
+        return scores
 
     def batch_logits(self, rows: list[list[int]]) -> np.ndarray:
         feeds = kv_decoding.prefill_feeds(self.spec, rows)
