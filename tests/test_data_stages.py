@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 
+import pyarrow.parquet as pq
 import pytest
 
 from fullchain.cli import main
@@ -109,8 +110,15 @@ def test_dataflow_profile_builds_the_job_graph_in_a_dry_run(corpus, tmp_path, mo
 def test_rerun_replaces_output_and_refuses_foreign_folder(local_outputs, corpus, tmp_path):
     out, clean, _ = local_outputs
     again = run("dedup", str(out / "clean"), str(tmp_path / "dedup"))
-    again = run("dedup", str(out / "clean"), str(tmp_path / "dedup"))
+    # the re-run also writes the clusters, from its own read of the input files (dedup reads them again)
+    again = run("dedup", str(out / "clean"), str(tmp_path / "dedup"), **{"dedup.write_clusters": "true"})
     assert_balanced(again, str(tmp_path / "dedup"))
+    near = {r["id"]: r["duplicate_of"] for r in rows(str(tmp_path / "dedup"), "rejected")
+            if r["reason"] == "near_duplicate"}
+    clusters = [c for f in glob.glob(str(tmp_path / "dedup" / "clusters" / "*.parquet"))
+                for c in pq.read_table(f).to_pylist()]
+    assert near and sorted(m for c in clusters for m in c["members"]) == sorted(near)
+    assert all(near[m] == c["survivor"] and 0 < j <= 1 for c in clusters for m, j in zip(c["members"], c["jaccard"]))
     # what a run killed part-way leaves (Beam's temp files, no ledger) is cleaned up by the next run
     killed = tmp_path / "killed"
     (killed / "data" / "beam-temp-part-123").mkdir(parents=True)
