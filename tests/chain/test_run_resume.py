@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from tests.chain.chain_runs import (copy_run, file_hashes, finish, kill_when, losses, run, stage_status,
                                     start_run, tiny_config)
+from tests.ports import candidate_ports
 
 DATA_FOLDERS = ("clean", "dedup", "quality-classifier", "classify", "ppl-filter", "backtranslate")
 
@@ -76,7 +78,7 @@ def test_a_second_run_skips_every_complete_stage(reference, tmp_path):
 def test_killed_in_dedup_resumes_to_the_same_ledgers_and_shards(reference, tmp_path):
     config, output, _ = reference
     resumed = tmp_path / "killed-in-dedup"
-    copy_run(output, resumed, ["corpus", "clean", "quality-classifier"])
+    copy_run(output, resumed, ["corpus", "clean"])
     process = start_run(config, resumed, "--until", "shard")
     kill_when(process, lambda: stage_status(resumed, "dedup") == "running" and (resumed / "dedup").is_dir(),
               "dedup started writing")
@@ -124,6 +126,16 @@ def test_eval_compares_fp32_and_int8_before_publish_and_the_gate_passes_or_stops
     release = json.loads((gated / "publish" / "fullchain" / "1" / "release.json").read_text())
     assert release["decision"] == "passed" and release["reference"] == "onnx-fp32" and release["checked"]
 
+    # served-eval: the running server (log-likelihoods through fullchain_llm) scores what was evaluated
+    served_config = tmp_path / "served.yaml"
+    ports = dict(zip(("http_port", "grpc_port", "metrics_port"), candidate_ports(3)))
+    served_config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "serve": ports}))
+    run(served_config, gated, "--until", "served-eval")
+    served = json.loads((gated / "served-eval" / "comparison.json").read_text())
+    assert served["labels"] == ["served-fullchain-llm", "onnx-int8-dynamic-echo"]
+    figure = json.loads((gated / "run.json").read_text())["stages"]["served-eval"]["key_figure"]
+    assert 0 <= figure["value"] < 1e-4, figure
+
     # the INT8 graph scored far below FP32 on one task: publish refuses, naming it, and the run stops there
     refused = tmp_path / "refused"
     copy_run(gated, refused, ["corpus", *DATA_FOLDERS, "shard", "train", "export", "stand-ins", "eval"])
@@ -137,4 +149,4 @@ def test_eval_compares_fp32_and_int8_before_publish_and_the_gate_passes_or_stops
     assert "release gate: int8-dynamic falls below onnx-fp32" in record["error"]
     assert f"fc_choice acc {acc['onnx-fp32']:.3f} -> {acc['onnx-int8-dynamic']:.3f}" in record["error"]
     assert record["stages"]["publish"]["status"] == "failed" and not (refused / "publish").exists()
-    assert "serve" not in record["stages"] or record["stages"]["serve"].get("status") != "ran"
+    assert not (refused / "serve").exists()  # the run stopped at publish: nothing was served

@@ -67,3 +67,5 @@ def test_a_model_folder_of_the_wrong_kind_is_one_line(tmp_path, eval_export):
         model_spec("http://127.0.0.1:8000", served_export=str(eval_export))
     assert model_spec(f"{eval_export}#fp32").label == "onnx-fp32"
     assert model_spec(str(eval_export)).label == "onnx-int8-dynamic"
+    echo = model_spec(f"{eval_export}#echo")
+    assert (echo.label, echo.args["batch_size"], echo.args["full_rows"]) == ("onnx-int8-dynamic-echo", 1, True)

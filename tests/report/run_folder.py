@@ -174,6 +174,11 @@ def _write_model_stages(run_dir: str) -> None:
         json.dump({"format": "fullchain-eval-comparison", "labels": ["hf", "onnx-int8"],
                    "scores": {"lambada": {"acc": {"hf": 0.3, "onnx-int8": 0.25}, "perplexity": {"hf": 80.5}}}}, fh)
     plt.imsave(os.path.join(run_dir, "eval", "comparison.png"), [[0.0, 1.0], [1.0, 0.0]])
+    os.makedirs(os.path.join(run_dir, "served-eval"))
+    with open(os.path.join(run_dir, "served-eval", "comparison.json"), "w") as fh:
+        json.dump({"format": "fullchain-eval-comparison", "labels": ["served-demo-llm", "onnx-int8-echo"],
+                   "scores": {"lambada": {"acc": {"served-demo-llm": 0.25, "onnx-int8-echo": 0.25},
+                                          "perplexity": {"served-demo-llm": 80.5, "onnx-int8-echo": 80.4}}}}, fh)
     os.makedirs(os.path.join(run_dir, "publish", "demo", "1"))
     with open(os.path.join(run_dir, "publish", "demo", "1", "release.json"), "w") as fh:
         json.dump({"precision": "int8-dynamic", "forced": False, "decision": "passed", "reference": "hf",

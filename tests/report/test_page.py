@@ -75,7 +75,8 @@ def test_every_value_on_the_page_is_the_summary_value(written):
                 "serving.levels.2.ttft_p50_ms", "eval.rows.0.values.1", "train.samples.samples.1.texts.0", "serving.smoke.completion",
                 "reference_lm.val_ppl_drop", "train.samples.samples.0.val_ppl", "train.val_ppl_drop_from_start", "lineage.shards.sha256",
                 "lineage.published.versions_of_this_export.0.version", "backtranslation.measures.chrf.p90",
-                "backtranslation.gate.min_chrf", "eval.gate.decision", "eval.gate.checked.0.change"):
+                "backtranslation.gate.min_chrf", "eval.gate.decision", "eval.gate.checked.0.change",
+                "eval.served.max_relative_difference", "eval.served.rows.1.in_process"):
         assert key in keys
 
 

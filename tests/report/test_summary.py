@@ -113,6 +113,9 @@ def test_training_export_serving_eval(summary):
     assert (gate["decision"], gate["reference"], gate["quantized"]) == ("passed", "hf", "onnx-int8")
     assert gate["checked"] == [{"task": "lambada", "metric": "acc", "fp32": 0.3, "quantized": 0.25, "change": -5.0,
                                 "unit": "points"}]
+    served = evaluation["served"]
+    assert (served["served"], served["in_process"]) == ("served-demo-llm", "onnx-int8-echo")
+    assert served["max_relative_difference"] == pytest.approx(0.1 / 80.4)
 
 
 def test_backtranslation_shows_every_judged_round_trips_scores_and_the_gates_band(summary):

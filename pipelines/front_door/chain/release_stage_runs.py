@@ -1,6 +1,7 @@
 """How the stages after export run, what marks each complete and its key figure: eval (the trained
 model and the export side by side), publish into DIR/publish/ behind the release gate, serve with a
-smoke generation, loadtest and the report (stage_runs.py has the stages up to export)."""
+smoke generation, served-eval (the running server against the export in process), loadtest and
+the report (stage_runs.py has the stages up to export)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from fullchain.deploy.release_gate import ReleaseGateError, gate_report
 
 # what eval writes for several models, and what publish's release gate reads
 EVAL_COMPARISON = os.path.join("eval", "comparison.json")
+SERVED_EVAL = "served-eval"
+SERVED_COMPARISON = os.path.join(SERVED_EVAL, "comparison.json")
 
 
 # --- eval -----------------------------------------------------------------------------------
@@ -125,6 +128,32 @@ def run_loadtest(ctx: RunContext) -> None:
 
 def loadtest_complete(ctx: RunContext) -> bool:
     return run_path_exists(ctx, "loadtest", "loadtest.json")
+
+
+def run_served_eval(ctx: RunContext) -> None:
+    """The shipped suite on the running server, log-likelihoods through `<name>_llm` (the wheel's
+    server has no onnxruntime backend for `<name>`), beside the export's graph scored in process as
+    that model's echo scores it (`export#echo`): what is served is what was evaluated."""
+    ctx.server.ensure_started()
+    host = ctx.server.url.rsplit(":", 1)[0]
+    resolved = dataclasses.replace(ctx.config.eval, overwrite=True, served_export="export")
+    relative = ctx.write_config(SERVED_EVAL, resolved)
+    served = f"grpc://{host}:{ctx.server.cfg.grpc_port}/{publish_name(ctx)}"
+    ctx.run_fullchain(SERVED_EVAL, ["eval", served, "export#echo", "--output", SERVED_EVAL, "--config", relative])
+
+
+def served_eval_complete(ctx: RunContext) -> bool:
+    return run_path_exists(ctx, SERVED_COMPARISON)
+
+
+def served_eval_figure(ctx: RunContext) -> dict[str, Any]:
+    comparison = read_json(ctx.path(SERVED_COMPARISON))
+    served, local = comparison["labels"][:2]
+    differences = [abs(v[served] - v[local]) / max(abs(v[local]), 1e-12) for metrics in comparison["scores"].values()
+                   for v in metrics.values() if served in v and local in v]
+    largest = max(differences, default=0.0)
+    return {"name": "max_relative_difference", "value": largest,
+            "text": f"{served} vs {local}: {len(differences)} scores, largest relative difference {largest:.1e}"}
 
 
 def loadtest_figure(ctx: RunContext) -> dict[str, Any]:

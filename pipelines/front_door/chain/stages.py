@@ -105,11 +105,13 @@ STAGES: tuple[Stage, ...] = (
           "publish/<name>/<version>/", release.publish_figure, owned=("publish.repository", "publish.gate.evaluation")),
     Stage("serve", ("publish",), {"serve": ServeConfig, "chain": ChainSection}, release.run_serve, release.serve_complete,
           "serve/smoke.json", release.serve_figure, owned=("serve.repository",)),
+    Stage("served-eval", ("export", "serve"), {"eval": EvalConfig}, release.run_served_eval,
+          release.served_eval_complete, release.SERVED_COMPARISON, release.served_eval_figure),
     Stage("loadtest", ("serve",), {"loadtest": LoadtestConfig}, release.run_loadtest, release.loadtest_complete,
           "loadtest/loadtest.json", release.loadtest_figure, owned=("loadtest.url", "loadtest.output")),
     Stage("report", ("corpus", "clean", "dedup", "quality-classifier", "classify", "reference-lm", "ppl-filter",
                      "backtranslate", "shard", "train",
-                     "lora", "export", "eval", "publish", "serve", "loadtest"), {}, release.run_report, release.report_complete,
+                     "lora", "export", "eval", "publish", "serve", "served-eval", "loadtest"), {}, release.run_report, release.report_complete,
           "report/index.html", release.report_figure),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)

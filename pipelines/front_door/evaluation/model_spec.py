@@ -1,6 +1,7 @@
 """What a MODEL argument of `fullchain eval` names, checked before any work: an HF folder
 (`fullchain-hf`), an export folder (`fullchain-onnx`, its served graph; `EXPORT#fp32` for the FP32
-graph beside it), or a served model `http://HOST:PORT/NAME` (`fullchain-served`: Triton's ONNX
+graph beside it; `EXPORT#echo` for its served graph scored as `<name>_llm`'s echo scores it: whole
+rows, one at a time), or a served model `http://HOST:PORT/NAME` (`fullchain-served`: Triton's ONNX
 model) or `grpc://HOST:PORT/NAME` (`fullchain-served`, scoring through `<name>_llm`)."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from urllib.parse import urlparse
 from fullchain.evaluation.harness_lm import BackendError
 
 FP32_SUFFIX = "#fp32"
+ECHO_SUFFIX = "#echo"
+SUFFIXES = (FP32_SUFFIX, ECHO_SUFFIX)
 # URL scheme -> how fullchain-served scores log-likelihoods
 SERVED_SCHEMES = {"http": "onnx", "https": "onnx", "grpc": "llm"}
 
@@ -43,18 +46,24 @@ def model_spec(text: str, served_export: str = "", batch_size: int = 8, threads:
         return ModelSpec(f"served-{name}" if scoring == "onnx" else f"served-{name}-llm", "fullchain-served",
                          {"url": url.netloc, "model": name, "export": served_export, "batch_size": batch_size,
                           "scoring": scoring}, text)
-    graph = "fp32" if text.endswith(FP32_SUFFIX) else "served"
-    path = text[: -len(FP32_SUFFIX)] if graph == "fp32" else text
+    suffix = next((s for s in SUFFIXES if text.endswith(s)), "")
+    graph = "fp32" if suffix == FP32_SUFFIX else "served"
+    path = text.removesuffix(suffix) if suffix else text
     if not os.path.isdir(path):
         raise BackendError(f"{path}: no such model folder")
     if os.path.isfile(os.path.join(path, "export.json")):
         from fullchain.evaluation.onnx_backend import export_graph
 
         _, _, precision = export_graph(path, graph)
+        if suffix == ECHO_SUFFIX:
+            return ModelSpec(f"onnx-{precision}-echo", "fullchain-onnx",
+                             {"path": path, "graph": graph, "batch_size": 1, "threads": threads, "full_rows": True},
+                             text)
         return ModelSpec(f"onnx-{precision}", "fullchain-onnx",
                          {"path": path, "graph": graph, "batch_size": batch_size, "threads": threads}, text)
-    if graph == "fp32":
-        raise BackendError(f"{text}: {FP32_SUFFIX} names the FP32 graph of an export folder; {path} has no export.json")
+    if suffix:
+        graph_name = "the FP32 graph" if suffix == FP32_SUFFIX else "the served graph"
+        raise BackendError(f"{text}: {suffix} names {graph_name} of an export folder; {path} has no export.json")
     if os.path.isfile(os.path.join(path, "config.json")):
         return ModelSpec("pytorch-fp32", "fullchain-hf", {"path": path, "batch_size": batch_size, "threads": threads},
                          text)
@@ -67,8 +76,8 @@ def model_specs(texts: list[str], served_export: str = "", batch_size: int = 8, 
     if not texts:
         raise BackendError("no MODEL given")
     exports = [t for t in texts if not _served(t)
-               and os.path.isfile(os.path.join(t.removesuffix(FP32_SUFFIX), "export.json"))]
-    export_dirs = sorted({t.removesuffix(FP32_SUFFIX) for t in exports})
+               and os.path.isfile(os.path.join(_without_suffix(t), "export.json"))]
+    export_dirs = sorted({_without_suffix(t) for t in exports})
     default_export = served_export or (export_dirs[0] if len(export_dirs) == 1 else "")
     specs, seen = [], {}
     for text in texts:
@@ -83,3 +92,7 @@ def model_specs(texts: list[str], served_export: str = "", batch_size: int = 8, 
 
 def _served(text: str) -> bool:
     return text.startswith(tuple(f"{scheme}://" for scheme in SERVED_SCHEMES))
+
+
+def _without_suffix(text: str) -> str:
+    return next((text.removesuffix(s) for s in SUFFIXES if text.endswith(s)), text)

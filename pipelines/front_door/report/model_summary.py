@@ -27,6 +27,8 @@ _LEVEL_LABELS = ("concurrency", "first_error")
 SCORE_FILES = (("comparison.json", "comparison.png"), ("scores.json", "scores.png"))
 # what deploy/release_gate.py writes into the published version's ONNX model folder
 RELEASE_FILE = "release.json"
+# the run's served-eval stage: the running server beside the export scored in process as it scores
+SERVED_EVAL = "served-eval"
 # evaluation rows in the summary and on the page at most
 EVAL_ROWS = 200
 
@@ -154,7 +156,22 @@ def _evaluation_section(run_dir: str, source: str, labels: list[str], rows: list
                         figure: str | None) -> dict[str, Any]:
     shown = figure if figure and os.path.isfile(os.path.join(run_dir, EVAL, figure)) else None
     return {"ran": True, "source": source, "labels": labels, "rows": rows[:EVAL_ROWS], "total_rows": len(rows),
-            "figure": shown, "gate": release_gate(run_dir)}
+            "figure": shown, "gate": release_gate(run_dir), "served": served_comparison(run_dir)}
+
+
+def served_comparison(run_dir: str) -> dict[str, Any]:
+    """The served model against the export in process (DIR/served-eval/comparison.json): every score
+    of both and its relative difference, and the largest one."""
+    comparison = read_json(os.path.join(run_dir, SERVED_EVAL, SCORE_FILES[0][0]))
+    if not isinstance(comparison, dict) or len(comparison.get("labels", [])) < 2:
+        return not_run(f"served-eval did not run (no {SERVED_EVAL}/{SCORE_FILES[0][0]})")
+    served, local = comparison["labels"][:2]
+    rows = [{"task": task, "metric": metric, "served": v[served], "in_process": v[local],
+             "relative_difference": abs(v[served] - v[local]) / max(abs(v[local]), 1e-12)}
+            for task, metrics in comparison["scores"].items() for metric, v in metrics.items()
+            if served in v and local in v]
+    return {"ran": True, "served": served, "in_process": local, "rows": rows[:EVAL_ROWS],
+            "max_relative_difference": max((r["relative_difference"] for r in rows), default=0.0)}
 
 
 def release_gate(run_dir: str) -> dict[str, Any]:

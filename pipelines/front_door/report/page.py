@@ -311,7 +311,21 @@ def _eval(section: dict[str, Any], figures: dict[str, str]) -> str:
     labels = [html.escape(label) for label in section["labels"]]
     return (f"<p>From eval/{html.escape(section['source'])}.</p>" + _figure(figures, "eval_scores", "evaluation scores")
             + _table(["task", "metric", *labels], rows, numeric=range(2, 2 + len(labels))) + more
-            + _release_gate(section["gate"]))
+            + _release_gate(section["gate"]) + _served(section["served"]))
+
+
+def _served(served: dict[str, Any]) -> str:
+    """The running server's scores beside the export's in process, and how far apart they are."""
+    if not served.get("ran"):
+        return f'<h3>Served model</h3><p class="not-run">Not run: {html.escape(served.get("note", ""))}</p>'
+    rows = [[value(r[name], f"eval.served.rows.{i}.{name}") for name in ("task", "metric", "served", "in_process",
+                                                                         "relative_difference")]
+            for i, r in enumerate(served["rows"])]
+    return (f"<h3>Served model</h3><p>{value(served['served'], 'eval.served.served')} (the running server) against "
+            f"{value(served['in_process'], 'eval.served.in_process')} (the export in process, rows scored as the "
+            f"server scores them): largest relative difference "
+            f"{value(served['max_relative_difference'], 'eval.served.max_relative_difference')}.</p>"
+            + _table(["task", "metric", "served", "in process", "relative difference"], rows, numeric=[2, 3, 4]))
 
 
 def _release_gate(gate: dict[str, Any]) -> str:
