@@ -42,10 +42,8 @@ def _requests(kind, args):
     return [Instance(request_type=kind, doc={}, arguments=a, idx=0) for a in args]
 
 
-def test_served_scores_and_tokens_equal_in_process_int8(server, eval_export):
-    served = ServedLM(url=f"127.0.0.1:{server.cfg.http_port}", model="tiny", export=str(eval_export), batch_size=4)
-    local = OnnxLM(path=str(eval_export), batch_size=4)
-    assert local.precision == "int8-dynamic"
+def assert_same_loglikelihoods(served, local):
+    """The same greedy flags and log-likelihoods to 1e-4, of continuations and of a rolling text."""
     served_ll = served.loglikelihood(_requests("loglikelihood", PAIRS), disable_tqdm=True)
     local_ll = local.loglikelihood(_requests("loglikelihood", PAIRS), disable_tqdm=True)
     assert [g for _, g in served_ll] == [g for _, g in local_ll]
@@ -54,6 +52,13 @@ def test_served_scores_and_tokens_equal_in_process_int8(server, eval_export):
     assert served.loglikelihood_rolling(_requests("loglikelihood_rolling", text), disable_tqdm=True) == \
         pytest.approx(local.loglikelihood_rolling(_requests("loglikelihood_rolling", text), disable_tqdm=True),
                       abs=1e-4)
+
+
+def test_served_scores_and_tokens_equal_in_process_int8(server, eval_export):
+    served = ServedLM(url=f"127.0.0.1:{server.cfg.http_port}", model="tiny", export=str(eval_export), batch_size=4)
+    local = OnnxLM(path=str(eval_export), batch_size=4)
+    assert local.precision == "int8-dynamic"
+    assert_same_loglikelihoods(served, local)
     prompts = [local._prompt(c, k["max_gen_toks"]) for c, k in GENERATE]
     served_tokens = [served.generate_tokens([p], [c], k["max_gen_toks"], k["until"])[0]
                      for p, (c, k) in zip(prompts, GENERATE)]
@@ -71,14 +76,7 @@ def test_scoring_through_the_llm_model_equals_in_process_int8_on_whole_rows(serv
     assert (spec.label, spec.args["scoring"]) == ("served-tiny-llm", "llm")
     served = ServedLM(**spec.args)
     local = OnnxLM(path=str(eval_export), batch_size=1, full_rows="true")
-    served_ll = served.loglikelihood(_requests("loglikelihood", PAIRS), disable_tqdm=True)
-    local_ll = local.loglikelihood(_requests("loglikelihood", PAIRS), disable_tqdm=True)
-    assert [g for _, g in served_ll] == [g for _, g in local_ll]
-    assert max(abs(a - b) for (a, _), (b, _) in zip(served_ll, local_ll)) < 1e-4
-    text = [("The river that runs through the old market town has shaped the lives of the people. " * 3,)]
-    assert served.loglikelihood_rolling(_requests("loglikelihood_rolling", text), disable_tqdm=True) == \
-        pytest.approx(local.loglikelihood_rolling(_requests("loglikelihood_rolling", text), disable_tqdm=True),
-                      abs=1e-4)
+    assert_same_loglikelihoods(served, local)
 
 
 def test_an_unreachable_server_or_model_is_one_line(server, eval_export):
