@@ -78,7 +78,7 @@ def test_a_second_run_skips_every_complete_stage(reference, tmp_path):
 def test_killed_in_dedup_resumes_to_the_same_ledgers_and_shards(reference, tmp_path):
     config, output, _ = reference
     resumed = tmp_path / "killed-in-dedup"
-    copy_run(output, resumed, ["corpus", "clean"])
+    copy_run(output, resumed, ["corpus", "clean", "quality-classifier"])
     process = start_run(config, resumed, "--until", "shard")
     kill_when(process, lambda: stage_status(resumed, "dedup") == "running" and (resumed / "dedup").is_dir(),
               "dedup started writing")
