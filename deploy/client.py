@@ -83,6 +83,7 @@ class StreamPiece:
     at_s: float
     prompt_token_ids: list[int]
     prompt_logprobs: list[float]
+    prompt_top_token_ids: list[int]
 
 
 def llm_inputs(module: Any, prompt: str | Sequence[int], sampling: SamplingConfig, seed: int | None,
@@ -269,4 +270,5 @@ def _stream_piece(result: Any, at_s: float) -> StreamPiece:
                        prompt_tokens=int(first("prompt_tokens", 0)),
                        completion_tokens=int(first("completion_tokens", 0)),
                        at_s=at_s, prompt_token_ids=[int(t) for t in values("prompt_token_ids")],
-                       prompt_logprobs=values("prompt_logprobs"))
+                       prompt_logprobs=values("prompt_logprobs"),
+                       prompt_top_token_ids=[int(t) for t in values("prompt_top_token_ids")])

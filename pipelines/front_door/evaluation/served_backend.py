@@ -18,16 +18,14 @@ The tokenizer and the graph's facts come from `export`, the export folder that w
 
 from __future__ import annotations
 
-import queue
 from typing import Any
 
 import numpy as np
-import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tqdm import tqdm
 from tritonclient.utils import InferenceServerException
 
-from fullchain.deploy.client import ClientError, GenerationClient, llm_inputs, server_url
+from fullchain.deploy.client import ClientError, GenerationClient, server_url
 from fullchain.deploy.config import ClientConfig, SamplingConfig
 from fullchain.deploy.repository import RepositoryError, read_export
 from fullchain.deploy.triton_config import llm_model_name
@@ -36,7 +34,7 @@ from fullchain.exporters import kv_decoding
 
 NUMPY_TO_TRITON = {np.dtype(np.int64): "INT64", np.dtype(np.float32): "FP32"}
 SCORINGS = ("onnx", "llm")
-# the echo's scores; the client's StreamPiece carries no prompt top tokens, which the greedy check needs
+# the echo's scores and the end of the answer: all that scoring reads
 ECHO_OUTPUTS = ("prompt_logprobs", "prompt_top_token_ids", "finish_reason")
 
 
@@ -119,32 +117,16 @@ class ServedLM(FullchainLM):
     def _echo(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """(log-probability, most likely token) at each position of `ids` after the first, from one
         echo request to `<name>_llm` (it generates one greedy token besides, unread)."""
-        responses: queue.Queue = queue.Queue()
-        self.grpc.start_stream(callback=lambda result, error: responses.put((result, error)),
-                               stream_timeout=self.timeout_s)
-        scores = None
         try:
-            inputs = llm_inputs(grpcclient, ids, SamplingConfig(max_tokens=1, temperature=0.0), None, echo=True)
-            self.grpc.async_stream_infer(self.llm, inputs,
-                                         outputs=[grpcclient.InferRequestedOutput(n) for n in ECHO_OUTPUTS])
-            while True:
-                try:
-                    result, error = responses.get(timeout=self.timeout_s)
-                except queue.Empty:
-                    raise BackendError(f"served model {self.llm}: no response within {self.timeout_s:g} s") from None
-                if error is not None:
-                    raise BackendError(f"served model {self.llm}: {error.message()}")
-                logprobs = result.as_numpy("prompt_logprobs")
-                if scores is None and logprobs is not None and logprobs.size:
-                    scores = (logprobs.reshape(-1)[1:], result.as_numpy("prompt_top_token_ids").reshape(-1)[1:])
-                finish = result.as_numpy("finish_reason")
-                if finish is not None and finish.size and finish.reshape(-1)[0]:
-                    break
-        finally:
-            self.grpc.stop_stream()
-        if scores is None:
+            pieces = list(self.generation.stream_llm(ids, SamplingConfig(max_tokens=1, temperature=0.0), echo=True,
+                                                     outputs=ECHO_OUTPUTS))
+        except ClientError as e:
+            raise BackendError(f"served model {self.llm}: {e}") from None
+        echoed = next((p for p in pieces if p.prompt_logprobs), None)
+        if echoed is None:
             raise BackendError(f"served model {self.llm}: the echo request returned no prompt log-probabilities")
-        return scores
+        return (np.asarray(echoed.prompt_logprobs[1:], dtype=np.float32),
+                np.asarray(echoed.prompt_top_token_ids[1:], dtype=np.int64))
 
     def batch_logits(self, rows: list[list[int]]) -> np.ndarray:
         feeds = kv_decoding.prefill_feeds(self.spec, rows)
