@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import os
 import zlib
 
 import apache_beam as beam
@@ -142,6 +143,17 @@ def plan_splits(file: InputFile, split_bytes: int) -> list[FileSplit]:
     if meta.num_rows == 0:
         return [FileSplit(file)]
     return row_group_runs(file, [g.num_rows for g in groups], [g.total_byte_size for g in groups], split_bytes)
+
+
+def fewer_read_units_than_cores(files: list[InputFile], split_bytes: int) -> bool:
+    """Whether `files` are read in fewer pieces (files and their splits, as plan_splits cuts them)
+    than this machine has cores: then the reader alone cannot keep every core busy."""
+    cores, units = os.cpu_count() or 1, 0
+    for file in files:
+        units += len(plan_splits(file, split_bytes))
+        if units >= cores:
+            return False
+    return True
 
 
 def split_line_stats(split: FileSplit):

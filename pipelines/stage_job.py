@@ -27,6 +27,7 @@ from fullchain.pipelines.config import ConfigError
 from fullchain.pipelines.decontaminate.beam import Decontaminate
 from fullchain.pipelines.dedup.beam import DeduplicateDocuments
 from fullchain.pipelines.input_files import ResolvedInput, resolve_input
+from fullchain.pipelines.input_reading import fewer_read_units_than_cores
 from fullchain.pipelines.job_config import PREPARE_STAGES, RunConfig
 from fullchain.pipelines.output_path import check_output_holds_no_input, check_output_path
 from fullchain.pipelines.perplexity.beam import FilterByPerplexity
@@ -92,17 +93,22 @@ def stage_options(cfg: RunConfig, beam_args: list[str]) -> PipelineOptions:
 
 
 def add_data_stage(stage: str, cfg: RunConfig, docs, output: str, inputs: list[str],
-                   read_rejected=None, upstream: list[dict] = (), upstream_ledger=None, reread=None):
+                   read_rejected=None, upstream: list[dict] = (), upstream_ledger=None, reread=None,
+                   spread: bool = True):
     """Apply one data stage to `docs` and write its output folder; returns (kept, ledger PCollection).
 
     `read_rejected` are the read rejections of the job's input (counted by the first stage), and
     `upstream_ledger` the ledger PCollection of the stage before it in the same job. With `reread`
     (label -> a new numbered read of the job's input), `docs` are that read's (serial, Document)
     records, and the stage (one that READS_INPUT_AGAIN) reads the input again where it needs it.
+    `spread`: clean redistributes its documents over the workers (CleanDocuments says when to).
     """
     label = stage.replace("_", " ").title().replace(" ", "")
-    # dedup may write its clusters beside its output (dedup.write_clusters)
-    extra = {"clusters": output if cfg.dedup.write_clusters else ""} if stage == "dedup" else {}
+    extra = {}
+    if stage == "dedup":  # dedup may write its clusters beside its output (dedup.write_clusters)
+        extra["clusters"] = output if cfg.dedup.write_clusters else ""
+    if stage == "clean":
+        extra["spread"] = spread
     if reread is not None:
         extra["reread"] = reread
     stage_outputs: StageOutputs = docs | label >> STAGE_TRANSFORMS[stage](getattr(cfg, stage), **extra)
@@ -143,7 +149,8 @@ def build_stage_pipeline(stage: str, cfg: RunConfig, resolved: ResolvedInput,
 
     add_data_stage(stage, cfg, read.documents, cfg.output, [f.path for f in resolved.files],
                    read_rejected=read.rejected, upstream=resolved.upstream_ledgers,
-                   reread=reread if numbered else None)
+                   reread=reread if numbered else None,
+                   spread=fewer_read_units_than_cores(resolved.files, cfg.read.split_bytes))
     return pipeline
 
 
@@ -169,13 +176,14 @@ def build_prepare_pipeline(cfg: RunConfig, resolved: ResolvedInput, options: Pip
     docs, read_rejected, ledger = read.documents, read.rejected, None
     ledgers = []
     inputs = [f.path for f in resolved.files]
+    spread = fewer_read_units_than_cores(resolved.files, cfg.read.split_bytes)
     for stage in cfg.prepare.stages:
         if stage == "shard":
             continue
         folder = FileSystems.join(cfg.output, stage)
         docs, ledger = add_data_stage(stage, cfg, docs, folder, inputs, read_rejected=read_rejected,
                                       upstream=resolved.upstream_ledgers if ledger is None else (),
-                                      upstream_ledger=ledger)
+                                      upstream_ledger=ledger, spread=spread)
         ledgers.append(ledger)
         read_rejected, inputs = None, [FileSystems.join(folder, "data")]
     stage_ledgers = tuple(ledgers) | "StageLedgers" >> beam.Flatten(pipeline=pipeline)

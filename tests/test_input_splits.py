@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from fullchain.pipelines.beam_io import ReadDocuments
-from fullchain.pipelines.input_reading import ReadFile, plan_splits
+from fullchain.pipelines.input_reading import ReadFile, fewer_read_units_than_cores, plan_splits
 from fullchain.pipelines.input_files import InputFile
 from fullchain.pipelines.input_splits import byte_ranges, first_lines, range_stats
 from fullchain.pipelines.job_config import ReadConfig
@@ -76,6 +76,20 @@ def test_gzip_and_small_files_are_read_whole(tmp_path):
     file, size = jsonl_file(tmp_path)
     assert [s.whole for s in plan_splits(file, size)] == [True]
     assert len(plan_splits(file, 100)) == -(-size // 100)
+
+
+def test_inputs_of_fewer_read_units_than_cores_are_the_ones_clean_spreads(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    gz = []
+    for i in range(4):
+        path = tmp_path / f"c{i}.jsonl.gz"
+        path.write_bytes(gzip.compress(b'{"text": "a"}\n' * 100))
+        gz.append(InputFile(str(path), path.name, "jsonl"))
+    file, size = jsonl_file(tmp_path)
+    assert fewer_read_units_than_cores(gz[:3], 10)
+    assert not fewer_read_units_than_cores(gz, 10)
+    assert fewer_read_units_than_cores([file], size)
+    assert not fewer_read_units_than_cores([file], size // 4)  # one big file read in four splits
 
 
 def test_parquet_row_group_runs_read_what_the_whole_file_reads(tmp_path):

@@ -45,18 +45,22 @@ class _CleanDoFn(beam.DoFn):
 
 class CleanDocuments(beam.PTransform):
     """PCollection[Document] -> StageOutputs(kept: cleaned Documents, rejected: Rejected of stage clean,
-    tallies: (key, count) of the PII found, redacted and kept per kind when pii is enabled)."""
+    tallies: (key, count) of the PII found, redacted and kept per kind when pii is enabled).
 
-    def __init__(self, cfg: CleanConfig):
+    `spread`: redistribute the documents over the workers before cleaning them. The documents of
+    one read unit (a file or a split of one) arrive in one bundle, so an input of fewer units
+    than workers leaves workers idle without it; but it is a shuffle of every text, which the
+    local runner holds in memory (about 12 KB per document), so it is for inputs of few units
+    only (stage_job decides: input_reading.fewer_read_units_than_cores)."""
+
+    def __init__(self, cfg: CleanConfig, spread: bool = True):
         super().__init__()
         self._cfg = cfg
+        self._spread = spread
 
     def expand(self, docs) -> StageOutputs:
-        cleaned = (
-            docs
-            # documents of one input file arrive in one bundle; redistribute them over the workers
-            | "Spread" >> beam.Reshuffle()
-            | "Clean" >> beam.ParDo(_CleanDoFn(self._cfg)).with_outputs(_REJECTED, _TALLIES, main="kept")
-        )
+        if self._spread:
+            docs = docs | "Spread" >> beam.Reshuffle()
+        cleaned = docs | "Clean" >> beam.ParDo(_CleanDoFn(self._cfg)).with_outputs(_REJECTED, _TALLIES, main="kept")
         tallies = cleaned[_TALLIES] if self._cfg.pii.enabled else None
         return StageOutputs(cleaned.kept, cleaned[_REJECTED], tallies=tallies)
