@@ -108,8 +108,8 @@ class LangIdConfig:
     )
     langdetect_trials: int = option(
         3,
-        "Random trials langdetect averages (its own default: 7); the cost grows with them (~2.4 ms of CPU "
-        "per document with 7, ~1.4 ms with 3, 500 characters). Project measurement: with 3, the 190 Latin-script "
+        "Random trials langdetect averages (its own default: 7); the cost grows with them (about 0.6 ms of "
+        "CPU per document with 3, 500 characters). Project measurement: with 3, the 190 Latin-script "
         "man pages of the real-text set (tests/clean/data) get the language 7 gave them, and 2,999 of 3,000 "
         "generated English and junk documents the same keep/reject verdict.",
     )
