@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 from typing import Any, Callable
 
@@ -66,10 +67,13 @@ class Stream:
         self.emitted = 0
         self.prompt_scores: Any = None
         self.first = True
+        self.gone = False  # set by ResponseQueue when a response could not be sent
 
     def on_update(self, update: Any) -> bool:
         """Called by the scheduler with each new token; False ends the sequence (a stop string, or
         a client that is gone)."""
+        if self.gone:
+            return False
         if update.error is not None:
             error = pb_utils.TritonError(update.error, pb_utils.TritonError.INTERNAL)
             self._send(pb_utils.InferenceResponse(error=error), final=True)
@@ -126,13 +130,44 @@ class Stream:
                                                           if k in self.wanted])
 
     def _send(self, response: Any, final: bool) -> bool:
-        flags = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0
-        try:
-            self.sender.send(response, flags=flags)
-        except Exception as e:  # noqa: BLE001  (the client is gone: its sequence ends, the batch goes on)
-            pb_utils.Logger.log_warn(f"{self.model.name}: a response could not be sent, ending its sequence: {e}")
-            return False
-        return True
+        self.model.responses.put(self, response, pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0)
+        return not self.gone
+
+
+class ResponseQueue:
+    """Sends the streams' responses from a thread of its own, in the order they were queued.
+
+    Each send is a round trip to the server process (one per token per sequence); sent from the
+    scheduler's thread, the next decoding step waited for all of them. Measured idle on 2 cores
+    (docs/BENCHMARKS.md): 715 -> 1,092 tokens/s at concurrency 8. A response that cannot be sent
+    (the client is gone) marks its stream gone: its later responses are dropped and its sequence
+    ends at its next update, which frees the slot."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._send_all, name=f"{name}-responses", daemon=True)
+        self.thread.start()
+
+    def put(self, stream: Stream, response: Any, flags: int) -> None:
+        """Queue one response of `stream` (flags: TRITONSERVER_RESPONSE_COMPLETE_FINAL on its last)."""
+        self.queue.put((stream, response, flags))
+
+    def close(self, timeout_s: float) -> None:
+        """Send what is queued, then stop the thread."""
+        self.queue.put(None)
+        self.thread.join(timeout=timeout_s)
+
+    def _send_all(self) -> None:
+        while (item := self.queue.get()) is not None:
+            stream, response, flags = item
+            if stream.gone:
+                continue
+            try:
+                stream.sender.send(response, flags=flags)
+            except Exception as e:  # noqa: BLE001  (the client is gone: its sequence ends, the batch goes on)
+                stream.gone = True
+                pb_utils.Logger.log_warn(f"{self.name}: a response could not be sent, ending its sequence: {e}")
 
 
 class SchedulerGauges:
@@ -207,6 +242,7 @@ class TritonPythonModel:
         self.run: Callable[[dict], dict] | None = None
         self.scheduler = batching.Scheduler(self._run, shape, kv.next_token, limits)
         self.stopping = threading.Event()
+        self.responses = ResponseQueue(self.name)
         self.gauges = SchedulerGauges(self.name, args["model_version"], self.scheduler)
         self.thread = threading.Thread(target=self.scheduler.serve_forever,
                                        args=(self.stopping, self._log_failure, self.gauges.update),
@@ -216,9 +252,10 @@ class TritonPythonModel:
                                  f"{limits.kv_cache_tokens} key/value tokens, {limits.max_queue_size} waiting")
 
     def finalize(self) -> None:
-        """Stop the scheduler thread (Triton unloads the model)."""
+        """Stop the scheduler thread, then the response thread (Triton unloads the model)."""
         self.stopping.set()
         self.thread.join(timeout=10)
+        self.responses.close(timeout_s=5)
 
     def _log_failure(self, error: Exception) -> None:
         pb_utils.Logger.log_error(f"{self.name}: generation failed: {error!r}")
