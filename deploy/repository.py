@@ -34,6 +34,7 @@ MODEL_PLUMBING_FILE = Path(__file__).parent / "triton_models" / "model_plumbing.
 # <name>_llm's files: its own, the generation model's request checks, the plumbing and the scheduler core
 LLM_MODEL_FILES = {"model.py": Path(__file__).parent / "triton_models" / "llm" / "model.py",
                    "llm_request.py": Path(__file__).parent / "triton_models" / "llm" / "llm_request.py",
+                   "response_queue.py": Path(__file__).parent / "triton_models" / "llm" / "response_queue.py",
                    "request_checks.py": GENERATE_MODEL_DIR / "request_checks.py",
                    "model_plumbing.py": MODEL_PLUMBING_FILE,
                    "continuous_batching.py": Path(__file__).parent / "continuous_batching.py",

@@ -102,7 +102,7 @@ def test_publish_to_memory_writes_versions_in_sequence(export_dir, memory_repo):
     # <name>_llm: its own files, the generation model's request checks and the scheduler core
     for f, source in LLM_MODEL_FILES.items():
         assert fs.cat_file(f"{root}/tiny_llm/1/{f}") == source.read_bytes()
-    assert sorted(p.name for p in LLM_MODEL_FILES["model.py"].parent.glob("*.py")) == ["llm_request.py", "model.py"]
+    assert sorted(p.name for p in LLM_MODEL_FILES["model.py"].parent.glob("*.py")) == ["llm_request.py", "model.py", "response_queue.py"]
     assert fs.cat_file(f"{root}/tiny_llm/2/kv_decoding.py") == (export_dir / "kv_decoding.py").read_bytes()
     assert list_models(memory_repo) == {"tiny": "onnxruntime", "tiny_generate": "python",
                                         "tiny_generate_cached": "python", "tiny_generate_stream": "python",

@@ -1,6 +1,6 @@
 """Triton Python-backend model `<name>_llm`: continuous batching, decoupled (streaming).
 
-`fullchain publish` copies this file, llm_request.py, the generation model's request_checks.py,
+`fullchain publish` copies this file, llm_request.py, response_queue.py, the generation model's request_checks.py,
 model_plumbing.py and deploy/continuous_batching.py (with its batch_rows.py) into
 `<name>_llm/<version>/`, beside the export's kv_decoding.py, tokenizer files and export.json; they
 import each other relatively (see model_plumbing.py).
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import threading
 from typing import Any, Callable
 
@@ -34,6 +33,7 @@ import triton_python_backend_utils as pb_utils  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 from . import continuous_batching, kv_decoding, llm_request, request_checks  # noqa: E402
+from .response_queue import ResponseQueue  # noqa: E402
 
 EMPTY_IDS = np.zeros((1, 0), dtype=np.int64)
 EMPTY_SCORES = np.zeros((1, 0), dtype=np.float32)
@@ -67,6 +67,7 @@ class Stream:
         self.emitted = 0
         self.prompt_scores: Any = None
         self.first = True
+        self.queued = 0
         self.gone = False  # set by ResponseQueue when a response could not be sent
 
     def on_update(self, update: Any) -> bool:
@@ -130,44 +131,10 @@ class Stream:
                                                           if k in self.wanted])
 
     def _send(self, response: Any, final: bool) -> bool:
-        self.model.responses.put(self, response, pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0)
+        self.model.responses.put(self, response, pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL if final else 0,
+                                 first=self.queued == 0)
+        self.queued += 1
         return not self.gone
-
-
-class ResponseQueue:
-    """Sends the streams' responses from a thread of its own, in the order they were queued.
-
-    Each send is a round trip to the server process (one per token per sequence); sent from the
-    scheduler's thread, the next decoding step waited for all of them. Measured idle on 2 cores
-    (docs/BENCHMARKS.md): 715 -> 1,092 tokens/s at concurrency 8. A response that cannot be sent
-    (the client is gone) marks its stream gone: its later responses are dropped and its sequence
-    ends at its next update, which frees the slot."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._send_all, name=f"{name}-responses", daemon=True)
-        self.thread.start()
-
-    def put(self, stream: Stream, response: Any, flags: int) -> None:
-        """Queue one response of `stream` (flags: TRITONSERVER_RESPONSE_COMPLETE_FINAL on its last)."""
-        self.queue.put((stream, response, flags))
-
-    def close(self, timeout_s: float) -> None:
-        """Send what is queued, then stop the thread."""
-        self.queue.put(None)
-        self.thread.join(timeout=timeout_s)
-
-    def _send_all(self) -> None:
-        while (item := self.queue.get()) is not None:
-            stream, response, flags = item
-            if stream.gone:
-                continue
-            try:
-                stream.sender.send(response, flags=flags)
-            except Exception as e:  # noqa: BLE001  (the client is gone: its sequence ends, the batch goes on)
-                stream.gone = True
-                pb_utils.Logger.log_warn(f"{self.name}: a response could not be sent, ending its sequence: {e}")
 
 
 class SchedulerGauges:
@@ -242,10 +209,10 @@ class TritonPythonModel:
         self.run: Callable[[dict], dict] | None = None
         self.scheduler = batching.Scheduler(self._run, shape, kv.next_token, limits)
         self.stopping = threading.Event()
-        self.responses = ResponseQueue(self.name)
+        self.responses = ResponseQueue(self.name, pb_utils.Logger.log_warn)
         self.gauges = SchedulerGauges(self.name, args["model_version"], self.scheduler)
         self.thread = threading.Thread(target=self.scheduler.serve_forever,
-                                       args=(self.stopping, self._log_failure, self.gauges.update),
+                                       args=(self.stopping, self._log_failure, self._after_step),
                                        name=f"{self.name}-scheduler", daemon=True)
         self.thread.start()
         pb_utils.Logger.log_info(f"{self.name}: continuous batching, at most {limits.max_batch_size} sequences, "
@@ -256,6 +223,11 @@ class TritonPythonModel:
         self.stopping.set()
         self.thread.join(timeout=10)
         self.responses.close(timeout_s=5)
+
+    def _after_step(self) -> None:
+        self.gauges.update()
+        # one step's responses (a token per running sequence) may wait while the next step runs
+        self.responses.wait_until_at_most(max(1, self.scheduler.counts()[0]))
 
     def _log_failure(self, error: Exception) -> None:
         pb_utils.Logger.log_error(f"{self.name}: generation failed: {error!r}")
