@@ -42,6 +42,9 @@ def test_uninterrupted_run_records_every_stage(reference):
     assert ran == ["corpus", "clean", "dedup", "quality-classifier", "classify", "ppl-filter", "backtranslate",
                    "shard", "train", "export"]
     assert record["stages"]["reference-lm"]["status"] == "not_configured"  # ppl_filter.model names one
+    # a stage passed over is not among what its readers read
+    assert record["stages"]["ppl-filter"]["reads"] == ["dedup", "classify"]
+    assert record["stages"]["export"]["reads"] == ["train", "shard"]  # no lora section
     assert record["status"] == "complete"
     assert "planted documents caught per stage" in out
     # every planted exact duplicate is caught, by dedup

@@ -110,7 +110,8 @@ def run_chain(ctx: RunContext, selection: Selection) -> int:
                  f", {_eta(ctx, remaining)}")
             if not resume and os.path.isdir(ctx.path(stage.name)):
                 shutil.rmtree(ctx.path(stage.name))
-            _run_stage(ctx, stage, fp)
+            # a stage this run passes over is not read: its readers read what it would have read
+            _run_stage(ctx, stage, fp, [r for r in stage.reads if fingerprints.get(r)])
             _record_catch(ctx, stage, planted, caught_earlier)
             if stage.name == "corpus":
                 planted = planted_rows(ctx.dir)
@@ -125,9 +126,9 @@ def run_chain(ctx: RunContext, selection: Selection) -> int:
     return 0
 
 
-def _run_stage(ctx: RunContext, stage: Stage, fp: str) -> None:
+def _run_stage(ctx: RunContext, stage: Stage, fp: str, reads: list[str]) -> None:
     started_at, started = utc_now(), time.perf_counter()
-    entry = {"status": "running", "fingerprint": fp, "reads": list(stage.reads), "outputs": [stage.name],
+    entry = {"status": "running", "fingerprint": fp, "reads": reads, "outputs": [stage.name],
              "marker": stage.marker, "started": started_at}
     ctx.record.set_stage(stage.name, **entry)
     try:
