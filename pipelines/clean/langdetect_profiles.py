@@ -122,9 +122,10 @@ class ProfileDetector:
             for gram in (ch, padded[j - 1 : j + 1], padded[j - 2 : j + 1] if j >= 2 else ""):
                 if gram and gram != " " and gram in row:
                     rows.append(row[gram])
+        found = tuple(rows)
         if len(self._cache) < _CACHED_WORDS:
-            self._cache[padded] = tuple(rows)
-        return tuple(rows)
+            self._cache[padded] = found
+        return found
 
 
 def _prepared(text: str) -> str:

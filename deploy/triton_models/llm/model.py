@@ -66,8 +66,7 @@ class Stream:
         self.text = ""
         self.emitted = 0
         self.prompt_scores: Any = None
-        self.first = True
-        self.queued = 0
+        self.queued = 0  # responses handed to the ResponseQueue
         self.gone = False  # set by ResponseQueue when a response could not be sent
 
     def on_update(self, update: Any) -> bool:
@@ -120,13 +119,12 @@ class Stream:
                    "finish_reason": _text(finish),
                    "prompt_tokens": np.array([[usage[0]]], dtype=np.int64),
                    "completion_tokens": np.array([[usage[1]]], dtype=np.int64)}
-        if self.first and self.prompt_scores is not None:
+        if self.queued == 0 and self.prompt_scores is not None:
             p = self.prompt_scores
             tensors.update({"prompt_token_ids": _row(self.prompt, np.int64),
                             "prompt_logprobs": _row(p.prompt_logprobs, np.float32),
                             "prompt_top_token_ids": _row(p.prompt_top_tokens, np.int64),
                             "prompt_top_logprobs": _row(p.prompt_top_logprobs, np.float32)})
-        self.first = False
         return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(k, v) for k, v in tensors.items()
                                                           if k in self.wanted])
 
