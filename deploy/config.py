@@ -348,7 +348,12 @@ class LoadtestConfig(SamplingConfig, ClientConfig):
     input_tokens_mean: int = option(128, "With --shards: mean prompt length in tokens.")
     input_tokens_stddev: int = option(0, "With --shards: standard deviation of the prompt length (normal, "
                                          "clipped to 1..4 x mean).")
-    prompt_seed: int = option(0, "Seed of the prompt lengths and windows (the same run draws the same prompts).")
+    output_tokens_stddev: int = option(0, "Standard deviation of each request's max_tokens around --max-tokens "
+                                          "(normal, clipped to 1..4 x max_tokens; genai-perf's "
+                                          "--output-tokens-stddev): requests of unequal lengths end at different "
+                                          "steps instead of in lockstep. 0: every request asks for max_tokens.")
+    prompt_seed: int = option(0, "Seed of the prompt lengths and windows and of the output lengths (the same run "
+                                 "draws the same requests).")
     api_key_file: str = option("", "With --protocol openai: a file holding the API key (default: "
                                     "$OPENAI_API_KEY, else none). Never given on the command line.")
     slo: SloConfig = option(SloConfig(), "Objectives of the goodput (requests/s that meet all of them).")
@@ -363,6 +368,7 @@ class LoadtestConfig(SamplingConfig, ClientConfig):
             raise ValueError(f"endpoint {self.endpoint!r} streams: it needs --protocol grpc")
         _check_int("input_tokens_mean", self.input_tokens_mean, 1, 1 << 20)
         _check_int("input_tokens_stddev", self.input_tokens_stddev, 0, 1 << 20)
+        _check_int("output_tokens_stddev", self.output_tokens_stddev, 0, 1 << 20)
         if not self.concurrency or min(self.concurrency) < 1:
             raise ValueError(f"concurrency must be a list of positive integers, got {self.concurrency}")
         if self.duration_s <= 0:

@@ -29,11 +29,13 @@ from fullchain.deploy.client import ClientError, GenerationClient
 from fullchain.deploy.config import LoadtestConfig, SloConfig
 from fullchain.deploy.loadtest_drivers import (
     OpenAIDriver, RequestTiming, TritonDriver, openai_base_url, openai_model, read_api_key, triton_endpoint)
-from fullchain.deploy.loadtest_prompts import Prompt, PromptError, shard_prompts, text_prompts
+from fullchain.deploy.loadtest_prompts import Prompt, PromptError, shard_prompts, text_prompts, token_lengths
 from fullchain.deploy.triton_config import llm_model_name
 
-# distinct prompts drawn per run; requests take them in turn
+# distinct prompts (and output lengths) drawn per run; requests take them in turn
 PROMPT_POOL = 512
+# the output lengths' seed is prompt_seed + this: not the prompt windows' draws (seed, seed + 1)
+OUTPUT_LENGTH_SEED_OFFSET = 2
 # makes text prompts unique across runs against one server (its response cache lives as long as it);
 # short, so the suffix adds few tokens to a prompt
 RUN_TAG = secrets.token_hex(3)
@@ -137,10 +139,17 @@ def load_prompts(cfg: LoadtestConfig) -> tuple[list[Prompt], str]:
                   f"{cfg.input_tokens_stddev}) tokens")
 
 
+def output_lengths(cfg: LoadtestConfig) -> list[int]:
+    """The requests' max_tokens in turn: all max_tokens, or drawn around it (output_tokens_stddev)."""
+    return token_lengths(PROMPT_POOL, cfg.max_tokens, cfg.output_tokens_stddev,
+                         cfg.prompt_seed + OUTPUT_LENGTH_SEED_OFFSET).tolist()
+
+
 @dataclass
 class Target:
     """What a load test drives: the config with the model resolved, where, which endpoint, a factory
-    of one driver per worker thread, and the prompt pool with a line saying where it came from."""
+    of one driver per worker thread, the prompt pool with a line saying where it came from, and the
+    requests' max_tokens in turn."""
 
     cfg: LoadtestConfig
     url: str
@@ -148,6 +157,7 @@ class Target:
     make_driver: Callable[[], Any]
     prompts: list[Prompt]
     prompt_source: str
+    max_tokens: list[int]
 
 
 def resolve_target(cfg: LoadtestConfig) -> Target:
@@ -159,13 +169,13 @@ def resolve_target(cfg: LoadtestConfig) -> Target:
         model = openai_model(cfg, api_key)
         resolved = dataclasses.replace(cfg, model=model)
         return Target(resolved, openai_base_url(cfg), "completions",
-                      lambda: OpenAIDriver(resolved, model, api_key), prompts, source)
+                      lambda: OpenAIDriver(resolved, model, api_key), prompts, source, output_lengths(cfg))
     with GenerationClient(cfg) as client:
         model = client.model()
         url = client.url
         endpoint = triton_endpoint(cfg, llm_ready=cfg.protocol == "grpc" and client.is_ready(llm_model_name(model)))
     resolved = dataclasses.replace(cfg, model=model, endpoint=endpoint)
-    return Target(resolved, url, endpoint, lambda: TritonDriver(resolved), prompts, source)
+    return Target(resolved, url, endpoint, lambda: TritonDriver(resolved), prompts, source, output_lengths(cfg))
 
 
 def run_level(cfg: LoadtestConfig, concurrency: int, target: Target | None = None) -> LevelResult:
@@ -184,7 +194,8 @@ def run_level(cfg: LoadtestConfig, concurrency: int, target: Target | None = Non
             while time.monotonic() < deadline:
                 n = next(counter)
                 try:
-                    timing = driver.send(request_prompt(prompts[n % len(prompts)], n, target.endpoint))
+                    timing = driver.send(request_prompt(prompts[n % len(prompts)], n, target.endpoint),
+                                         target.max_tokens[n % len(target.max_tokens)])
                 except ClientError as e:
                     with lock:
                         errors.append(str(e))
@@ -212,7 +223,8 @@ def run_loadtest(cfg: LoadtestConfig, progress: Callable[[LevelResult], None] | 
         if progress is not None:
             progress(levels[-1])
     return {"model": target.cfg.model, "url": target.url, "protocol": cfg.protocol, "endpoint": target.endpoint,
-            "max_tokens": cfg.max_tokens, "temperature": cfg.temperature, "duration_s": cfg.duration_s,
+            "max_tokens": cfg.max_tokens, "output_tokens_stddev": cfg.output_tokens_stddev,
+            "temperature": cfg.temperature, "duration_s": cfg.duration_s,
             "prompts": target.prompt_source, "slo": dataclasses.asdict(cfg.slo),
             "levels": [dataclasses.asdict(level) for level in levels]}
 

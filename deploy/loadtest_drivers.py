@@ -11,6 +11,7 @@ response arrived and how many tokens came.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -56,22 +57,24 @@ class TritonDriver:
         """Close the connection."""
         self.client.close()
 
-    def send(self, prompt: Prompt) -> RequestTiming:
-        """One request; ClientError when it fails."""
+    def send(self, prompt: Prompt, max_tokens: int) -> RequestTiming:
+        """One request of at most `max_tokens` new tokens; ClientError when it fails."""
+        sampling = self.cfg if max_tokens == self.cfg.max_tokens else dataclasses.replace(self.cfg,
+                                                                                          max_tokens=max_tokens)
         start = time.perf_counter()
         if self.endpoint == "generate":
-            done = self.client.generate(prompt.text, self.cfg)
+            done = self.client.generate(prompt.text, sampling)
             return RequestTiming(done.latency_s, done.latency_s, len(done.token_ids), None)
         if self.endpoint == "stream":
             first, count = None, 0
-            for piece in self.client.stream(prompt.text, self.cfg):
+            for piece in self.client.stream(prompt.text, sampling):
                 if piece.token_ids and first is None:
                     first = time.perf_counter() - start
                 count += len(piece.token_ids)
             latency = time.perf_counter() - start
             return RequestTiming(latency if first is None else first, latency, count, None)
         first, last = None, None
-        for piece in self.client.stream_llm(prompt.ids if prompt.ids is not None else prompt.text, self.cfg,
+        for piece in self.client.stream_llm(prompt.ids if prompt.ids is not None else prompt.text, sampling,
                                             outputs=LLM_TIMING_OUTPUTS):
             if piece.token_ids and first is None:
                 first = piece.at_s
@@ -107,8 +110,8 @@ class OpenAIDriver:
         """Close the connection."""
         self.client.close()
 
-    def send(self, prompt: Prompt) -> RequestTiming:
-        """One streamed completion; ClientError when it fails."""
+    def send(self, prompt: Prompt, max_tokens: int) -> RequestTiming:
+        """One streamed completion of at most `max_tokens` tokens; ClientError when it fails."""
         import openai
 
         extra: dict[str, Any] = {"top_k": self.cfg.top_k} if self.cfg.top_k else {}
@@ -117,7 +120,7 @@ class OpenAIDriver:
         first, chunks, usage = None, 0, None
         try:
             stream = self.client.completions.create(
-                model=self.model, prompt=prompt.text, max_tokens=self.cfg.max_tokens,
+                model=self.model, prompt=prompt.text, max_tokens=max_tokens,
                 temperature=self.cfg.temperature, top_p=self.cfg.top_p, stream=True,
                 stream_options={"include_usage": True}, extra_body=extra or None, **optional)
             for chunk in stream:

@@ -35,8 +35,9 @@ class Prompt:
     ids: tuple[int, ...] | None
 
 
-def prompt_lengths(count: int, mean: int, stddev: int, seed: int) -> np.ndarray:
-    """`count` prompt lengths from normal(mean, stddev), rounded and clipped to 1..4 x mean."""
+def token_lengths(count: int, mean: int, stddev: int, seed: int) -> np.ndarray:
+    """`count` lengths in tokens from normal(mean, stddev), rounded and clipped to 1..4 x mean (the
+    prompts' lengths, and the requests' max_tokens)."""
     rng = np.random.default_rng(seed)
     lengths = np.rint(rng.normal(mean, stddev, size=count)) if stddev > 0 else np.full(count, mean)
     return np.clip(lengths, 1, 4 * mean).astype(np.int64)
@@ -94,7 +95,7 @@ def shard_prompts(shards: str, count: int, mean: int, stddev: int, seed: int) ->
     if not os.path.isfile(tokenizer_file):
         raise PromptError(f"the shards' tokenizer {tokenizer_file} does not exist")
     tokenizer = Tokenizer.from_file(tokenizer_file)
-    cuts = windows(val_token_stream(shards), prompt_lengths(count, mean, stddev, seed), seed)
+    cuts = windows(val_token_stream(shards), token_lengths(count, mean, stddev, seed), seed)
     return [Prompt(text=tokenizer.decode(w.tolist(), skip_special_tokens=True), ids=tuple(int(t) for t in w))
             for w in cuts]
 

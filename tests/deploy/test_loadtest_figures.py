@@ -16,8 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from fullchain.deploy.cli import main
-from fullchain.deploy.config import SloConfig
-from fullchain.deploy.loadtest import inter_token_ms, level_result
+from fullchain.deploy.config import LoadtestConfig, SloConfig
+from fullchain.deploy.loadtest import inter_token_ms, level_result, output_lengths
 from fullchain.deploy.loadtest_drivers import RequestTiming
 from fullchain.deploy.loadtest_prompts import shard_prompts
 from fullchain.pipelines.document import Document
@@ -28,6 +28,8 @@ from fullchain.pipelines.shard.tar_writing import shard_bytes
 
 FIRST_TOKEN_S = 0.08
 TOKEN_GAP_S = 0.02
+# the max_tokens of every request the fake OpenAI server got
+SEEN_MAX_TOKENS: list[int] = []
 
 
 def test_level_figures_follow_genai_perf_definitions():
@@ -85,6 +87,16 @@ def test_prompts_are_windows_of_the_val_split_with_the_drawn_lengths(shards):
     assert {len(p.ids) for p in fixed} == {16}
 
 
+def test_output_lengths_are_max_tokens_or_drawn_around_it():
+    assert output_lengths(LoadtestConfig(max_tokens=32)) == [32] * 512
+    drawn = np.array(output_lengths(LoadtestConfig(max_tokens=32, output_tokens_stddev=8, prompt_seed=5)))
+    assert 30 < drawn.mean() < 34 and 6 < drawn.std() < 10 and drawn.min() >= 1 and drawn.max() <= 128
+    assert drawn.tolist() == output_lengths(LoadtestConfig(max_tokens=32, output_tokens_stddev=8, prompt_seed=5))
+    assert drawn.tolist() != output_lengths(LoadtestConfig(max_tokens=32, output_tokens_stddev=8, prompt_seed=6))
+    with pytest.raises(ValueError, match="output_tokens_stddev"):
+        LoadtestConfig(output_tokens_stddev=-1)
+
+
 def fake_openai_app() -> FastAPI:
     """Streams max_tokens one-word chunks: the first after FIRST_TOKEN_S, then one every TOKEN_GAP_S."""
     import asyncio
@@ -100,6 +112,7 @@ def fake_openai_app() -> FastAPI:
         body = await request.json()
         assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
         n = body["max_tokens"]
+        SEEN_MAX_TOKENS.append(n)
 
         async def events():
             await asyncio.sleep(FIRST_TOKEN_S)
@@ -156,3 +169,17 @@ def test_openai_protocol_reports_ttft_itl_and_goodput(fake_openai, tmp_path, cap
     assert report["levels"][1]["requests_per_s"] > report["levels"][0]["requests_per_s"]
     assert (tmp_path / "lt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "ttft p50" in capsys.readouterr().out
+
+
+def test_requests_ask_for_the_drawn_output_lengths(fake_openai, tmp_path):
+    SEEN_MAX_TOKENS.clear()
+    assert main("loadtest", ["--protocol", "openai", "--url", fake_openai, "--concurrency", "[2]",
+                             "--duration-s", "0.5", "--max-tokens", "4", "--output-tokens-stddev", "2",
+                             "--output", str(tmp_path / "lt")]) == 0
+    report = json.loads((tmp_path / "lt.json").read_text())
+    assert report["output_tokens_stddev"] == 2
+    expected = output_lengths(LoadtestConfig(max_tokens=4, output_tokens_stddev=2))
+    # requests take the drawn lengths in turn; two workers may send neighbours out of order
+    assert sorted(SEEN_MAX_TOKENS) == sorted(expected[:len(SEEN_MAX_TOKENS)]) and len(set(SEEN_MAX_TOKENS)) > 1
+    level = report["levels"][0]
+    assert level["output_tokens_avg"] == pytest.approx(np.mean(SEEN_MAX_TOKENS), abs=0.05)
