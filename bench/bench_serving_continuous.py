@@ -12,7 +12,9 @@ dynamic batcher, max batch 32, 2 ms queue delay, a batch runs to its longest req
 the time to first token is measured the same way, and each runs ONNX Runtime in its own Python
 backend process with one intra-op thread. The levels are interleaved (for each concurrency the
 three modes in turn, their order rotating), so load from other jobs hits them alike. Greedy,
-`--max-tokens` new tokens per request, closed loop (fullchain.deploy.loadtest).
+`--max-tokens` new tokens per request (or, with `--output-tokens-stddev`, a length drawn around it
+for each request, so that the clients do not finish in lockstep), closed loop
+(fullchain.deploy.loadtest).
 
 Writes bench-output/serving-continuous/result.json and curves.png.
 """
@@ -88,6 +90,8 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,2,4,8,16,32")
     parser.add_argument("--duration-s", type=float, default=5.0)
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--output-tokens-stddev", type=int, default=0,
+                        help="Draw each request's max_tokens around --max-tokens (0: all equal, in lockstep).")
     parser.add_argument("--hidden", type=int, default=384)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--export-dir", default="", help="Serve this export instead of building one.")
@@ -113,7 +117,8 @@ def main() -> None:
         targets = {}
         for mode, (name, endpoint) in MODES.items():
             cfg = LoadtestConfig(url=f"127.0.0.1:{serve.grpc_port}", protocol="grpc", model=name, endpoint=endpoint,
-                                 max_tokens=args.max_tokens, duration_s=args.duration_s, prompts=PROMPTS,
+                                 max_tokens=args.max_tokens, output_tokens_stddev=args.output_tokens_stddev,
+                                 duration_s=args.duration_s, prompts=PROMPTS,
                                  timeout_s=300)
             targets[mode] = resolve_target(cfg)
             run_level(dataclasses.replace(targets[mode].cfg, duration_s=1.5), 2, targets[mode])  # warm-up
@@ -147,6 +152,7 @@ def main() -> None:
                   f"{s['continuous_ttft_p99_vs_idle_p50']}x idle p50, {s['continuous_ttft_p99_vs_idle_p99']}x idle p99")
     os.makedirs(args.output, exist_ok=True)
     result = {"hidden": args.hidden, "layers": args.layers, "precision": "fp32", "max_tokens": args.max_tokens,
+              "output_tokens_stddev": args.output_tokens_stddev,
               "duration_s": args.duration_s, "load_average_1m": round(os.getloadavg()[0], 2), "modes": results,
               "summary": summary}
     path = os.path.join(args.output, "result.json")
