@@ -221,3 +221,7 @@ def test_the_autoscaler_scales_the_deployment_on_the_adapters_metrics(manifests)
     for rule in rules:
         assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
         assert "<<.LabelMatchers>>" in rule["metricsQuery"] and "<<.GroupBy>>" in rule["metricsQuery"]
+    # both of Triton's queues: its own (dynamically batched models) and <name>_llm's scheduler's,
+    # which Triton's queue time cannot see (that model's execute only enqueues)
+    assert {r["seriesQuery"].split("{")[0] for r in rules} == {
+        "nv_inference_queue_duration_us", "fullchain_llm_waiting_requests"}

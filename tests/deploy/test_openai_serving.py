@@ -359,7 +359,7 @@ def test_a_client_that_leaves_mid_answer_frees_its_slot(stack, stream):
 
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-METRIC_NAME = re.compile(r"\b(?:nv|fullchain_openai)_[a-z_]+\b")
+METRIC_NAME = re.compile(r"\b(?:nv|fullchain_openai|fullchain_llm)_[a-z_]+\b")
 
 
 def test_every_dashboard_and_autoscaler_query_names_metrics_the_servers_expose(client, stack):
@@ -372,8 +372,10 @@ def test_every_dashboard_and_autoscaler_query_names_metrics_the_servers_expose(c
     rules = yaml.safe_load((K8S / "prometheus-adapter-values.yaml").read_text())["rules"]["custom"]
     queries += [q for rule in rules for q in (rule["seriesQuery"], rule["metricsQuery"])]
     named = {name for query in queries for name in METRIC_NAME.findall(query)}
-    assert len(named) >= 10 and {"nv_inference_queue_duration_us", "nv_inference_exec_count",
-                                 "fullchain_openai_time_to_first_token_seconds_bucket"} <= named
+    assert len(named) >= 14 and {"nv_inference_queue_duration_us", "nv_inference_exec_count",
+                                 "fullchain_openai_time_to_first_token_seconds_bucket",
+                                 "fullchain_llm_waiting_requests", "fullchain_llm_running_sequences",
+                                 "fullchain_llm_kv_reserved_tokens", "fullchain_llm_generated_tokens"} <= named
     assert sorted(named - exposed) == []
 
 
