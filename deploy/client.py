@@ -172,6 +172,14 @@ class GenerationClient:
         """True when the server has `model` loaded and ready."""
         return bool(self._call(f"readiness of {model}", self.client.is_model_ready, model))
 
+    def parameter(self, model: str, key: str) -> str | None:
+        """The value of parameter `key` in `model`'s Triton config; None when the config has none."""
+        config = self._call(f"config of {model}", self.client.get_model_config, model)
+        if self.cfg.protocol == "grpc":
+            params = config.config.parameters
+            return params[key].string_value if key in params else None
+        return config.get("parameters", {}).get(key, {}).get("string_value")
+
     def generate(self, prompt: str, sampling: SamplingConfig) -> Completion:
         """One request to `<name>_generate`; the whole text in one response."""
         model = generate_model_name(self.model())

@@ -30,7 +30,7 @@ from fullchain.deploy.config import LoadtestConfig, SloConfig
 from fullchain.deploy.loadtest_drivers import (
     OpenAIDriver, RequestTiming, TritonDriver, openai_base_url, openai_model, read_api_key, triton_endpoint)
 from fullchain.deploy.loadtest_prompts import Prompt, PromptError, shard_prompts, text_prompts, token_lengths
-from fullchain.deploy.triton_config import llm_model_name
+from fullchain.deploy.triton_config import generate_model_name, llm_model_name, stream_model_name
 
 # distinct prompts (and output lengths) drawn per run; requests take them in turn
 PROMPT_POOL = 512
@@ -39,6 +39,8 @@ OUTPUT_LENGTH_SEED_OFFSET = 2
 # makes text prompts unique across runs against one server (its response cache lives as long as it);
 # short, so the suffix adds few tokens to a prompt
 RUN_TAG = secrets.token_hex(3)
+# the Triton model each endpoint sends to
+SERVED_MODEL = {"llm": llm_model_name, "stream": stream_model_name, "generate": generate_model_name}
 
 
 class LoadtestError(RuntimeError):
@@ -170,12 +172,26 @@ def resolve_target(cfg: LoadtestConfig) -> Target:
         resolved = dataclasses.replace(cfg, model=model)
         return Target(resolved, openai_base_url(cfg), "completions",
                       lambda: OpenAIDriver(resolved, model, api_key), prompts, source, output_lengths(cfg))
+    lengths = output_lengths(cfg)
     with GenerationClient(cfg) as client:
         model = client.model()
         url = client.url
         endpoint = triton_endpoint(cfg, llm_ready=cfg.protocol == "grpc" and client.is_ready(llm_model_name(model)))
+        served = SERVED_MODEL[endpoint](model)
+        check_max_tokens(cfg, lengths, served, client.parameter(served, "max_tokens_limit"))
     resolved = dataclasses.replace(cfg, model=model, endpoint=endpoint)
-    return Target(resolved, url, endpoint, lambda: TritonDriver(resolved), prompts, source, output_lengths(cfg))
+    return Target(resolved, url, endpoint, lambda: TritonDriver(resolved, lengths), prompts, source, lengths)
+
+
+def check_max_tokens(cfg: LoadtestConfig, lengths: list[int], served: str, limit: str | None) -> None:
+    """LoadtestError when a request would ask for more tokens than `served`'s max_tokens_limit
+    (a config parameter, None when it has none): every such request would fail, so refuse before
+    the run rather than report them as errors."""
+    if limit is not None and max(lengths) > int(limit):
+        drawn = f" (normal({cfg.max_tokens}, {cfg.output_tokens_stddev}) draws up to {max(lengths)})" \
+            if cfg.output_tokens_stddev else ""
+        raise LoadtestError(f"--max-tokens {cfg.max_tokens}{drawn} is over {served}'s max_tokens_limit {limit}: "
+                            f"ask for fewer, or publish with a larger --generate.max-tokens-limit")
 
 
 def run_level(cfg: LoadtestConfig, concurrency: int, target: Target | None = None) -> LevelResult:

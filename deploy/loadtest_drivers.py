@@ -15,7 +15,7 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from fullchain.deploy.client import ClientError, GenerationClient
 from fullchain.deploy.config import LoadtestConfig
@@ -46,10 +46,11 @@ def triton_endpoint(cfg: LoadtestConfig, llm_ready: bool = True) -> str:
 
 
 class TritonDriver:
-    """Requests to a published model on a Triton server."""
+    """Requests to a published model on a Triton server, each asking for one of `lengths` new tokens."""
 
-    def __init__(self, cfg: LoadtestConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: LoadtestConfig, lengths: Sequence[int]):
+        # one sampling config per distinct length, checked once here rather than per request
+        self.sampling = {n: dataclasses.replace(cfg, max_tokens=n) for n in set(lengths)}
         self.endpoint = triton_endpoint(cfg)
         self.client = GenerationClient(cfg)
 
@@ -58,9 +59,9 @@ class TritonDriver:
         self.client.close()
 
     def send(self, prompt: Prompt, max_tokens: int) -> RequestTiming:
-        """One request of at most `max_tokens` new tokens; ClientError when it fails."""
-        sampling = self.cfg if max_tokens == self.cfg.max_tokens else dataclasses.replace(self.cfg,
-                                                                                          max_tokens=max_tokens)
+        """One request of at most `max_tokens` (one of the driver's lengths) new tokens; ClientError
+        when it fails."""
+        sampling = self.sampling[max_tokens]
         start = time.perf_counter()
         if self.endpoint == "generate":
             done = self.client.generate(prompt.text, sampling)

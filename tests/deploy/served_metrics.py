@@ -12,10 +12,10 @@ def closed_requests(stack):
     return sum(float(m.split()[-1]) for m in metrics.splitlines() if m.startswith(line)), metrics
 
 
-def llm_metric(stack, name, model="tinyq_llm"):
-    """The value of `<name>_llm`'s metric `fullchain_llm_<name>` on tritonserver's /metrics."""
-    host = stack.triton.http_url.rsplit(":", 1)[0]
-    text = urllib.request.urlopen(f"{host}:{stack.cfg.metrics_port}/metrics", timeout=10).read().decode()
+def llm_metric(triton, name, model="tinyq_llm"):
+    """The value of `<name>_llm`'s metric `fullchain_llm_<name>` on the running TritonServer's /metrics."""
+    host = triton.http_url.rsplit(":", 1)[0]
+    text = urllib.request.urlopen(f"{host}:{triton.cfg.metrics_port}/metrics", timeout=10).read().decode()
     (value,) = [float(line.split()[-1]) for line in text.splitlines()
                 if line.startswith(f"fullchain_llm_{name}{{") and f'model="{model}"' in line]
     return value

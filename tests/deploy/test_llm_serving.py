@@ -19,6 +19,7 @@ from fullchain.deploy.continuous_batching import log_softmax
 from fullchain.deploy.repository import publish
 from fullchain.exporters import kv_decoding
 from tests.deploy.conftest import running_triton
+from tests.deploy.served_metrics import llm_metric, wait_for
 
 PROMPTS = ["The river that runs through", "Local historians have gathered letters, parish records",
            "现在的河流安静了许多", "Today", "A", "In the spring of that year the mill"]
@@ -191,3 +192,25 @@ def test_loadtest_of_the_llm_model_with_shard_prompts(server, export_dir, tmp_pa
         # token ids go as they are: every prompt has the drawn length
         assert level["input_tokens_avg"] == 12 and level["output_tokens_avg"] <= 6
         assert 0 < level["ttft_p50_ms"] <= level["p50_ms"]
+
+
+def test_loadtest_with_drawn_output_lengths_against_the_llm_model(server):
+    from fullchain.deploy.config import LoadtestConfig
+    from fullchain.deploy.loadtest import LoadtestError, output_lengths, run_loadtest
+
+    cfg = LoadtestConfig(url=f"127.0.0.1:{server.cfg.grpc_port}", protocol="grpc", model="tiny", concurrency=[3],
+                         duration_s=0.5, max_tokens=6, output_tokens_stddev=3, prompts=["The river"])
+    lengths = output_lengths(cfg)
+    (level,) = run_loadtest(cfg)["levels"]
+    assert level["requests"] > 0 and level["errors"] == 0, level["first_error"]
+    assert 0 < level["output_tokens_avg"] <= max(lengths)
+    # normal(300, 400) clipped to 1..1200 draws past the model's max_tokens_limit (1024): every such
+    # request would fail, so the run is refused before it sends one
+    # the gauges follow the last step of the run above (running first, then the token count)
+    wait_for(lambda: llm_metric(server, "running_sequences", "tiny_llm") == 0)
+    tokens_before = llm_metric(server, "generated_tokens", "tiny_llm")
+    with pytest.raises(LoadtestError, match=r"normal\(300, 400\) draws up to 1200\) is over tiny_llm's "
+                                            r"max_tokens_limit 1024"):
+        run_loadtest(LoadtestConfig(url=cfg.url, protocol="grpc", model="tiny", concurrency=[1], duration_s=0.5,
+                                    max_tokens=300, output_tokens_stddev=400, prompts=["The river"]))
+    assert llm_metric(server, "generated_tokens", "tiny_llm") == tokens_before

@@ -334,7 +334,7 @@ def test_a_client_that_leaves_mid_answer_frees_its_slot(stack, stream):
     # first 1000 tokens: a request that is not cancelled holds the slot for all 1000.
     long = {"model": "tinyq", "prompt": PROMPT, "max_tokens": 1000, "temperature": 0}
     closed_before, _ = closed_requests(stack)
-    tokens_before = llm_metric(stack, "generated_tokens")
+    tokens_before = llm_metric(stack.triton, "generated_tokens")
     host, port = stack.openai_url.split("//")[1].split("/")[0].split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=60)
     connection.request("POST", "/v1/completions", json.dumps({**long, "stream": stream}),
@@ -342,11 +342,11 @@ def test_a_client_that_leaves_mid_answer_frees_its_slot(stack, stream):
     if stream:
         answer = connection.getresponse()
         assert answer.status == 200 and answer.read(7) == b"data: {"
-    wait_for(lambda: llm_metric(stack, "running_sequences") == 1)  # it decodes
+    wait_for(lambda: llm_metric(stack.triton, "running_sequences") == 1)  # it decodes
     connection.sock.shutdown(2)
     connection.close()
-    wait_for(lambda: llm_metric(stack, "running_sequences") == 0)
-    produced = llm_metric(stack, "generated_tokens") - tokens_before
+    wait_for(lambda: llm_metric(stack.triton, "running_sequences") == 0)
+    produced = llm_metric(stack.triton, "generated_tokens") - tokens_before
     print(f"the slot was freed after {produced:.0f} of the request's 1000 tokens")
     assert 0 < produced < 800  # 89 and 127 measured; 1000 when the model ignores cancellation
     # the slot and the queue place are free: two requests are both taken at once
