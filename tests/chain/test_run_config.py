@@ -79,3 +79,15 @@ def test_the_classifier_stages_run_only_when_configured_and_the_later_stages_rea
     loaded, _ = load_chain_config(str(config), config_sections())
     with pytest.raises(ConfigError, match="'quality_classifier.train.positive' is set by fullchain run"):
         refuse_run_owned(loaded, str(config), by_name["quality-classifier"].owned)
+
+
+def test_input_with_a_quality_classifier_section_is_refused_before_any_work(tmp_path):
+    corpus = tmp_path / "mine.jsonl"
+    corpus.write_text('{"id": "a", "text": "a document"}\n')
+    config = tmp_path / "run.yaml"
+    config.write_text("quality_classifier:\n  negative_documents: 10\n")
+    done = subprocess.run([sys.executable, "-m", "fullchain", "run", str(config), "--input", str(corpus),
+                           "--output", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "quality_classifier section trains from the run's own corpus, and --input replaces it" in done.stderr
+    assert not (tmp_path / "out").exists()

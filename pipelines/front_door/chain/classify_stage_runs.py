@@ -94,10 +94,7 @@ def _corpus_originals(ctx: RunContext) -> list[dict[str, Any]]:
 
 
 def run_quality_classifier(ctx: RunContext) -> None:
-    if ctx.user_input:
-        raise StageFailed("quality-classifier: trains from the run's own corpus, and --input replaces it; train "
-                          "yours with `fullchain classifier train` (docs/CLASSIFY.md), name it in "
-                          "classify.classifiers and drop the quality_classifier section")
+    # the run's command line refuses --input with this section before any stage runs
     cfg = ctx.config.quality_classifier
     os.makedirs(ctx.path(STAGE_FOLDER), exist_ok=True)
     originals = _corpus_originals(ctx)

@@ -51,17 +51,21 @@ def main(command: str, argv: list[str]) -> int:
     args = build_parser(STAGE_NAMES).parse_args(argv)
     prog = f"fullchain {command}"
     order = list(STAGE_NAMES)
+    user_input = ",".join(os.path.abspath(p.strip()) if "://" not in p else p.strip()
+                          for p in args.input.split(",") if p.strip())
     try:
         if order.index(args.start) > order.index(args.until):
             raise ConfigError(f"--from {args.start} comes after --until {args.until}")
         config, present = load_chain_config(args.config, config_sections())
         for stage in STAGES:
             refuse_run_owned(config, args.config, stage.owned)
+        if user_input and "quality_classifier" in present:
+            raise ConfigError(f"{args.config}: the quality_classifier section trains from the run's own corpus, "
+                              f"and --input replaces it; train yours with `fullchain classifier train` "
+                              f"(docs/CLASSIFY.md), name it in classify.classifiers and drop the section")
     except ConfigError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    user_input = ",".join(os.path.abspath(p.strip()) if "://" not in p else p.strip()
-                          for p in args.input.split(",") if p.strip())
     folder = os.path.abspath(args.output)
     ctx = RunContext(dir=folder, config_path=args.config, config=config, present=present, user_input=user_input,
                      record=RunRecord.open(folder))
