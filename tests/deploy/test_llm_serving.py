@@ -204,11 +204,11 @@ def test_loadtest_with_drawn_output_lengths_against_the_llm_model(server):
     (level,) = run_loadtest(cfg)["levels"]
     assert level["requests"] > 0 and level["errors"] == 0, level["first_error"]
     assert 0 < level["output_tokens_avg"] <= max(lengths)
-    # normal(300, 400) clipped to 1..1200 draws past the model's max_tokens_limit (1024): every such
-    # request would fail, so the run is refused before it sends one
     # the gauges follow the last step of the run above (running first, then the token count)
     wait_for(lambda: llm_metric(server, "running_sequences", "tiny_llm") == 0)
     tokens_before = llm_metric(server, "generated_tokens", "tiny_llm")
+    # normal(300, 400) clipped to 1..1200 draws past the model's max_tokens_limit (1024): every such
+    # request would fail, so the run is refused before it sends one
     with pytest.raises(LoadtestError, match=r"normal\(300, 400\) draws up to 1200\) is over tiny_llm's "
                                             r"max_tokens_limit 1024"):
         run_loadtest(LoadtestConfig(url=cfg.url, protocol="grpc", model="tiny", concurrency=[1], duration_s=0.5,
