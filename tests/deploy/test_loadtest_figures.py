@@ -152,19 +152,21 @@ def fake_openai():
 def test_openai_protocol_reports_ttft_itl_and_goodput(fake_openai, tmp_path, capsys):
     out = tmp_path / "lt"
     assert main("loadtest", ["--protocol", "openai", "--url", fake_openai, "--concurrency", "[1, 3]",
-                             "--duration-s", "0.6", "--max-tokens", "5", "--slo.ttft-ms", "1000",
-                             "--slo.itl-ms", "5", "--output", str(out)]) == 0
+                             "--duration-s", "0.6", "--max-tokens", "5", "--slo.ttft-ms", "50",
+                             "--slo.itl-ms", "1000", "--output", str(out)]) == 0
     report = json.loads((tmp_path / "lt.json").read_text())
     assert (report["model"], report["protocol"], report["endpoint"]) == ("fake", "openai", "completions")
-    assert report["slo"] == {"ttft_ms": 1000.0, "itl_ms": 5.0, "latency_ms": 0.0}
+    assert report["slo"] == {"ttft_ms": 50.0, "itl_ms": 1000.0, "latency_ms": 0.0}
     for level in report["levels"]:
         assert level["requests"] > 0 and level["errors"] == 0
         assert level["output_tokens_avg"] == 5 and level["output_tokens_per_s"] == level["tokens_per_s"]
-        # the server's delays, seen from the client (plus its own overhead, generous on a shared machine)
+        # Only causal bounds: the client stamps a request before sending it, so no token can reach it
+        # before the server sent it. The inter-token latency has no such floor: a client stalled at its
+        # first token (a loaded machine) reads the buffered rest at once.
         assert FIRST_TOKEN_S * 1000 <= level["ttft_p50_ms"] < FIRST_TOKEN_S * 1000 + 1500, level
-        assert TOKEN_GAP_S * 1000 * 0.8 <= level["itl_p50_ms"] < TOKEN_GAP_S * 1000 + 500, level
+        assert 0 < level["itl_p50_ms"] < TOKEN_GAP_S * 1000 + 500, level
         assert level["p50_ms"] >= (FIRST_TOKEN_S + 4 * TOKEN_GAP_S) * 1000
-        # every request misses the 5 ms inter-token objective
+        # every request misses the 50 ms time-to-first-token objective (the server waits 80 ms)
         assert level["goodput_requests_per_s"] == 0 and level["slo_attainment"] == 0
     assert report["levels"][1]["requests_per_s"] > report["levels"][0]["requests_per_s"]
     assert (tmp_path / "lt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
