@@ -10,7 +10,7 @@ not Python, dominates a decoding step on a CPU core) with the tiny BPE tokenizer
 dynamic batcher, max batch 32, 2 ms queue delay, a batch runs to its longest request) and `one`
 (`one_generate_stream`: no batching, one request per execution). All three stream over gRPC, so
 the time to first token is measured the same way, and each runs ONNX Runtime in its own Python
-backend process with one intra-op thread. The levels are interleaved (for each concurrency the
+backend process with `--ort-threads` intra-op threads (1 by default). The levels are interleaved (for each concurrency the
 three modes in turn, their order rotating), so load from other jobs hits them alike. Greedy,
 `--max-tokens` new tokens per request (or, with `--output-tokens-stddev`, a length drawn around it
 for each request, so that the clients do not finish in lockstep), closed loop
@@ -45,9 +45,10 @@ PROMPTS = ["The river", "Local historians", "In the spring", "Nobody remembers"]
 MODES = {"continuous": ("cb", "llm"), "dynamic": ("dyn", "stream"), "one_at_a_time": ("one", "stream")}
 
 
-def publish_modes(export_dir: str, repo: str, max_batch: int) -> list[str]:
-    """Publish the export once per mode; the Triton models to load."""
-    no_cache = GenerationModelConfig(response_cache=False, stream_model=True)
+def publish_modes(export_dir: str, repo: str, max_batch: int, ort_threads: int) -> list[str]:
+    """Publish the export once per mode, each with `ort_threads` ONNX Runtime intra-op threads; the
+    Triton models to load."""
+    no_cache = GenerationModelConfig(response_cache=False, stream_model=True, ort_threads=ort_threads)
     off = LlmModelConfig(enabled=False)
     publish(export_dir, PublishConfig(repository=repo, name="cb", generate=no_cache,
                                       llm=LlmModelConfig(max_batch_size=max_batch, kv_cache_tokens=max_batch * 1024,
@@ -94,6 +95,8 @@ def main() -> None:
                         help="Draw each request's max_tokens around --max-tokens (0: all equal, in lockstep).")
     parser.add_argument("--hidden", type=int, default=384)
     parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--ort-threads", type=int, default=1,
+                        help="ONNX Runtime intra-op threads of every mode's model (the same for all three).")
     parser.add_argument("--export-dir", default="", help="Serve this export instead of building one.")
     parser.add_argument("--output", default="bench-output/serving-continuous")
     args = parser.parse_args()
@@ -109,7 +112,7 @@ def main() -> None:
                 seq_len=32, windows=2, greedy_tokens=4, latency_tokens=2, max_ppl_delta_pct=1000.0))))
         print(f"exported hidden {args.hidden} x {args.layers} layers (FP32) in {time.perf_counter() - start:.1f} s")
     repo = os.path.join(work, "repo")
-    models = publish_modes(export_dir, repo, max(levels))
+    models = publish_modes(export_dir, repo, max(levels), args.ort_threads)
     serve = ServeConfig(repository=repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(),
                         cache_size_bytes=0, ready_timeout_s=300)
     results: dict[str, list[dict]] = {mode: [] for mode in MODES}
@@ -152,7 +155,7 @@ def main() -> None:
                   f"{s['continuous_ttft_p99_vs_idle_p50']}x idle p50, {s['continuous_ttft_p99_vs_idle_p99']}x idle p99")
     os.makedirs(args.output, exist_ok=True)
     result = {"hidden": args.hidden, "layers": args.layers, "precision": "fp32", "max_tokens": args.max_tokens,
-              "output_tokens_stddev": args.output_tokens_stddev,
+              "ort_threads": args.ort_threads, "output_tokens_stddev": args.output_tokens_stddev,
               "duration_s": args.duration_s, "load_average_1m": round(os.getloadavg()[0], 2), "modes": results,
               "summary": summary}
     path = os.path.join(args.output, "result.json")
