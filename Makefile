@@ -49,7 +49,20 @@ system-packages:
 	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wordnet-base; }
 
-test: $(INSTALLED) system-packages
+# Prometheus, for the test that evaluates the Grafana dashboard's and prometheus-adapter's queries
+# against a real one scraping a real tritonserver (tests/deploy/prometheus.py): Debian's build,
+# fetched with apt like fortunes-zh and unpacked into the venv (no root, no service started). The
+# package lists are refreshed once if the first download fails (a fresh machine has none).
+PROMETHEUS_DIR := $(VENV)/share/fullchain-prometheus
+PROMETHEUS := $(PROMETHEUS_DIR)/usr/bin/prometheus
+$(PROMETHEUS):
+	rm -rf $(PROMETHEUS_DIR) && mkdir -p $(PROMETHEUS_DIR)/debs
+	cd $(PROMETHEUS_DIR)/debs && { apt-get download prometheus || { as_root=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$as_root apt-get update -qq && apt-get download prometheus; }; } && dpkg-deb -x prometheus_*.deb ..
+	rm -rf $(PROMETHEUS_DIR)/debs
+	test -x $@
+
+test: $(INSTALLED) system-packages $(PROMETHEUS)
 	$(BIN)/python -m pytest -q -m "not gpu"
 
 # Every side-by-side benchmark of bench/ (under 30 minutes on 2 cores at the default sizes), and

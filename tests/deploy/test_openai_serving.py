@@ -1,7 +1,8 @@
 """The OpenAI-compatible front beside the real tritonserver (deploy.serving_stack.ServingStack, as
 `fullchain serve --openai-port` runs it), driven with the `openai` Python client: completions and
 chat, streamed and not, against in-process ONNX Runtime; the error shape and statuses; API keys
-(and that no key reaches the log); a client that leaves mid-stream; tritonserver stopping cleanly
+(and that no key reaches the log); a client that leaves mid-stream; the Kubernetes dashboard's and
+autoscaler's queries in a real Prometheus scraping both; tritonserver stopping cleanly
 after all of it, and the front stopping with it. The command `fullchain serve --openai-port`:
 test_openai_serve_command.py."""
 
@@ -30,6 +31,7 @@ from fullchain.deploy.server import ServerError
 from fullchain.deploy.serving_stack import ServingStack
 from fullchain.exporters import kv_decoding
 from tests.deploy.conftest import READY_TIMEOUT_S, STOP_TIMEOUT_S
+from tests.deploy.prometheus import POD_LABELS, SCRAPE_INTERVAL_S, Prometheus, adapter_query, dashboard_query
 from tests.deploy.served_metrics import closed_requests, exposed_metrics, llm_metric, wait_for
 from tests.ports import PortTaken, says_address_in_use, start_on_fresh_ports
 
@@ -377,6 +379,42 @@ def test_every_dashboard_and_autoscaler_query_names_metrics_the_servers_expose(c
                                  "fullchain_llm_waiting_requests", "fullchain_llm_running_sequences",
                                  "fullchain_llm_kv_reserved_tokens", "fullchain_llm_generated_tokens"} <= named
     assert sorted(named - exposed) == []
+
+
+def test_dashboard_and_autoscaler_queries_evaluate_in_a_real_prometheus(client, stack, tmp_path):
+    front = stack.openai_url[:-3].removeprefix("http://")
+    targets = [f"127.0.0.1:{stack.cfg.metrics_port}", front]
+    with start_on_fresh_ports(lambda ports: Prometheus(targets, tmp_path, ports[0]), 1) as prometheus:
+        wait_for(lambda: sorted(float(s["value"][1]) for s in prometheus.query("up")) == [1.0, 1.0])
+        # traffic over several scrapes, so that every rate and quantile has samples that differ
+        for _ in range(3):
+            client.completions.create(model="tiny", prompt=PROMPT, max_tokens=6, temperature=0)
+            list(client.completions.create(model="tiny", prompt=PROMPT, max_tokens=6, temperature=0, stream=True))
+            time.sleep(SCRAPE_INTERVAL_S)
+        dashboard = json.loads((K8S / "grafana-dashboard.json").read_text())
+        panels = {t["expr"]: panel["title"] for panel in dashboard["panels"] for t in panel["targets"]}
+        rules = yaml.safe_load((K8S / "prometheus-adapter-values.yaml").read_text())["rules"]["custom"]
+
+        def scraped_after_traffic():
+            generated = prometheus.query(dashboard_query(
+                "sum(rate(fullchain_llm_generated_tokens[$__rate_interval])) by (model)"))
+            return any(s["metric"].get("model") == "tiny_llm" and float(s["value"][1]) > 0 for s in generated)
+
+        wait_for(scraped_after_traffic, timeout_s=15)
+        for expr, title in panels.items():
+            series = prometheus.query(dashboard_query(expr))
+            values = [float(s["value"][1]) for s in series]
+            # a quantile of no observations, or a counter that never moved, would show as no data or NaN
+            assert values and all(np.isfinite(values)), (title, expr, series)
+        tokens_per_s = prometheus.query(dashboard_query(next(e for e in panels if "completion_tokens" in e)))
+        assert float(tokens_per_s[0]["value"][1]) > 0
+        by_status = prometheus.query(dashboard_query(next(e for e in panels if "by (status)" in e)))
+        assert "200" in {s["metric"]["status"] for s in by_status}
+        for rule in rules:
+            assert prometheus.query(rule["seriesQuery"]), rule["seriesQuery"]
+            # what the adapter hands the HPA: one value for the pod
+            (sample,) = prometheus.query(adapter_query(rule["metricsQuery"]))
+            assert sample["metric"] == {"pod": POD_LABELS["pod"]} and float(sample["value"][1]) >= 0, (rule, sample)
 
 
 def test_the_front_stops_when_tritonserver_exits(stack):
