@@ -23,7 +23,7 @@ DESCRIPTIONS = {
     "serve": "Serve a Triton model repository with the tritonserver of the nvidia-pytriton wheel until "
              "Ctrl-C or SIGTERM (with --openai-port, an OpenAI-compatible API beside it).",
     "generate": "Generate text from a served model through Triton (HTTP or gRPC).",
-    "loadtest": "Drive a served generation model at rising concurrency; print and write requests/s, "
+    "loadtest": "Drive a served generation model at rising concurrency (or request rate); print and write requests/s, "
                 "tokens/s and latency percentiles (JSON and PNG).",
 }
 CONFIGS: dict[str, type] = {"publish": PublishConfig, "serve": ServeConfig, "generate": GenerateConfig,
@@ -138,8 +138,9 @@ def _loadtest(args: argparse.Namespace, cfg: LoadtestConfig) -> int:
 
     try:
         report = run_loadtest(cfg, progress=lambda level: print(
-            f"concurrency {level.concurrency}: {level.requests} requests, {level.output_tokens_per_s} tokens/s",
-            file=sys.stderr, flush=True))
+            (f"request rate {level.request_rate:g}/s: {level.delayed_requests} sent late, "
+             if level.request_rate is not None else f"concurrency {level.concurrency}: ")
+            + f"{level.requests} requests, {level.output_tokens_per_s} tokens/s", file=sys.stderr, flush=True))
     except (ClientError, LoadtestError) as e:
         raise CommandError(str(e)) from None
     print(report_table(report))

@@ -326,7 +326,7 @@ class SloConfig:
 
 @dataclass
 class LoadtestConfig(SamplingConfig, ClientConfig):
-    """`fullchain loadtest`: drive a generation model at rising concurrency."""
+    """`fullchain loadtest`: drive a generation model at rising concurrency (or request rate)."""
 
     protocols: ClassVar[tuple[str, ...]] = LOADTEST_PROTOCOLS
     protocol: str = option("http", "'grpc' or 'http' (a Triton server), or 'openai' (an OpenAI-compatible "
@@ -336,7 +336,13 @@ class LoadtestConfig(SamplingConfig, ClientConfig):
                                    "one response: time to first token = latency), 'stream' (<name>_generate_stream "
                                    "over gRPC); 'auto': llm over grpc when <name>_llm is ready, else generate.")
     max_tokens: int = option(32, "Most new tokens per request.")
-    concurrency: list[int] = option([1, 2, 4, 8, 16], "Concurrency levels, each run for duration_s.")
+    concurrency: list[int] = option([1, 2, 4, 8, 16], "Concurrency levels, each run for duration_s (a closed "
+                                                      "loop: each client sends its next request when one ends).")
+    request_rate: list[float] = option([], "Open loop instead of the concurrency levels: request rates "
+                                           "(requests/s), each run for duration_s with Poisson arrivals "
+                                           "(genai-perf's and vLLM's --request-rate).")
+    max_concurrency: int = option(64, "With --request-rate: most requests in flight; an arrival that finds them "
+                                      "all busy is sent when one ends (counted in delayed_requests).")
     duration_s: float = option(10.0, "How long each concurrency level runs (seconds); requests in flight "
                                      "then finish or time out.")
     prompts: list[str] = option(["The river that runs through the old market town",
@@ -371,6 +377,9 @@ class LoadtestConfig(SamplingConfig, ClientConfig):
         _check_int("output_tokens_stddev", self.output_tokens_stddev, 0, 1 << 20)
         if not self.concurrency or min(self.concurrency) < 1:
             raise ValueError(f"concurrency must be a list of positive integers, got {self.concurrency}")
+        if self.request_rate and not min(self.request_rate) > 0:
+            raise ValueError(f"request_rate must be a list of rates > 0 (requests/s), got {self.request_rate}")
+        _check_int("max_concurrency", self.max_concurrency, 1, 4096)
         if self.duration_s <= 0:
             raise ValueError(f"duration_s must be > 0, got {self.duration_s}")
         if not self.prompts:

@@ -1,6 +1,8 @@
-"""Closed-loop load test of a served generation model, reporting what genai-perf reports: at each
-concurrency level, that many threads send requests back to back for a bounded time; per level time
-to first token, inter-token latency and request latency (average, p50/p95/p99), output tokens/s,
+"""Load test of a served generation model, reporting what genai-perf reports. Closed loop: at each
+concurrency level, that many threads send requests back to back for a bounded time. Open loop
+(request rates): requests arrive at a Poisson rate and are sent when they arrive, whatever is in
+flight (up to max_concurrency), so the load does not ease when the server slows. Per level: time to
+first token, inter-token latency and request latency (average, p50/p95/p99), output tokens/s,
 requests/s and goodput (requests/s that meet every configured SLO), written as JSON and plotted.
 
 The drivers (loadtest_drivers.py) reach a Triton server (`<name>_llm` streamed over gRPC, so the
@@ -16,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import queue
 import secrets
 import threading
 import time
@@ -36,6 +39,10 @@ from fullchain.deploy.triton_config import generate_model_name, llm_model_name, 
 PROMPT_POOL = 512
 # the output lengths' seed is prompt_seed + this: not the prompt windows' draws (seed, seed + 1)
 OUTPUT_LENGTH_SEED_OFFSET = 2
+# the arrival times' seed is prompt_seed + this
+ARRIVAL_SEED_OFFSET = 3
+# an open-loop request sent later than this after its arrival time counts as delayed
+LATE_S = 0.005
 # makes text prompts unique across runs against one server (its response cache lives as long as it);
 # short, so the suffix adds few tokens to a prompt
 RUN_TAG = secrets.token_hex(3)
@@ -49,7 +56,9 @@ class LoadtestError(RuntimeError):
 
 @dataclass
 class LevelResult:
-    """What one concurrency level measured (times in ms; p50_ms/p95_ms/p99_ms are request latency)."""
+    """What one level measured (times in ms; p50_ms/p95_ms/p99_ms are request latency). At a request
+    rate (open loop), concurrency is the most requests that were in flight at once, and
+    delayed_requests those sent late because max_concurrency were in flight."""
 
     concurrency: int
     requests: int
@@ -75,6 +84,8 @@ class LevelResult:
     itl_p99_ms: float | None = None
     input_tokens_avg: float | None = None
     output_tokens_avg: float | None = None
+    request_rate: float | None = None
+    delayed_requests: int = 0
 
 
 def _stats(values_ms: list[float]) -> dict[str, float | None]:
@@ -230,34 +241,121 @@ def run_level(cfg: LoadtestConfig, concurrency: int, target: Target | None = Non
     return level_result(concurrency, timings, errors, time.monotonic() - start, cfg.slo)
 
 
+def arrival_times(rate: float, duration_s: float, seed: int) -> list[float]:
+    """Seconds from the level's start at which requests arrive: a Poisson process of `rate` per second
+    (exponential gaps), every arrival before duration_s; the same seed draws the same times."""
+    rng = np.random.default_rng(seed)
+    times: list[float] = []
+    t = rng.exponential(1.0 / rate)
+    while t < duration_s:
+        times.append(float(t))
+        t += rng.exponential(1.0 / rate)
+    return times
+
+
+def run_rate_level(cfg: LoadtestConfig, rate: float, target: Target | None = None) -> LevelResult:
+    """Open loop: requests arrive at `rate` per second (Poisson) for cfg.duration_s and are sent when
+    they arrive by one of at most cfg.max_concurrency threads; an arrival that finds every thread
+    busy is sent when one is free (delayed_requests). Requests sent before the end finish."""
+    target = target or resolve_target(cfg)
+    prompts = target.prompts
+    arrivals: queue.Queue[tuple[int, float]] = queue.Queue()
+    due = arrival_times(rate, cfg.duration_s, cfg.prompt_seed + ARRIVAL_SEED_OFFSET)
+    for n, at in enumerate(due):
+        arrivals.put((n, at))
+    timings: list[RequestTiming] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    in_flight = {"now": 0, "most": 0, "delayed": 0}
+    # the clients exist before the clock starts: connecting is not part of any request's time
+    drivers = [target.make_driver() for _ in range(max(1, min(cfg.max_concurrency, len(due))))]
+    start = time.monotonic()
+
+    def worker(driver: Any) -> None:
+        try:
+            while True:
+                try:
+                    n, at = arrivals.get_nowait()
+                except queue.Empty:
+                    return
+                # arrivals are taken in order, so a thread that takes one after its time (beyond a
+                # thread's start-up) found every other thread busy
+                wait = start + at - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                with lock:
+                    in_flight["delayed"] += int(wait < -LATE_S)
+                    in_flight["now"] += 1
+                    in_flight["most"] = max(in_flight["most"], in_flight["now"])
+                try:
+                    timing = driver.send(request_prompt(prompts[n % len(prompts)], n, target.endpoint),
+                                         target.max_tokens[n % len(target.max_tokens)])
+                except ClientError as e:
+                    with lock:
+                        errors.append(str(e))
+                    continue
+                finally:
+                    with lock:
+                        in_flight["now"] -= 1
+                with lock:
+                    timings.append(timing)
+        finally:
+            driver.close()
+
+    threads = [threading.Thread(target=worker, args=(d,), name=f"loadtest-{i}") for i, d in enumerate(drivers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = max(time.monotonic() - start, cfg.duration_s)
+    return dataclasses.replace(level_result(in_flight["most"], timings, errors, elapsed, cfg.slo),
+                               request_rate=rate, delayed_requests=in_flight["delayed"])
+
+
 def run_loadtest(cfg: LoadtestConfig, progress: Callable[[LevelResult], None] | None = None) -> dict[str, Any]:
-    """All levels in order; the report as written to JSON. `progress` gets each level when it ends."""
+    """All levels in order (the request rates when any are configured, else the concurrency levels);
+    the report as written to JSON. `progress` gets each level when it ends."""
     target = resolve_target(cfg)
     levels = []
-    for concurrency in cfg.concurrency:
-        levels.append(run_level(target.cfg, concurrency, target))
+    for value in cfg.request_rate or cfg.concurrency:
+        levels.append(run_rate_level(target.cfg, value, target) if cfg.request_rate
+                      else run_level(target.cfg, value, target))
         if progress is not None:
             progress(levels[-1])
     return {"model": target.cfg.model, "url": target.url, "protocol": cfg.protocol, "endpoint": target.endpoint,
+            "mode": "request_rate" if cfg.request_rate else "concurrency",
+            **({"max_concurrency": cfg.max_concurrency} if cfg.request_rate else {}),
             "max_tokens": cfg.max_tokens, "output_tokens_stddev": cfg.output_tokens_stddev,
             "temperature": cfg.temperature, "duration_s": cfg.duration_s,
             "prompts": target.prompt_source, "slo": dataclasses.asdict(cfg.slo),
             "levels": [dataclasses.asdict(level) for level in levels]}
 
 
-# (column title, level key) of the printed table
-TABLE_COLUMNS = (("concurrency", "concurrency"), ("requests", "requests"), ("errors", "errors"),
+def level_axis(report: dict[str, Any]) -> tuple[str, str]:
+    """(level key, axis title) of a report's levels: request_rate for an open-loop run, else concurrency
+    (reports written before open-loop runs existed have no mode)."""
+    if report.get("mode") == "request_rate":
+        return "request_rate", "request rate (requests/s)"
+    return "concurrency", "concurrency"
+
+
+# (column title, level key) of the printed table after the level's own column
+TABLE_COLUMNS = (("requests", "requests"), ("errors", "errors"),
                  ("req/s", "requests_per_s"), ("tokens/s", "output_tokens_per_s"),
                  ("goodput/s", "goodput_requests_per_s"), ("ttft p50", "ttft_p50_ms"), ("ttft p99", "ttft_p99_ms"),
                  ("itl p50", "itl_p50_ms"), ("itl p99", "itl_p99_ms"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"))
+# open loop: the arrival rate, then the most requests in flight and the arrivals sent late
+RATE_COLUMNS = (("req rate", "request_rate"), ("in flight", "concurrency"), ("delayed", "delayed_requests"))
 
 
 def report_table(report: dict[str, Any]) -> str:
     """The levels as a fixed-width text table (times in ms; p50/p99 ms: request latency)."""
-    widths = [max(len(title), 9) for title, _ in TABLE_COLUMNS]
-    rows = [" ".join(f"{title:>{w}}" for (title, _), w in zip(TABLE_COLUMNS, widths))]
+    lead = RATE_COLUMNS if report.get("mode") == "request_rate" else (("concurrency", "concurrency"),)
+    columns = lead + TABLE_COLUMNS
+    widths = [max(len(title), 9) for title, _ in columns]
+    rows = [" ".join(f"{title:>{w}}" for (title, _), w in zip(columns, widths))]
     for lv in report["levels"]:
-        cells = ["-" if lv.get(key) is None else str(lv[key]) for _, key in TABLE_COLUMNS]
+        cells = ["-" if lv.get(key) is None else str(lv[key]) for _, key in columns]
         rows.append(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
     return "\n".join(rows)
 
@@ -271,7 +369,8 @@ def write_json(report: dict[str, Any], path: str | Path) -> Path:
 
 
 def write_plot(report: dict[str, Any], path: str | Path) -> Path:
-    """Plot throughput and latency percentiles against concurrency into a PNG; needs matplotlib."""
+    """Plot throughput and latency percentiles against concurrency (or request rate) into a PNG; needs
+    matplotlib."""
     try:
         import matplotlib
     except ImportError:
@@ -281,7 +380,8 @@ def write_plot(report: dict[str, Any], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     levels = report["levels"]
-    x = [lv["concurrency"] for lv in levels]
+    key, axis_title = level_axis(report)
+    x = [lv[key] for lv in levels]
 
     def series(key: str) -> list[float]:
         return [np.nan if lv.get(key) is None else lv[key] for lv in levels]
@@ -304,9 +404,9 @@ def write_plot(report: dict[str, Any], path: str | Path) -> Path:
         ax.set_title(title)
         ax.legend(fontsize="small")
     for ax in axes.ravel():
-        ax.set_xlabel("concurrency")
+        ax.set_xlabel(axis_title)
         ax.set_xscale("log", base=2)
-        ax.set_xticks(x, [str(c) for c in x])
+        ax.set_xticks(x, [f"{c:g}" for c in x])
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

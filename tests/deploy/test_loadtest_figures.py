@@ -1,6 +1,6 @@
 """`fullchain loadtest`'s figures without Triton: the per-level statistics (time to first token,
 inter-token latency, goodput under SLOs) from known timings; prompts cut from val shards with the
-configured lengths; the OpenAI protocol against a fake OpenAI-compatible ASGI app (FastAPI +
+configured lengths; Poisson arrival times; the OpenAI protocol, closed and open loop, against a fake OpenAI-compatible ASGI app (FastAPI +
 uvicorn) whose delays are known, through the command as users run it."""
 
 import json
@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from fullchain.deploy.cli import main
 from fullchain.deploy.config import LoadtestConfig, SloConfig
-from fullchain.deploy.loadtest import inter_token_ms, level_result, output_lengths
+from fullchain.deploy.loadtest import ARRIVAL_SEED_OFFSET, arrival_times, inter_token_ms, level_result, output_lengths
 from fullchain.deploy.loadtest_drivers import RequestTiming
 from fullchain.deploy.loadtest_prompts import shard_prompts
 from fullchain.pipelines.document import Document
@@ -185,3 +185,34 @@ def test_requests_ask_for_the_drawn_output_lengths(fake_openai, tmp_path):
     assert sorted(SEEN_MAX_TOKENS) == sorted(expected[:len(SEEN_MAX_TOKENS)]) and len(set(SEEN_MAX_TOKENS)) > 1
     level = report["levels"][0]
     assert level["output_tokens_avg"] == pytest.approx(np.mean(SEEN_MAX_TOKENS), abs=0.05)
+
+
+def test_arrival_times_are_a_seeded_poisson_process():
+    times = np.array(arrival_times(100.0, 50.0, seed=4))
+    gaps = np.diff(np.concatenate([[0.0], times]))
+    # exponential gaps: mean and standard deviation both 1 / rate
+    assert 4700 < len(times) < 5300 and 0.0095 < gaps.mean() < 0.0105 and 0.009 < gaps.std() < 0.011
+    assert (gaps > 0).all() and times[-1] < 50.0
+    assert arrival_times(100.0, 50.0, seed=4) == times.tolist() != arrival_times(100.0, 50.0, seed=5)
+    with pytest.raises(ValueError, match="request_rate"):
+        LoadtestConfig(request_rate=[4.0, 0.0])
+
+
+def test_open_loop_sends_every_arrival_and_counts_those_no_thread_was_free_for(fake_openai, tmp_path, capsys):
+    assert main("loadtest", ["--protocol", "openai", "--url", fake_openai, "--request-rate", "4,25",
+                             "--max-concurrency", "2", "--duration-s", "1", "--max-tokens", "5",
+                             "--output", str(tmp_path / "lt")]) == 0
+    report = json.loads((tmp_path / "lt.json").read_text())
+    assert (report["mode"], report["max_concurrency"]) == ("request_rate", 2)
+    busy_s = FIRST_TOKEN_S + 4 * TOKEN_GAP_S  # the least time a request holds its thread
+    for level, rate in zip(report["levels"], (4.0, 25.0)):
+        due = arrival_times(rate, 1.0, ARRIVAL_SEED_OFFSET)
+        assert level["request_rate"] == rate and level["requests"] == len(due) and level["errors"] == 0
+        assert 1 <= level["concurrency"] <= 2 and level["duration_s"] >= 1.0
+        # two threads can send on time at most two arrivals of any window shorter than a request
+        if any(due[i + 2] - due[i] < busy_s for i in range(len(due) - 2)):
+            assert level["delayed_requests"] > 0, (due, level)
+    assert report["levels"][1]["delayed_requests"] > 0 and report["levels"][1]["concurrency"] == 2
+    out = capsys.readouterr().out
+    assert "req rate" in out and "delayed" in out
+    assert (tmp_path / "lt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -109,3 +109,23 @@ def test_a_second_report_replaces_the_first(tmp_path):
     page = write_report(run)
     assert "perplexity.png" not in os.listdir(page.parent)
     assert [name for name in os.listdir(run) if name.startswith(".report-")] == []
+
+
+def test_an_open_loop_load_test_is_shown_against_its_request_rates(tmp_path):
+    run = write_run(str(tmp_path / "run"))
+    levels = [{"request_rate": rate, "concurrency": peak, "delayed_requests": delayed, "requests": 20, "errors": 0,
+               "duration_s": 5.0, "requests_per_s": rate, "tokens_per_s": 32.0 * rate, "p50_ms": 90.0 + rate,
+               "ttft_p50_ms": 10.0 + rate, "first_error": None}
+              for rate, peak, delayed in ((2.5, 1, 0), (10.0, 6, 3))]
+    with open(os.path.join(run, "loadtest", "loadtest.json"), "w") as fh:
+        json.dump({"model": "demo_llm", "protocol": "grpc", "mode": "request_rate", "max_concurrency": 64,
+                   "max_tokens": 32, "duration_s": 5.0, "levels": levels}, fh)
+    page = write_report(run)
+    serving = json.loads((page.parent / "summary.json").read_text())["serving"]
+    assert (serving["axis"], serving["axis_title"]) == ("request_rate", "request rate (requests/s)")
+    assert [lv["request_rate"] for lv in serving["levels"]] == [2.5, 10.0]
+    # the most requests in flight and the late arrivals are rows of the table, the rates its columns
+    assert serving["measures"][:1] == ["concurrency"] and "delayed_requests" in serving["measures"]
+    text = page.read_text()
+    assert "<th>request rate (requests/s)</th>" in text and 'data-key="serving.levels.1.request_rate"' in text
+    assert (page.parent / "serving.png").is_file()

@@ -157,7 +157,8 @@ def _export(section: dict[str, Any], fig):
 
 def _serving(section: dict[str, Any], fig):
     levels = section["levels"]
-    x = [lv["concurrency"] for lv in levels]
+    axis = section["axis"]
+    x = [lv[axis] for lv in levels]
     # the request latency percentiles, and the median time to first token and between tokens
     latency = [m for m in ("p50_ms", "p95_ms", "p99_ms", "ttft_p50_ms", "itl_p50_ms") if m in section["measures"]
                and any(lv[m] for lv in levels)]
@@ -167,12 +168,12 @@ def _serving(section: dict[str, Any], fig):
             axis = left if measure == "tokens_per_s" else left.twinx()
             axis.plot(x, [lv[measure] for lv in levels], marker="o", color=color, linestyle=style, label=measure)
             axis.set_ylabel(measure.replace("_per_s", "/s"), color=color)
-    left.set_xlabel("concurrency")
+    left.set_xlabel(section["axis_title"])
     left.set_title("throughput")
     for measure in latency:
         right.plot(x, [lv[measure] if lv[measure] else float("nan") for lv in levels], marker="o",
                    label=measure[:-3])
-    right.set_xlabel("concurrency")
+    right.set_xlabel(section["axis_title"])
     right.set_ylabel("ms")
     right.set_yscale("log")
     right.set_title("latency (TTFT / ITL where measured)")

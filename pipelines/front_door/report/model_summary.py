@@ -21,7 +21,9 @@ _ENGINE_ALIASES = {"pytorch_eager": "pytorch"}
 _ENGINE_LABELS = {"pytorch": "PyTorch eager", "onnx_fp32": "ONNX FP32", "onnx_int8": "ONNX INT8",
                   "onnx_int4": "ONNX INT4"}
 # loadtest level keys that are not a measure to plot
-_LEVEL_LABELS = ("concurrency", "first_error")
+_LEVEL_LABELS = ("concurrency", "request_rate", "first_error")
+# the title of the serving section's level axis: closed-loop concurrency or open-loop request rate
+AXIS_TITLES = {"concurrency": "concurrency", "request_rate": "request rate (requests/s)"}
 # fullchain.evaluation's scores and their plot: comparison.* for several models (the run's eval
 # stage), scores.* beside results.json for one
 SCORE_FILES = (("comparison.json", "comparison.png"), ("scores.json", "scores.png"))
@@ -103,8 +105,9 @@ def export_table(run_dir: str) -> dict[str, Any]:
 
 
 def serving(run_dir: str) -> dict[str, Any]:
-    """The load test's levels: every numeric measure per concurrency (requests/s, tokens/s, latency
-    percentiles, and time-to-first-token / inter-token latency where the load test reports them),
+    """The load test's levels: every numeric measure per concurrency or request rate (`axis`;
+    requests/s, tokens/s, latency percentiles, and time-to-first-token / inter-token latency where
+    the load test reports them),
     and the serve stage's smoke generation (DIR/serve/smoke.json) when there is one."""
     report = read_json(os.path.join(run_dir, LOADTEST, LOADTEST_FILE))
     smoke = read_json(os.path.join(run_dir, SERVE, SMOKE_FILE))
@@ -118,10 +121,14 @@ def serving(run_dir: str) -> dict[str, Any]:
             if key not in _LEVEL_LABELS and isinstance(value, (int, float)) and not isinstance(value, bool) \
                     and key not in measures:
                 measures.append(key)
+    # an open-loop run's levels are its request rates; the most requests in flight is then a measure
+    axis = "request_rate" if report.get("mode") == "request_rate" else "concurrency"
+    if axis == "request_rate":
+        measures.insert(0, "concurrency")
     return {"ran": True, "model": report.get("model"), "protocol": report.get("protocol"),
             "max_tokens": report.get("max_tokens"), "duration_s": report.get("duration_s"),
-            "measures": measures,
-            "levels": [{"concurrency": lv["concurrency"], **{m: lv.get(m) for m in measures}} for lv in levels],
+            "measures": measures, "axis": axis, "axis_title": AXIS_TITLES[axis],
+            "levels": [{axis: lv[axis], **{m: lv.get(m) for m in measures}} for lv in levels],
             "peak_tokens_per_s": max((lv.get("tokens_per_s") or 0 for lv in levels), default=None), "smoke": smoke}
 
 

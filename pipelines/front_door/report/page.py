@@ -286,8 +286,9 @@ def _smoke(smoke: dict[str, Any] | None) -> str:
 
 def _serving(section: dict[str, Any], figures: dict[str, str]) -> str:
     levels = section["levels"]
-    # one row per measure, one column per concurrency: the load test reports many measures
-    head = "".join(f'<th class="num">{value(lv["concurrency"], f"serving.levels.{i}.concurrency")}</th>'
+    axis, axis_title = section["axis"], section["axis_title"]
+    # one row per measure, one column per level: the load test reports many measures
+    head = "".join(f'<th class="num">{value(lv[axis], f"serving.levels.{i}.{axis}")}</th>'
                    for i, lv in enumerate(levels))
     rows = [f"<tr><td>{html.escape(m)}</td>" + "".join(f'<td class="num">{value(lv[m], f"serving.levels.{i}.{m}")}</td>'
                                                        for i, lv in enumerate(levels)) + "</tr>"
@@ -297,8 +298,8 @@ def _serving(section: dict[str, Any], figures: dict[str, str]) -> str:
             f"{value(section['max_tokens'], 'serving.max_tokens')} tokens per request, "
             f"{value(section['duration_s'], 'serving.duration_s')} s per level; peak "
             f"{value(section['peak_tokens_per_s'], 'serving.peak_tokens_per_s')} tokens/s.</p>"
-            + _figure(figures, "serving", "throughput and latency against concurrency")
-            + f"<table><tr><th>concurrency</th>{head}</tr>" + "\n".join(rows) + "</table>"
+            + _figure(figures, "serving", f"throughput and latency against {axis_title}")
+            + f"<table><tr><th>{axis_title}</th>{head}</tr>" + "\n".join(rows) + "</table>"
             + _smoke(section["smoke"]))
 
 
