@@ -134,7 +134,8 @@ def _generate(args: argparse.Namespace, cfg: GenerateConfig) -> int:
 
 def _loadtest(args: argparse.Namespace, cfg: LoadtestConfig) -> int:
     from fullchain.deploy.client import ClientError
-    from fullchain.deploy.loadtest import LoadtestError, report_table, run_loadtest, write_json, write_plot
+    from fullchain.deploy.loadtest import LoadtestError, run_loadtest
+    from fullchain.deploy.loadtest_report import report_table, write_json, write_plot
 
     try:
         report = run_loadtest(cfg, progress=lambda level: print(

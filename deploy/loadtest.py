@@ -3,7 +3,8 @@ concurrency level, that many threads send requests back to back for a bounded ti
 (request rates): requests arrive at a Poisson rate and are sent when they arrive, whatever is in
 flight (up to max_concurrency), so the load does not ease when the server slows. Per level: time to
 first token, inter-token latency and request latency (average, p50/p95/p99), output tokens/s,
-requests/s and goodput (requests/s that meet every configured SLO), written as JSON and plotted.
+requests/s and goodput (requests/s that meet every configured SLO); loadtest_report.py prints,
+writes and plots them.
 
 The drivers (loadtest_drivers.py) reach a Triton server (`<name>_llm` streamed over gRPC, so the
 first token's time is real; or the generation models) or an OpenAI-compatible server. The prompts
@@ -17,13 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import queue
 import secrets
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -205,13 +204,32 @@ def check_max_tokens(cfg: LoadtestConfig, lengths: list[int], served: str, limit
                             f"ask for fewer, or publish with a larger --generate.max-tokens-limit")
 
 
+@dataclass
+class LevelLog:
+    """The answered requests' timings and the failures of one level, filled by its threads."""
+
+    timings: list[RequestTiming] = dataclasses.field(default_factory=list)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def send(self, driver: Any, target: Target, n: int) -> None:
+        """Send the level's request `n` (the prompt and max_tokens in turn) and record its timing, or
+        its error: a failed request is a figure of the level, not the end of the run."""
+        try:
+            timing = driver.send(request_prompt(target.prompts[n % len(target.prompts)], n, target.endpoint),
+                                 target.max_tokens[n % len(target.max_tokens)])
+        except ClientError as e:
+            with self.lock:
+                self.errors.append(str(e))
+            return
+        with self.lock:
+            self.timings.append(timing)
+
+
 def run_level(cfg: LoadtestConfig, concurrency: int, target: Target | None = None) -> LevelResult:
     """Keep `concurrency` requests in flight for cfg.duration_s; requests started before the end finish."""
     target = target or resolve_target(cfg)
-    prompts = target.prompts
-    timings: list[RequestTiming] = []
-    errors: list[str] = []
-    lock = threading.Lock()
+    log = LevelLog()
     counter = itertools.count()
     deadline = time.monotonic() + cfg.duration_s
 
@@ -219,16 +237,7 @@ def run_level(cfg: LoadtestConfig, concurrency: int, target: Target | None = Non
         driver = target.make_driver()
         try:
             while time.monotonic() < deadline:
-                n = next(counter)
-                try:
-                    timing = driver.send(request_prompt(prompts[n % len(prompts)], n, target.endpoint),
-                                         target.max_tokens[n % len(target.max_tokens)])
-                except ClientError as e:
-                    with lock:
-                        errors.append(str(e))
-                    continue
-                with lock:
-                    timings.append(timing)
+                log.send(driver, target, next(counter))
         finally:
             driver.close()
 
@@ -238,7 +247,7 @@ def run_level(cfg: LoadtestConfig, concurrency: int, target: Target | None = Non
         t.start()
     for t in threads:
         t.join()
-    return level_result(concurrency, timings, errors, time.monotonic() - start, cfg.slo)
+    return level_result(concurrency, log.timings, log.errors, time.monotonic() - start, cfg.slo)
 
 
 def arrival_times(rate: float, duration_s: float, seed: int) -> list[float]:
@@ -258,14 +267,11 @@ def run_rate_level(cfg: LoadtestConfig, rate: float, target: Target | None = Non
     they arrive by one of at most cfg.max_concurrency threads; an arrival that finds every thread
     busy is sent when one is free (delayed_requests). Requests sent before the end finish."""
     target = target or resolve_target(cfg)
-    prompts = target.prompts
     arrivals: queue.Queue[tuple[int, float]] = queue.Queue()
     due = arrival_times(rate, cfg.duration_s, cfg.prompt_seed + ARRIVAL_SEED_OFFSET)
     for n, at in enumerate(due):
         arrivals.put((n, at))
-    timings: list[RequestTiming] = []
-    errors: list[str] = []
-    lock = threading.Lock()
+    log = LevelLog()
     in_flight = {"now": 0, "most": 0, "delayed": 0}
     # the clients exist before the clock starts: connecting is not part of any request's time
     drivers = [target.make_driver() for _ in range(max(1, min(cfg.max_concurrency, len(due))))]
@@ -283,22 +289,15 @@ def run_rate_level(cfg: LoadtestConfig, rate: float, target: Target | None = Non
                 wait = start + at - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-                with lock:
+                with log.lock:
                     in_flight["delayed"] += int(wait < -LATE_S)
                     in_flight["now"] += 1
                     in_flight["most"] = max(in_flight["most"], in_flight["now"])
                 try:
-                    timing = driver.send(request_prompt(prompts[n % len(prompts)], n, target.endpoint),
-                                         target.max_tokens[n % len(target.max_tokens)])
-                except ClientError as e:
-                    with lock:
-                        errors.append(str(e))
-                    continue
+                    log.send(driver, target, n)
                 finally:
-                    with lock:
+                    with log.lock:
                         in_flight["now"] -= 1
-                with lock:
-                    timings.append(timing)
         finally:
             driver.close()
 
@@ -308,7 +307,7 @@ def run_rate_level(cfg: LoadtestConfig, rate: float, target: Target | None = Non
     for t in threads:
         t.join()
     elapsed = max(time.monotonic() - start, cfg.duration_s)
-    return dataclasses.replace(level_result(in_flight["most"], timings, errors, elapsed, cfg.slo),
+    return dataclasses.replace(level_result(in_flight["most"], log.timings, log.errors, elapsed, cfg.slo),
                                request_rate=rate, delayed_requests=in_flight["delayed"])
 
 
@@ -329,87 +328,3 @@ def run_loadtest(cfg: LoadtestConfig, progress: Callable[[LevelResult], None] | 
             "temperature": cfg.temperature, "duration_s": cfg.duration_s,
             "prompts": target.prompt_source, "slo": dataclasses.asdict(cfg.slo),
             "levels": [dataclasses.asdict(level) for level in levels]}
-
-
-def level_axis(report: dict[str, Any]) -> tuple[str, str]:
-    """(level key, axis title) of a report's levels: request_rate for an open-loop run, else concurrency
-    (reports written before open-loop runs existed have no mode)."""
-    if report.get("mode") == "request_rate":
-        return "request_rate", "request rate (requests/s)"
-    return "concurrency", "concurrency"
-
-
-# (column title, level key) of the printed table after the level's own column
-TABLE_COLUMNS = (("requests", "requests"), ("errors", "errors"),
-                 ("req/s", "requests_per_s"), ("tokens/s", "output_tokens_per_s"),
-                 ("goodput/s", "goodput_requests_per_s"), ("ttft p50", "ttft_p50_ms"), ("ttft p99", "ttft_p99_ms"),
-                 ("itl p50", "itl_p50_ms"), ("itl p99", "itl_p99_ms"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"))
-# open loop: the arrival rate, then the most requests in flight and the arrivals sent late
-RATE_COLUMNS = (("req rate", "request_rate"), ("in flight", "concurrency"), ("delayed", "delayed_requests"))
-
-
-def report_table(report: dict[str, Any]) -> str:
-    """The levels as a fixed-width text table (times in ms; p50/p99 ms: request latency)."""
-    lead = RATE_COLUMNS if report.get("mode") == "request_rate" else (("concurrency", "concurrency"),)
-    columns = lead + TABLE_COLUMNS
-    widths = [max(len(title), 9) for title, _ in columns]
-    rows = [" ".join(f"{title:>{w}}" for (title, _), w in zip(columns, widths))]
-    for lv in report["levels"]:
-        cells = ["-" if lv.get(key) is None else str(lv[key]) for _, key in columns]
-        rows.append(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
-    return "\n".join(rows)
-
-
-def write_json(report: dict[str, Any], path: str | Path) -> Path:
-    """Write the report as JSON; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-def write_plot(report: dict[str, Any], path: str | Path) -> Path:
-    """Plot throughput and latency percentiles against concurrency (or request rate) into a PNG; needs
-    matplotlib."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise LoadtestError("matplotlib is not installed (pip install matplotlib, or the dev extra): "
-                            "no plot written") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    levels = report["levels"]
-    key, axis_title = level_axis(report)
-    x = [lv[key] for lv in levels]
-
-    def series(key: str) -> list[float]:
-        return [np.nan if lv.get(key) is None else lv[key] for lv in levels]
-
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    throughput, ttft, itl, latency = axes.ravel()
-    throughput.plot(x, series("output_tokens_per_s"), marker="s", color="tab:orange", label="output tokens/s")
-    throughput.set_ylabel("output tokens/s")
-    twin = throughput.twinx()
-    twin.plot(x, series("requests_per_s"), marker="o", label="requests/s")
-    twin.plot(x, series("goodput_requests_per_s"), marker="^", linestyle="--", label="goodput (requests/s)")
-    twin.set_ylabel("requests/s")
-    twin.legend(loc="upper left", fontsize="small")
-    throughput.set_title(f"{report['model']} ({report.get('endpoint', report['protocol'])}): throughput")
-    for ax, prefix, title in ((ttft, "ttft_", "time to first token"), (itl, "itl_", "inter-token latency"),
-                              (latency, "", "request latency")):
-        for q in ("p50", "p95", "p99"):
-            ax.plot(x, series(f"{prefix}{q}_ms"), marker="o", label=q)
-        ax.set_ylabel("ms")
-        ax.set_title(title)
-        ax.legend(fontsize="small")
-    for ax in axes.ravel():
-        ax.set_xlabel(axis_title)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(x, [f"{c:g}" for c in x])
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
