@@ -194,6 +194,25 @@ def test_loadtest_of_the_llm_model_with_shard_prompts(server, export_dir, tmp_pa
         assert 0 < level["ttft_p50_ms"] <= level["p50_ms"]
 
 
+def test_open_loop_loadtest_sends_every_arrival_to_the_llm_model(server):
+    from fullchain.deploy.config import LoadtestConfig
+    from fullchain.deploy.loadtest import ARRIVAL_SEED_OFFSET, arrival_times, run_loadtest
+
+    cfg = LoadtestConfig(url=f"127.0.0.1:{server.cfg.grpc_port}", protocol="grpc", model="tiny", request_rate=[20.0],
+                         max_concurrency=4, duration_s=0.5, max_tokens=5, prompts=["The river"])
+    wait_for(lambda: llm_metric(server, "running_sequences", "tiny_llm") == 0)
+    tokens_before = llm_metric(server, "generated_tokens", "tiny_llm")
+    report = run_loadtest(cfg)
+    (level,) = report["levels"]
+    assert (report["mode"], level["request_rate"]) == ("request_rate", 20.0)
+    assert level["requests"] == len(arrival_times(20.0, 0.5, ARRIVAL_SEED_OFFSET)) and level["errors"] == 0, level
+    assert 1 <= level["concurrency"] <= 4
+    # the server generated what the clients counted (the average is rounded to 0.1 token)
+    total = level["output_tokens_avg"] * level["requests"]
+    wait_for(lambda: abs(llm_metric(server, "generated_tokens", "tiny_llm") - tokens_before - total)
+             <= 0.05 * level["requests"])
+
+
 def test_loadtest_with_drawn_output_lengths_against_the_llm_model(server):
     from fullchain.deploy.config import LoadtestConfig
     from fullchain.deploy.loadtest import LoadtestError, output_lengths, run_loadtest
