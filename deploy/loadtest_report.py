@@ -31,7 +31,7 @@ RATE_COLUMNS = (("req rate", "request_rate"), ("in flight", "concurrency"), ("de
 
 def report_table(report: dict[str, Any]) -> str:
     """The levels as a fixed-width text table (times in ms; p50/p99 ms: request latency)."""
-    lead = RATE_COLUMNS if report.get("mode") == "request_rate" else (("concurrency", "concurrency"),)
+    lead = RATE_COLUMNS if level_axis(report)[0] == "request_rate" else (("concurrency", "concurrency"),)
     columns = lead + TABLE_COLUMNS
     widths = [max(len(title), 9) for title, _ in columns]
     rows = [" ".join(f"{title:>{w}}" for (title, _), w in zip(columns, widths))]

@@ -196,6 +196,9 @@ def test_arrival_times_are_a_seeded_poisson_process():
     assert arrival_times(100.0, 50.0, seed=4) == times.tolist() != arrival_times(100.0, 50.0, seed=5)
     with pytest.raises(ValueError, match="request_rate"):
         LoadtestConfig(request_rate=[4.0, 0.0])
+    for threads in (0, 4097):
+        with pytest.raises(ValueError, match="max_concurrency"):
+            LoadtestConfig(request_rate=[4.0], max_concurrency=threads)
 
 
 def test_open_loop_sends_every_arrival_and_counts_those_no_thread_was_free_for(fake_openai, tmp_path, capsys):
