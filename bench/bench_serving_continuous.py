@@ -90,6 +90,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", default="1,2,4,8,16,32")
     parser.add_argument("--duration-s", type=float, default=5.0)
+    parser.add_argument("--warmup-s", type=float, default=0.0,
+                        help="Seconds at each level's start whose requests are left out (loadtest --warmup-s).")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--output-tokens-stddev", type=int, default=0,
                         help="Draw each request's max_tokens around --max-tokens (0: all equal, in lockstep).")
@@ -121,10 +123,10 @@ def main() -> None:
         for mode, (name, endpoint) in MODES.items():
             cfg = LoadtestConfig(url=f"127.0.0.1:{serve.grpc_port}", protocol="grpc", model=name, endpoint=endpoint,
                                  max_tokens=args.max_tokens, output_tokens_stddev=args.output_tokens_stddev,
-                                 duration_s=args.duration_s, prompts=PROMPTS,
+                                 duration_s=args.duration_s, warmup_s=args.warmup_s, prompts=PROMPTS,
                                  timeout_s=300)
             targets[mode] = resolve_target(cfg)
-            run_level(dataclasses.replace(targets[mode].cfg, duration_s=1.5), 2, targets[mode])  # warm-up
+            run_level(dataclasses.replace(targets[mode].cfg, duration_s=1.5, warmup_s=0), 2, targets[mode])  # warm-up
         for i, concurrency in enumerate(levels):
             order = list(MODES)[i % len(MODES):] + list(MODES)[:i % len(MODES)]
             for mode in order:
@@ -156,7 +158,7 @@ def main() -> None:
     os.makedirs(args.output, exist_ok=True)
     result = {"hidden": args.hidden, "layers": args.layers, "precision": "fp32", "max_tokens": args.max_tokens,
               "ort_threads": args.ort_threads, "output_tokens_stddev": args.output_tokens_stddev,
-              "duration_s": args.duration_s, "load_average_1m": round(os.getloadavg()[0], 2), "modes": results,
+              "duration_s": args.duration_s, "warmup_s": args.warmup_s, "load_average_1m": round(os.getloadavg()[0], 2), "modes": results,
               "summary": summary}
     path = os.path.join(args.output, "result.json")
     with open(path, "w", encoding="utf-8") as fh:

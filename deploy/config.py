@@ -345,6 +345,10 @@ class LoadtestConfig(SamplingConfig, ClientConfig):
                                       "all busy is sent when one ends (counted in delayed_requests).")
     duration_s: float = option(10.0, "How long each concurrency level runs (seconds); requests in flight "
                                      "then finish or time out.")
+    warmup_s: float = option(0.0, "Seconds at the start of each level whose requests are sent but left out of "
+                                  "its figures (aiperf's --warmup-duration, with no pause before the measured "
+                                  "part): the clients of a closed loop start together, and that first burst of "
+                                  "prompts is not the steady state. 0: every request counts.")
     prompts: list[str] = option(["The river that runs through the old market town",
                                  "Local historians have gathered letters"],
                                 "Prompts, used in turn when no --shards are given; each request gets a unique "
@@ -382,5 +386,7 @@ class LoadtestConfig(SamplingConfig, ClientConfig):
         _check_int("max_concurrency", self.max_concurrency, 1, 4096)
         if self.duration_s <= 0:
             raise ValueError(f"duration_s must be > 0, got {self.duration_s}")
+        if not self.warmup_s >= 0:
+            raise ValueError(f"warmup_s must be >= 0, got {self.warmup_s}")
         if not self.prompts:
             raise ValueError("prompts must not be empty")

@@ -212,42 +212,46 @@ class LevelLog:
     errors: list[str] = dataclasses.field(default_factory=list)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
-    def send(self, driver: Any, target: Target, n: int) -> None:
+    def send(self, driver: Any, target: Target, n: int, counted: bool = True) -> None:
         """Send the level's request `n` (the prompt and max_tokens in turn) and record its timing, or
-        its error: a failed request is a figure of the level, not the end of the run."""
+        its error: a failed request is a figure of the level, not the end of the run. A request of
+        the warm-up (not `counted`) is sent and left out."""
         try:
             timing = driver.send(request_prompt(target.prompts[n % len(target.prompts)], n, target.endpoint),
                                  target.max_tokens[n % len(target.max_tokens)])
         except ClientError as e:
-            with self.lock:
-                self.errors.append(str(e))
+            if counted:
+                with self.lock:
+                    self.errors.append(str(e))
             return
-        with self.lock:
-            self.timings.append(timing)
+        if counted:
+            with self.lock:
+                self.timings.append(timing)
 
 
 def run_level(cfg: LoadtestConfig, concurrency: int, target: Target | None = None) -> LevelResult:
-    """Keep `concurrency` requests in flight for cfg.duration_s; requests started before the end finish."""
+    """Keep `concurrency` requests in flight for cfg.warmup_s + cfg.duration_s; the requests sent in
+    the warm-up are left out, those started before the end finish."""
     target = target or resolve_target(cfg)
     log = LevelLog()
     counter = itertools.count()
-    deadline = time.monotonic() + cfg.duration_s
+    measured_from = time.monotonic() + cfg.warmup_s
+    deadline = measured_from + cfg.duration_s
 
     def worker() -> None:
         driver = target.make_driver()
         try:
-            while time.monotonic() < deadline:
-                log.send(driver, target, next(counter))
+            while (now := time.monotonic()) < deadline:
+                log.send(driver, target, next(counter), counted=now >= measured_from)
         finally:
             driver.close()
 
-    start = time.monotonic()
     threads = [threading.Thread(target=worker, name=f"loadtest-{i}") for i in range(concurrency)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return level_result(concurrency, log.timings, log.errors, time.monotonic() - start, cfg.slo)
+    return level_result(concurrency, log.timings, log.errors, time.monotonic() - measured_from, cfg.slo)
 
 
 def arrival_times(rate: float, duration_s: float, seed: int) -> list[float]:
@@ -263,12 +267,13 @@ def arrival_times(rate: float, duration_s: float, seed: int) -> list[float]:
 
 
 def run_rate_level(cfg: LoadtestConfig, rate: float, target: Target | None = None) -> LevelResult:
-    """Open loop: requests arrive at `rate` per second (Poisson) for cfg.duration_s and are sent when
-    they arrive by one of at most cfg.max_concurrency threads; an arrival that finds every thread
-    busy is sent when one is free (delayed_requests). Requests sent before the end finish."""
+    """Open loop: requests arrive at `rate` per second (Poisson) for cfg.warmup_s + cfg.duration_s
+    and are sent when they arrive by one of at most cfg.max_concurrency threads; an arrival that finds
+    every thread busy is sent when one is free (delayed_requests). The warm-up's arrivals are left
+    out; requests sent before the end finish."""
     target = target or resolve_target(cfg)
     arrivals: queue.Queue[tuple[int, float]] = queue.Queue()
-    due = arrival_times(rate, cfg.duration_s, cfg.prompt_seed + ARRIVAL_SEED_OFFSET)
+    due = arrival_times(rate, cfg.warmup_s + cfg.duration_s, cfg.prompt_seed + ARRIVAL_SEED_OFFSET)
     for n, at in enumerate(due):
         arrivals.put((n, at))
     log = LevelLog()
@@ -289,12 +294,14 @@ def run_rate_level(cfg: LoadtestConfig, rate: float, target: Target | None = Non
                 wait = start + at - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
+                counted = at >= cfg.warmup_s
                 with log.lock:
-                    in_flight["delayed"] += int(wait < -LATE_S)
                     in_flight["now"] += 1
-                    in_flight["most"] = max(in_flight["most"], in_flight["now"])
+                    if counted:
+                        in_flight["delayed"] += int(wait < -LATE_S)
+                        in_flight["most"] = max(in_flight["most"], in_flight["now"])
                 try:
-                    log.send(driver, target, n)
+                    log.send(driver, target, n, counted)
                 finally:
                     with log.lock:
                         in_flight["now"] -= 1
@@ -306,7 +313,7 @@ def run_rate_level(cfg: LoadtestConfig, rate: float, target: Target | None = Non
         t.start()
     for t in threads:
         t.join()
-    elapsed = max(time.monotonic() - start, cfg.duration_s)
+    elapsed = max(time.monotonic() - start - cfg.warmup_s, cfg.duration_s)
     return dataclasses.replace(level_result(in_flight["most"], log.timings, log.errors, elapsed, cfg.slo),
                                request_rate=rate, delayed_requests=in_flight["delayed"])
 
@@ -325,6 +332,6 @@ def run_loadtest(cfg: LoadtestConfig, progress: Callable[[LevelResult], None] | 
             "mode": "request_rate" if cfg.request_rate else "concurrency",
             **({"max_concurrency": cfg.max_concurrency} if cfg.request_rate else {}),
             "max_tokens": cfg.max_tokens, "output_tokens_stddev": cfg.output_tokens_stddev,
-            "temperature": cfg.temperature, "duration_s": cfg.duration_s,
+            "temperature": cfg.temperature, "duration_s": cfg.duration_s, "warmup_s": cfg.warmup_s,
             "prompts": target.prompt_source, "slo": dataclasses.asdict(cfg.slo),
             "levels": [dataclasses.asdict(level) for level in levels]}

@@ -1,7 +1,7 @@
 """`fullchain loadtest`'s figures without Triton: the per-level statistics (time to first token,
 inter-token latency, goodput under SLOs) from known timings; prompts cut from val shards with the
 configured lengths; Poisson arrival times; the OpenAI protocol, closed and open loop, against a fake OpenAI-compatible ASGI app (FastAPI +
-uvicorn) whose delays are known, through the command as users run it."""
+uvicorn) whose delays are known, through the command as users run it; a warm-up left out of the figures."""
 
 import json
 import os
@@ -219,3 +219,30 @@ def test_open_loop_sends_every_arrival_and_counts_those_no_thread_was_free_for(f
     out = capsys.readouterr().out
     assert "req rate" in out and "delayed" in out
     assert (tmp_path / "lt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_warm_up_is_sent_and_left_out_of_the_figures(fake_openai, tmp_path):
+    """--warmup-s: the requests sent in a level's first seconds reach the server and are not counted,
+    and the level's time runs from the end of the warm-up (closed and open loop)."""
+    SEEN_MAX_TOKENS.clear()
+    assert main("loadtest", ["--protocol", "openai", "--url", fake_openai, "--concurrency", "[2]",
+                             "--warmup-s", "1", "--duration-s", "0.5", "--max-tokens", "4",
+                             "--output", str(tmp_path / "closed")]) == 0
+    report = json.loads((tmp_path / "closed.json").read_text())
+    (level,) = report["levels"]
+    assert report["warmup_s"] == 1.0 and level["requests"] > 0
+    # each of the two clients sent at least its first request in the warm-up, uncounted
+    assert len(SEEN_MAX_TOKENS) >= level["requests"] + 2
+    assert 0.5 <= level["duration_s"] < 1.5
+
+    SEEN_MAX_TOKENS.clear()
+    assert main("loadtest", ["--protocol", "openai", "--url", fake_openai, "--request-rate", "[20]",
+                             "--warmup-s", "0.5", "--duration-s", "1", "--max-tokens", "2",
+                             "--output", str(tmp_path / "open")]) == 0
+    (level,) = json.loads((tmp_path / "open.json").read_text())["levels"]
+    due = arrival_times(20.0, 1.5, ARRIVAL_SEED_OFFSET)
+    assert len(SEEN_MAX_TOKENS) == len(due)
+    assert level["requests"] == sum(at >= 0.5 for at in due) < len(due)
+    assert 1.0 <= level["duration_s"] < 1.5
+    with pytest.raises(ValueError, match="warmup_s"):
+        LoadtestConfig(warmup_s=-1)
