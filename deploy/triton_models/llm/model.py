@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from typing import Any, Callable
 
 from . import model_plumbing
@@ -37,6 +38,9 @@ from .response_queue import ResponseQueue  # noqa: E402
 
 EMPTY_IDS = np.zeros((1, 0), dtype=np.int64)
 EMPTY_SCORES = np.zeros((1, 0), dtype=np.float32)
+# the gauges are brought up to date at most this often while the scheduler is busy: each change is
+# a message to the server process, and /metrics is scraped every few seconds
+GAUGE_INTERVAL_S = 0.05
 
 
 def _row(values: list | np.ndarray, dtype: Any) -> np.ndarray:
@@ -66,6 +70,8 @@ class Stream:
         self.text = ""
         self.emitted = 0
         self.prompt_scores: Any = None
+        # the text is decoded from all tokens at each one: only for a client that reads it or stops on it
+        self.needs_text = "text_output" in wanted or bool(self.stop)
         self.queued = 0  # responses handed to the ResponseQueue
         self.gone = False  # set by ResponseQueue when a response could not be sent
 
@@ -85,7 +91,8 @@ class Stream:
             self.tokens.append(update.token)
             if self.logprobs:
                 self.scores.append((update.logprob, update.top_token, update.top_logprob))
-            self.text = self.model.tokenizer.decode(self.tokens, skip_special_tokens=True)
+            if self.needs_text:
+                self.text = self.model.tokenizer.decode(self.tokens, skip_special_tokens=True)
             for s in self.stop:
                 at = self.text.find(s)
                 if at >= 0:
@@ -110,22 +117,24 @@ class Stream:
         new = self.tokens[self.sent_tokens:]
         scores = self.scores[self.sent_tokens:]
         self.sent_tokens = len(self.tokens)
-        tensors = {"text_output": _text(piece), "token_ids": _row(new, np.int64),
-                   "token_logprobs": _row([s[0] for s in scores], np.float32),
-                   "top_token_ids": _row([s[1] for s in scores], np.int64),
-                   "top_logprobs": _row([s[2] for s in scores], np.float32),
-                   "prompt_token_ids": EMPTY_IDS, "prompt_logprobs": EMPTY_SCORES,
-                   "prompt_top_token_ids": EMPTY_IDS, "prompt_top_logprobs": EMPTY_SCORES,
-                   "finish_reason": _text(finish),
-                   "prompt_tokens": np.array([[usage[0]]], dtype=np.int64),
-                   "completion_tokens": np.array([[usage[1]]], dtype=np.int64)}
+        # built only when the client asked for it: a response per token per sequence adds up
+        tensors: dict[str, Callable[[], np.ndarray]] = {
+            "text_output": lambda: _text(piece), "token_ids": lambda: _row(new, np.int64),
+            "token_logprobs": lambda: _row([s[0] for s in scores], np.float32),
+            "top_token_ids": lambda: _row([s[1] for s in scores], np.int64),
+            "top_logprobs": lambda: _row([s[2] for s in scores], np.float32),
+            "prompt_token_ids": lambda: EMPTY_IDS, "prompt_logprobs": lambda: EMPTY_SCORES,
+            "prompt_top_token_ids": lambda: EMPTY_IDS, "prompt_top_logprobs": lambda: EMPTY_SCORES,
+            "finish_reason": lambda: _text(finish),
+            "prompt_tokens": lambda: np.array([[usage[0]]], dtype=np.int64),
+            "completion_tokens": lambda: np.array([[usage[1]]], dtype=np.int64)}
         if self.queued == 0 and self.prompt_scores is not None:
             p = self.prompt_scores
-            tensors.update({"prompt_token_ids": _row(self.prompt, np.int64),
-                            "prompt_logprobs": _row(p.prompt_logprobs, np.float32),
-                            "prompt_top_token_ids": _row(p.prompt_top_tokens, np.int64),
-                            "prompt_top_logprobs": _row(p.prompt_top_logprobs, np.float32)})
-        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(k, v) for k, v in tensors.items()
+            tensors.update({"prompt_token_ids": lambda: _row(self.prompt, np.int64),
+                            "prompt_logprobs": lambda: _row(p.prompt_logprobs, np.float32),
+                            "prompt_top_token_ids": lambda: _row(p.prompt_top_tokens, np.int64),
+                            "prompt_top_logprobs": lambda: _row(p.prompt_top_logprobs, np.float32)})
+        return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(k, make()) for k, make in tensors.items()
                                                           if k in self.wanted])
 
     def _send(self, response: Any, final: bool) -> bool:
@@ -138,8 +147,9 @@ class Stream:
 class SchedulerGauges:
     """The scheduler's load on Triton's /metrics (the Python backend's custom metrics), labelled
     with the model and version: running sequences, waiting requests, reserved key/value tokens and
-    the tokens generated. Set after each step, and only when changed: each is a message to the
-    server process."""
+    the tokens generated. Set after a step at most every GAUGE_INTERVAL_S while the scheduler is
+    busy, at once when it falls idle, and only when changed: each is a message to the server
+    process."""
 
     def __init__(self, model: str, version: str, scheduler: Any):
         self.scheduler = scheduler
@@ -154,10 +164,16 @@ class SchedulerGauges:
                          for name, (text, kind) in kinds.items()}
         self.metrics = {name: family.Metric(labels=labels) for name, family in self.families.items()}
         self.shown = {name: 0 for name in kinds}
+        self.updated_at = float("-inf")
 
     def update(self) -> None:
-        """Bring the gauges and the token counter to the scheduler's present counts."""
+        """Bring the gauges and the token counter to the scheduler's present counts (while it is
+        busy, at most every GAUGE_INTERVAL_S)."""
         running, waiting, reserved = self.scheduler.counts()
+        now_s = time.monotonic()
+        if (running or waiting) and now_s - self.updated_at < GAUGE_INTERVAL_S:
+            return
+        self.updated_at = now_s
         now = {"running_sequences": running, "waiting_requests": waiting, "kv_reserved_tokens": reserved,
                "generated_tokens": self.scheduler.generated_tokens}
         for name, value in now.items():
