@@ -26,6 +26,9 @@ from .clean.samples import CHINESE, ENGLISH
 from .stage_checks import assert_ledger_balanced, non_blank_lines, parquet_rows as rows
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# DirectRunner in this process, for the tests whose subject is not the runner: half a multi-process
+# run's time on a few hundred records (local_outputs and the bad-input test run the local profile)
+IN_PROCESS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 def run(stage: str, input: str, output: str, profile: str = "local", beam_args=(), **overrides):
@@ -109,9 +112,10 @@ def test_dataflow_profile_builds_the_job_graph_in_a_dry_run(corpus, tmp_path, mo
 
 def test_rerun_replaces_output_and_refuses_foreign_folder(local_outputs, corpus, tmp_path):
     out, clean, _ = local_outputs
-    again = run("dedup", str(out / "clean"), str(tmp_path / "dedup"))
+    again = run("dedup", str(out / "clean"), str(tmp_path / "dedup"), beam_args=IN_PROCESS)
     # the re-run also writes the clusters, from its own read of the input files (dedup reads them again)
-    again = run("dedup", str(out / "clean"), str(tmp_path / "dedup"), **{"dedup.write_clusters": "true"})
+    again = run("dedup", str(out / "clean"), str(tmp_path / "dedup"), beam_args=IN_PROCESS,
+                **{"dedup.write_clusters": "true"})
     assert_balanced(again, str(tmp_path / "dedup"))
     near = {r["id"]: r["duplicate_of"] for r in rows(str(tmp_path / "dedup"), "rejected")
             if r["reason"] == "near_duplicate"}
@@ -123,7 +127,7 @@ def test_rerun_replaces_output_and_refuses_foreign_folder(local_outputs, corpus,
     killed = tmp_path / "killed"
     (killed / "data" / "beam-temp-part-123").mkdir(parents=True)
     (killed / "data" / "beam-temp-part-123" / "half.parquet").write_bytes(b"PAR1")
-    assert_balanced(run("dedup", str(out / "clean"), str(killed)), str(killed))
+    assert_balanced(run("dedup", str(out / "clean"), str(killed), beam_args=IN_PROCESS), str(killed))
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
@@ -213,7 +217,7 @@ def test_read_encoding_flags_decode_the_input_of_every_stage(tmp_path, capsys):
     refused = parse_json_line(damaged, InputFile(str(tmp_path / "in.jsonl"), "in.jsonl", "jsonl"), 1, ReadConfig())
     assert refused.reason == "bad_encoding" and "not UTF-8 > 1.00%" in refused.detail, refused
     assert main(["dedup", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "lenient"),
-                 "--read.encoding.max-bad-byte-fraction", "0.1"]) == 0
+                 "--read.encoding.max-bad-byte-fraction", "0.1", "--", *IN_PROCESS]) == 0
     lenient = assert_ledger_balanced(str(tmp_path / "lenient"))
     assert lenient["kept"] == 2 and lenient["params"]["read"]["encoding"]["max_bad_byte_fraction"] == 0.1
     damaged_row = next(r for r in rows(str(tmp_path / "lenient"), "data") if r["id"] == "damaged")

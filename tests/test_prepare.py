@@ -18,6 +18,10 @@ from .tiny_models import tiny_causal_lm, tiny_seq2seq
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_STAGES = ("clean", "dedup", "ppl_filter", "backtranslate")
+# DirectRunner in this process: the stages run one by one and the switched-off run are not tests of
+# a runner (`prepared` runs the local profile's processes, the last tests the other runners), and
+# each stage's worker processes would load its models again
+IN_PROCESS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +75,7 @@ def one_by_one(setup):
     source, outcomes = str(root / "corpus"), {}
     for stage in ("clean", "dedup", "ppl_filter", "backtranslate", "shard"):
         out = str(root / "one_by_one" / stage)
-        outcomes[stage] = run_stage(stage, config(source, out, overrides), [])
+        outcomes[stage] = run_stage(stage, config(source, out, overrides), IN_PROCESS)
         source = out
     return outcomes
 
@@ -137,7 +141,7 @@ def test_switched_off_stages_are_recorded_and_skipped(setup, tmp_path):
     root, overrides = setup
     out = str(tmp_path / "prep")
     outcome = run_stage("prepare", config(str(root / "corpus"), out, overrides,
-                                          **{"prepare.stages": "clean,shard"}), [])
+                                          **{"prepare.stages": "clean,shard"}), IN_PROCESS)
     stages = outcome.ledger["stages"]
     assert [s for s, e in stages.items() if e["enabled"]] == ["clean", "shard"]
     assert not os.path.exists(os.path.join(out, "dedup"))

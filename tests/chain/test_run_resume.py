@@ -1,6 +1,6 @@
 """`fullchain run` killed with SIGKILL (the whole process group) in a data stage, in training and in
-the export resumes on the next run and ends with what an uninterrupted run wrote: byte-identical
-ledgers, shards and manifest, identical training losses, an equal export.
+the export resumes on the next run and ends with what an uninterrupted run wrote: the data stage's
+byte-identical ledger and the same records, identical training losses, an equal export.
 
 One uninterrupted run (module fixture) is the reference; each kill starts from a copy of it cut back
 to the stages before the one killed, so only that stage and those after it run again."""
@@ -15,6 +15,7 @@ import yaml
 from tests.chain.chain_runs import (copy_run, file_hashes, finish, kill_when, losses, run, stage_status,
                                     start_run, tiny_config)
 from tests.ports import candidate_ports
+from tests.stage_checks import parquet_rows
 
 DATA_FOLDERS = ("clean", "dedup", "quality-classifier", "classify", "ppl-filter", "backtranslate")
 
@@ -27,12 +28,6 @@ def reference(tmp_path_factory, tiny_lm):
     output = folder / "reference"
     out = run(config, output, "--until", "export")
     return config, output, out
-
-
-def _ledgers_and_shards(run_dir):
-    hashes = {name: (run_dir / name / "ledger.json").read_bytes() for name in DATA_FOLDERS
-              if name != "quality-classifier"}
-    return hashes, file_hashes(run_dir / "shard")
 
 
 def test_uninterrupted_run_records_every_stage(reference):
@@ -78,16 +73,22 @@ def test_a_second_run_skips_every_complete_stage(reference, tmp_path):
     assert out.count("skipped") >= 8 and file_hashes(copy / "shard") == before
 
 
-def test_killed_in_dedup_resumes_to_the_same_ledgers_and_shards(reference, tmp_path):
+def _dedup_outputs(run_dir):
+    """dedup's ledger (bytes) and its kept and rejected records (by id)."""
+    records = {part: parquet_rows(str(run_dir / "dedup"), part) for part in ("data", "rejected")}
+    return (run_dir / "dedup" / "ledger.json").read_bytes(), records
+
+
+def test_killed_in_dedup_resumes_to_the_same_ledger_and_records(reference, tmp_path):
     config, output, _ = reference
     resumed = tmp_path / "killed-in-dedup"
     copy_run(output, resumed, ["corpus", "clean", "quality-classifier"])
-    process = start_run(config, resumed, "--until", "shard")
+    process = start_run(config, resumed, "--until", "dedup")
     kill_when(process, lambda: stage_status(resumed, "dedup") == "running" and (resumed / "dedup").is_dir(),
               "dedup started writing")
     assert not (resumed / "dedup" / "ledger.json").exists()
-    finish(start_run(config, resumed, "--until", "shard"))
-    assert _ledgers_and_shards(resumed) == _ledgers_and_shards(output)
+    finish(start_run(config, resumed, "--until", "dedup"))
+    assert _dedup_outputs(resumed) == _dedup_outputs(output)
 
 
 def test_killed_in_training_resumes_from_its_checkpoint_with_the_same_losses(reference, tmp_path):
