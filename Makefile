@@ -64,7 +64,8 @@ $(PROMETHEUS):
 
 # One pytest worker per core (at most 4: the heaviest tests start 8 processes of their own), each
 # taking whole files, so a module's shared server or chain run starts once. In one process the
-# suite kept about one of two cores busy (34 CPU minutes in 36); in two it took 19 minutes.
+# suite kept about one of two cores busy (34 CPU minutes in 36); in two it takes 7 minutes on an
+# idle 2-core VM (2026-12-04).
 test: $(INSTALLED) system-packages $(PROMETHEUS)
 	$(BIN)/python -m pytest -q -m "not gpu" -n auto --maxprocesses=4 --dist loadfile
 
