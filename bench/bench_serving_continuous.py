@@ -158,8 +158,8 @@ def main() -> None:
     os.makedirs(args.output, exist_ok=True)
     result = {"hidden": args.hidden, "layers": args.layers, "precision": "fp32", "max_tokens": args.max_tokens,
               "ort_threads": args.ort_threads, "output_tokens_stddev": args.output_tokens_stddev,
-              "duration_s": args.duration_s, "warmup_s": args.warmup_s, "load_average_1m": round(os.getloadavg()[0], 2), "modes": results,
-              "summary": summary}
+              "duration_s": args.duration_s, "warmup_s": args.warmup_s,
+              "load_average_1m": round(os.getloadavg()[0], 2), "modes": results, "summary": summary}
     path = os.path.join(args.output, "result.json")
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)

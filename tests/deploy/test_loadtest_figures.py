@@ -1,7 +1,8 @@
 """`fullchain loadtest`'s figures without Triton: the per-level statistics (time to first token,
 inter-token latency, goodput under SLOs) from known timings; prompts cut from val shards with the
-configured lengths; Poisson arrival times; the OpenAI protocol, closed and open loop, against a fake OpenAI-compatible ASGI app (FastAPI +
-uvicorn) whose delays are known, through the command as users run it; a warm-up left out of the figures."""
+configured lengths; Poisson arrival times; the OpenAI protocol, closed and open loop, against a fake
+OpenAI-compatible ASGI app (FastAPI + uvicorn) whose delays are known, through the command as users
+run it; a warm-up left out of the figures."""
 
 import json
 import os
