@@ -14,7 +14,9 @@ backend process with `--ort-threads` intra-op threads (1 by default). The levels
 three modes in turn, their order rotating), so load from other jobs hits them alike. Greedy,
 `--max-tokens` new tokens per request (or, with `--output-tokens-stddev`, a length drawn around it
 for each request, so that the clients do not finish in lockstep), closed loop
-(fullchain.deploy.loadtest).
+(fullchain.deploy.loadtest). With `--request-rate "4,8,16,32"` the levels are request rates
+instead: an open loop (Poisson arrivals, loadtest --request-rate), where load does not ease when a
+mode falls behind.
 
 Writes bench-output/serving-continuous/result.json and curves.png.
 """
@@ -32,7 +34,7 @@ from bench_serving import free_port, random_llama
 
 from fullchain.deploy.config import (BatchingConfig, GenerationModelConfig, LlmModelConfig, LoadtestConfig,
                                      PublishConfig, ServeConfig)
-from fullchain.deploy.loadtest import resolve_target, run_level
+from fullchain.deploy.loadtest import resolve_target, run_level, run_rate_level
 from fullchain.deploy.repository import publish
 from fullchain.deploy.server import TritonServer
 from fullchain.exporters.config import ExportConfig, QuantizeConfig, ValidationConfig
@@ -66,9 +68,10 @@ def plot(result: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    axis = result["axis"]
     fig, (tps, ttft) = plt.subplots(1, 2, figsize=(11, 4))
     for (mode, levels), color in zip(result["modes"].items(), ("tab:blue", "tab:orange", "tab:green")):
-        x = [lv["concurrency"] for lv in levels]
+        x = [lv[axis] for lv in levels]
         tps.plot(x, [lv["output_tokens_per_s"] for lv in levels], marker="o", color=color, label=mode)
         ttft.plot(x, [lv["ttft_p99_ms"] for lv in levels], marker="o", color=color, label=f"{mode} p99")
         ttft.plot(x, [lv["ttft_p50_ms"] for lv in levels], marker=".", linestyle=":", color=color,
@@ -77,9 +80,9 @@ def plot(result: dict, path: str) -> None:
     ttft.set_title("time to first token (ms)")
     ttft.set_yscale("log")
     for ax in (tps, ttft):
-        ax.set_xlabel("concurrency")
+        ax.set_xlabel("request rate (requests/s, open loop)" if axis == "request_rate" else "concurrency")
         ax.set_xscale("log", base=2)
-        ax.set_xticks(x, [str(c) for c in x])
+        ax.set_xticks(x, [f"{c:g}" for c in x])
         ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -89,6 +92,8 @@ def plot(result: dict, path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", default="1,2,4,8,16,32")
+    parser.add_argument("--request-rate", default="",
+                        help="Open loop instead of --concurrency: request rates (requests/s, Poisson arrivals).")
     parser.add_argument("--duration-s", type=float, default=5.0)
     parser.add_argument("--warmup-s", type=float, default=0.0,
                         help="Seconds at each level's start whose requests are left out (loadtest --warmup-s).")
@@ -102,7 +107,9 @@ def main() -> None:
     parser.add_argument("--export-dir", default="", help="Serve this export instead of building one.")
     parser.add_argument("--output", default="bench-output/serving-continuous")
     args = parser.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
+    rates = [float(r) for r in args.request_rate.split(",")] if args.request_rate else []
+    levels = rates or [int(c) for c in args.concurrency.split(",")]
+    axis = "request_rate" if rates else "concurrency"
 
     work = tempfile.mkdtemp(prefix="bench-serving-continuous-")
     export_dir = args.export_dir
@@ -114,7 +121,8 @@ def main() -> None:
                 seq_len=32, windows=2, greedy_tokens=4, latency_tokens=2, max_ppl_delta_pct=1000.0))))
         print(f"exported hidden {args.hidden} x {args.layers} layers (FP32) in {time.perf_counter() - start:.1f} s")
     repo = os.path.join(work, "repo")
-    models = publish_modes(export_dir, repo, max(levels), args.ort_threads)
+    # an open loop's in-flight requests are not bounded by its rate: the batch gets the closed loop's most
+    models = publish_modes(export_dir, repo, 32 if rates else max(levels), args.ort_threads)
     serve = ServeConfig(repository=repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(),
                         cache_size_bytes=0, ready_timeout_s=300)
     results: dict[str, list[dict]] = {mode: [] for mode in MODES}
@@ -127,18 +135,21 @@ def main() -> None:
                                  timeout_s=300)
             targets[mode] = resolve_target(cfg)
             run_level(dataclasses.replace(targets[mode].cfg, duration_s=1.5, warmup_s=0), 2, targets[mode])  # warm-up
-        for i, concurrency in enumerate(levels):
+        for i, value in enumerate(levels):
             order = list(MODES)[i % len(MODES):] + list(MODES)[:i % len(MODES)]
             for mode in order:
-                level = dataclasses.asdict(run_level(targets[mode].cfg, concurrency, targets[mode]))
+                run = run_rate_level if rates else run_level
+                level = dataclasses.asdict(run(targets[mode].cfg, value, targets[mode]))
                 results[mode].append(level)
-                print(f"{mode:>14} c={concurrency:<3} {level['output_tokens_per_s']:>8} tokens/s  "
+                print(f"{mode:>14} {'rate' if rates else 'c'}={value:<4g} {level['output_tokens_per_s']:>8} tokens/s  "
                       f"ttft p50 {level['ttft_p50_ms']} p99 {level['ttft_p99_ms']} ms  "
-                      f"{level['requests']} requests, {level['errors']} errors", flush=True)
+                      f"{level['requests']} requests, {level['errors']} errors"
+                      + (f", {level['delayed_requests']} delayed, at most {level['concurrency']} in flight"
+                         if rates else ""), flush=True)
     for mode in MODES:
-        results[mode].sort(key=lambda lv: lv["concurrency"])
+        results[mode].sort(key=lambda lv: lv[axis])
     summary = {}
-    if 1 in levels:
+    if not rates and 1 in levels:
         base = {mode: results[mode][levels.index(1)] for mode in MODES}
         for c in levels:
             row = {mode: results[mode][sorted(levels).index(c)] for mode in MODES}
@@ -156,7 +167,8 @@ def main() -> None:
                   f"{s['continuous_vs_dynamic_tokens_per_s']}x dynamic tokens/s; ttft p99 "
                   f"{s['continuous_ttft_p99_vs_idle_p50']}x idle p50, {s['continuous_ttft_p99_vs_idle_p99']}x idle p99")
     os.makedirs(args.output, exist_ok=True)
-    result = {"hidden": args.hidden, "layers": args.layers, "precision": "fp32", "max_tokens": args.max_tokens,
+    result = {"axis": axis, "hidden": args.hidden, "layers": args.layers, "precision": "fp32",
+              "max_tokens": args.max_tokens,
               "ort_threads": args.ort_threads, "output_tokens_stddev": args.output_tokens_stddev,
               "duration_s": args.duration_s, "warmup_s": args.warmup_s,
               "load_average_1m": round(os.getloadavg()[0], 2), "modes": results, "summary": summary}
