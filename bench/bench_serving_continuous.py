@@ -135,10 +135,10 @@ def main() -> None:
                                  timeout_s=300)
             targets[mode] = resolve_target(cfg)
             run_level(dataclasses.replace(targets[mode].cfg, duration_s=1.5, warmup_s=0), 2, targets[mode])  # warm-up
+        run = run_rate_level if rates else run_level
         for i, value in enumerate(levels):
             order = list(MODES)[i % len(MODES):] + list(MODES)[:i % len(MODES)]
             for mode in order:
-                run = run_rate_level if rates else run_level
                 level = dataclasses.asdict(run(targets[mode].cfg, value, targets[mode]))
                 results[mode].append(level)
                 print(f"{mode:>14} {'rate' if rates else 'c'}={value:<4g} {level['output_tokens_per_s']:>8} tokens/s  "

@@ -25,10 +25,12 @@ from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 from fullchain.pipelines.shard.manifest import load_manifest, verify_shard
 from fullchain.pipelines.stage_folder import read_stage_folder
 
+from .beam_runner_args import IN_PROCESS
+
 ROUNDS = int(os.environ.get("FULLCHAIN_CHAOS_ROUNDS", "1"))
 # One in-process worker: the same writes in the same order as the multi-process profile, at half
 # the start-up time on a small machine.
-BEAM_ARGS = ["--", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
+BEAM_ARGS = ["--", *IN_PROCESS]
 PREPARE_FLAGS = ["--prepare.stages", "clean,dedup,shard", "--shard.train.vocab-size", "300",
                  "--shard.target-shard-mb", "0.05"]
 COMMANDS = ("clean", "dedup", "prepare")

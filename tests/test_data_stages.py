@@ -22,13 +22,13 @@ from fullchain.pipelines.record_parsing import parse_json_line
 from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 from fullchain.pipelines.stage_job import run_stage
 
+from .beam_runner_args import IN_PROCESS
 from .clean.samples import CHINESE, ENGLISH
 from .stage_checks import assert_ledger_balanced, non_blank_lines, parquet_rows as rows
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# DirectRunner in this process, for the tests whose subject is not the runner: half a multi-process
-# run's time on a few hundred records (local_outputs and the bad-input test run the local profile)
-IN_PROCESS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+# local_outputs and the bad-input test run the local profile's processes; the others, whose subject is
+# not the runner, run IN_PROCESS
 
 
 def run(stage: str, input: str, output: str, profile: str = "local", beam_args=(), **overrides):

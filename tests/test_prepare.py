@@ -13,15 +13,14 @@ from fullchain.pipelines.job_config import RunConfig
 from fullchain.pipelines.sample_corpus import generate_corpus, write_jsonl
 from fullchain.pipelines.stage_job import run_stage
 
+from .beam_runner_args import IN_PROCESS
 from .stage_checks import assert_ledger_balanced, assert_manifest_balanced, non_blank_lines, parquet_rows
 from .tiny_models import tiny_causal_lm, tiny_seq2seq
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_STAGES = ("clean", "dedup", "ppl_filter", "backtranslate")
-# DirectRunner in this process: the stages run one by one and the switched-off run are not tests of
-# a runner (`prepared` runs the local profile's processes, the last tests the other runners), and
-# each stage's worker processes would load its models again
-IN_PROCESS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+# the stages run one by one and the switched-off run are not tests of a runner: they run IN_PROCESS
+# (`prepared` runs the local profile's processes, the last tests the other runners)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from fullchain.pipelines.config import load_config
 from fullchain.pipelines.job_config import RunConfig
 from fullchain.pipelines.ledger import ledger_table
 from fullchain.pipelines.stage_job import run_stage
+from ..beam_runner_args import IN_PROCESS
 from ..stage_checks import assert_ledger_balanced, parquet_rows
 from .samples import CHINESE, ENGLISH
 
@@ -28,7 +29,7 @@ def test_clean_job_redacts_rejects_and_records_the_language(tmp_path):
     out = str(tmp_path / "out")
     cfg = load_config(RunConfig, None, {"input": str(tmp_path / "in"), "output": out, "runner_profile": "local",
                                         "clean.pii.cn_id": "reject", "clean.pii.ipv4": "keep"})
-    outcome = run_stage("clean", cfg, ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    outcome = run_stage("clean", cfg, IN_PROCESS)
     ledger = assert_ledger_balanced(out, outcome.ledger, outcome.counters)
     assert ledger["rejected"] == {"pii_cn_id": 1} and ledger["kept"] == 4
     assert "rejected: pii_cn_id" in ledger_table(ledger)
